@@ -1,0 +1,49 @@
+#pragma once
+// Database: the storage behind the router. Implementations: SqliteDatabase, (later)
+// PostgresDatabase. All identifiers come from the model; all values are bound parameters.
+// Thread-safety: every method may be called concurrently from worker threads.
+// Errors: conflict (unique/key violation), invalid_value (constraint), timeout, unavailable,
+// internal. Messages never contain SQL.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "adapters/query.h"
+#include "common/error.h"
+#include "registry/model.h"
+
+namespace mqttspec::adapters {
+
+class Database {
+ public:
+  virtual ~Database() = default;
+
+  // The name of the model's table in this database, unquoted ("users", "public.users").
+  virtual std::string TableName(const registry::Model& model) const = 0;
+
+  // Creates the model's table if it is missing (and adds missing nullable columns).
+  virtual Status Migrate(const registry::Model& model) = 0;
+
+  // Rows matching query.filters, sorted, paginated; total counted when query.count_total.
+  virtual Result<ReadResult> Read(const ReadQuery& query) = 0;
+
+  // The row with primary key `key` that also matches `scope` (may be empty), or nullopt.
+  virtual Result<std::optional<Row>> ReadByKey(const registry::Model& model, const Value& key,
+                                               const std::vector<int>& columns,
+                                               const FilterList& scope) = 0;
+
+  // Inserts all records in one transaction; returns each row as stored (all fields).
+  virtual Result<std::vector<Row>> Create(const registry::Model& model,
+                                          const std::vector<Record>& records) = 0;
+
+  // Sets `changes` on the row with `key` matching `scope`; the updated row or nullopt.
+  virtual Result<std::optional<Row>> Update(const registry::Model& model, const Value& key,
+                                            const Record& changes, const FilterList& scope) = 0;
+
+  // Deletes the row with `key` matching `scope`; the deleted row or nullopt.
+  virtual Result<std::optional<Row>> Delete(const registry::Model& model, const Value& key,
+                                            const FilterList& scope) = 0;
+};
+
+}  // namespace mqttspec::adapters

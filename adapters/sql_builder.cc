@@ -1,0 +1,288 @@
+#include "adapters/sql_builder.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace mqttspec::adapters {
+
+using registry::Field;
+using registry::FieldType;
+using registry::Model;
+
+std::string SqlBuilder::Quote(std::string_view id) const {
+  std::string out = "\"";
+  for (char c : id) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string SqlBuilder::Table(const Model& m) const {
+  if (dialect_ == Dialect::kPostgres) return Quote(m.schema()) + "." + Quote(m.entity());
+  return Quote(TableName(m));
+}
+
+std::string SqlBuilder::TableName(const Model& m) const {
+  if (dialect_ == Dialect::kPostgres) return m.schema() + "." + m.entity();
+  // SQLite has no schemas: the schema becomes a prefix, except for the default one.
+  if (m.schema() == "public") return m.entity();
+  return m.schema() + "_" + m.entity();
+}
+
+std::string SqlBuilder::EscapeLike(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+void SqlBuilder::AppendParam(Statement& st, Value v) const {
+  st.params.push_back(std::move(v));
+  if (dialect_ == Dialect::kPostgres) {
+    st.sql += '$';
+    st.sql += std::to_string(st.params.size());
+  } else {
+    st.sql += '?';
+  }
+}
+
+void SqlBuilder::AppendColumns(const Model& m, const std::vector<int>& columns,
+                               std::string& sql) const {
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i) sql += ", ";
+    sql += Quote(m.field(static_cast<size_t>(columns[i])).name);
+  }
+}
+
+void SqlBuilder::AppendAllColumns(const Model& m, std::string& sql) const {
+  for (size_t i = 0; i < m.fields().size(); ++i) {
+    if (i) sql += ", ";
+    sql += Quote(m.field(i).name);
+  }
+}
+
+void SqlBuilder::AppendCondition(const Model& m, const Condition& c, Statement& st) const {
+  const std::string col = Quote(m.field(static_cast<size_t>(c.field)).name);
+  auto cmp = [&](const char* op) {
+    st.sql += col;
+    st.sql += op;
+    AppendParam(st, c.values.at(0));
+  };
+  auto like = [&](Value pattern, bool insensitive) {
+    if (insensitive && dialect_ == Dialect::kPostgres) {
+      st.sql += col + " ILIKE ";
+      AppendParam(st, std::move(pattern));
+    } else if (insensitive) {
+      st.sql += "lower(" + col + ") LIKE lower(";
+      AppendParam(st, std::move(pattern));
+      st.sql += ")";
+    } else {
+      st.sql += col + " LIKE ";
+      AppendParam(st, std::move(pattern));
+    }
+    st.sql += " ESCAPE '\\'";
+  };
+  auto text = [&]() -> const std::string& { return std::get<std::string>(c.values.at(0)); };
+  switch (c.op) {
+    case Op::kEq: cmp(" = "); break;
+    case Op::kNeq: cmp(" <> "); break;
+    case Op::kGt: cmp(" > "); break;
+    case Op::kGte: cmp(" >= "); break;
+    case Op::kLt: cmp(" < "); break;
+    case Op::kLte: cmp(" <= "); break;
+    case Op::kLike: like(c.values.at(0), false); break;
+    case Op::kIlike: like(c.values.at(0), true); break;
+    case Op::kContains: like(Value{"%" + EscapeLike(text()) + "%"}, false); break;
+    case Op::kStartsWith: like(Value{EscapeLike(text()) + "%"}, false); break;
+    case Op::kIn:
+    case Op::kNotIn:
+      if (c.values.empty()) {  // x IN () is false, x NOT IN () is true (for non-null x)
+        st.sql += c.op == Op::kIn ? "1 = 0" : "(" + col + " IS NOT NULL)";
+        break;
+      }
+      st.sql += col + (c.op == Op::kIn ? " IN (" : " NOT IN (");
+      for (size_t i = 0; i < c.values.size(); ++i) {
+        if (i) st.sql += ", ";
+        AppendParam(st, c.values[i]);
+      }
+      st.sql += ")";
+      break;
+    case Op::kBetween:
+      st.sql += col + " BETWEEN ";
+      AppendParam(st, c.values.at(0));
+      st.sql += " AND ";
+      AppendParam(st, c.values.at(1));
+      break;
+    case Op::kIsNull: st.sql += col + " IS NULL"; break;
+    case Op::kIsNotNull: st.sql += col + " IS NOT NULL"; break;
+  }
+}
+
+void SqlBuilder::AppendFilterList(const Model& m, const FilterList& filters, Statement& st) const {
+  // Each node is parenthesized; joining them with AND/OR in order gives SQL precedence.
+  for (size_t i = 0; i < filters.size(); ++i) {
+    const FilterNode& n = filters[i];
+    if (i) st.sql += n.logic == Logic::kOr ? " OR " : " AND ";
+    st.sql += '(';
+    if (n.is_group) {
+      if (n.children.empty()) st.sql += "1 = 1";
+      else AppendFilterList(m, n.children, st);
+    } else {
+      AppendCondition(m, n.cond, st);
+    }
+    st.sql += ')';
+  }
+}
+
+void SqlBuilder::AppendWhere(const Model& m, const FilterList& filters, Statement& st) const {
+  if (filters.empty()) return;
+  st.sql += " WHERE ";
+  AppendFilterList(m, filters, st);
+}
+
+Statement SqlBuilder::Select(const ReadQuery& q) const {
+  const Model& m = *q.model;
+  Statement st;
+  st.sql = "SELECT ";
+  AppendColumns(m, q.columns, st.sql);
+  st.sql += " FROM " + Table(m);
+  AppendWhere(m, q.filters, st);
+  st.sql += " ORDER BY ";
+  if (q.sort.empty()) {
+    st.sql += Quote(m.primary().name) + " ASC";
+  } else {
+    for (size_t i = 0; i < q.sort.size(); ++i) {
+      const SortKey& k = q.sort[i];
+      if (i) st.sql += ", ";
+      st.sql += Quote(m.field(static_cast<size_t>(k.field)).name);
+      st.sql += k.desc ? " DESC" : " ASC";
+      bool nulls_first = k.nulls == Nulls::kFirst || (k.nulls == Nulls::kDefault && k.desc);
+      st.sql += nulls_first ? " NULLS FIRST" : " NULLS LAST";
+    }
+    if (std::none_of(q.sort.begin(), q.sort.end(), [&](const SortKey& k) {
+          return static_cast<size_t>(k.field) == m.primary_index();
+        })) {
+      st.sql += ", " + Quote(m.primary().name) + " ASC";  // stable pages
+    }
+  }
+  st.sql += " LIMIT ";
+  AppendParam(st, Value{q.limit});
+  st.sql += " OFFSET ";
+  AppendParam(st, Value{q.offset});
+  return st;
+}
+
+Statement SqlBuilder::Count(const ReadQuery& q) const {
+  Statement st;
+  st.sql = "SELECT COUNT(*) FROM " + Table(*q.model);
+  AppendWhere(*q.model, q.filters, st);
+  return st;
+}
+
+void SqlBuilder::AppendKeyAndScope(const Model& m, const Value& key, const FilterList& scope,
+                                   Statement& st) const {
+  st.sql += " WHERE " + Quote(m.primary().name) + " = ";
+  AppendParam(st, key);
+  if (!scope.empty()) {
+    st.sql += " AND (";
+    AppendFilterList(m, scope, st);
+    st.sql += ")";
+  }
+}
+
+Statement SqlBuilder::SelectByKey(const Model& m, const Value& key,
+                                  const std::vector<int>& columns,
+                                  const FilterList& scope) const {
+  Statement st;
+  st.sql = "SELECT ";
+  AppendColumns(m, columns, st.sql);
+  st.sql += " FROM " + Table(m);
+  AppendKeyAndScope(m, key, scope, st);
+  return st;
+}
+
+Statement SqlBuilder::Insert(const Model& m, const Record& r) const {
+  Statement st;
+  st.sql = "INSERT INTO " + Table(m);
+  if (r.empty()) {
+    st.sql += " DEFAULT VALUES";
+  } else {
+    st.sql += " (";
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (i) st.sql += ", ";
+      st.sql += Quote(m.field(static_cast<size_t>(r[i].field)).name);
+    }
+    st.sql += ") VALUES (";
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (i) st.sql += ", ";
+      AppendParam(st, r[i].value);
+    }
+    st.sql += ")";
+  }
+  st.sql += " RETURNING ";
+  AppendAllColumns(m, st.sql);
+  return st;
+}
+
+Statement SqlBuilder::Update(const Model& m, const Value& key, const Record& changes,
+                             const FilterList& scope) const {
+  Statement st;
+  st.sql = "UPDATE " + Table(m) + " SET ";
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (i) st.sql += ", ";
+    st.sql += Quote(m.field(static_cast<size_t>(changes[i].field)).name) + " = ";
+    AppendParam(st, changes[i].value);
+  }
+  AppendKeyAndScope(m, key, scope, st);
+  st.sql += " RETURNING ";
+  AppendAllColumns(m, st.sql);
+  return st;
+}
+
+Statement SqlBuilder::Delete(const Model& m, const Value& key, const FilterList& scope) const {
+  Statement st;
+  st.sql = "DELETE FROM " + Table(m);
+  AppendKeyAndScope(m, key, scope, st);
+  st.sql += " RETURNING ";
+  AppendAllColumns(m, st.sql);
+  return st;
+}
+
+std::string SqlBuilder::ColumnDefinition(const Field& f) const {
+  std::string def = Quote(f.name) + " ";
+  const bool pg = dialect_ == Dialect::kPostgres;
+  if (f.primary && f.auto_increment) {
+    return def + (pg ? "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+                     : "INTEGER PRIMARY KEY AUTOINCREMENT");
+  }
+  switch (f.type) {
+    case FieldType::kInteger: def += pg ? "BIGINT" : "INTEGER"; break;
+    case FieldType::kReal: def += pg ? "DOUBLE PRECISION" : "REAL"; break;
+    case FieldType::kText: def += "TEXT"; break;
+    case FieldType::kBoolean: def += pg ? "BOOLEAN" : "INTEGER"; break;
+    case FieldType::kTimestamp: def += pg ? "TIMESTAMPTZ" : "TEXT"; break;
+    case FieldType::kJson: def += pg ? "JSONB" : "TEXT"; break;
+  }
+  if (f.primary) def += " PRIMARY KEY";
+  if (!f.nullable && !f.primary) def += " NOT NULL";
+  if (f.unique && !f.primary) def += " UNIQUE";
+  return def;
+}
+
+std::string SqlBuilder::CreateTable(const Model& m) const {
+  std::string sql = "CREATE TABLE IF NOT EXISTS " + Table(m) + " (";
+  for (size_t i = 0; i < m.fields().size(); ++i) {
+    if (i) sql += ", ";
+    sql += ColumnDefinition(m.field(i));
+  }
+  sql += ")";
+  return sql;
+}
+
+}  // namespace mqttspec::adapters

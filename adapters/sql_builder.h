@@ -1,0 +1,65 @@
+#pragma once
+// SqlBuilder: turns a validated Query into SQL text plus bound parameters, for one dialect.
+// Identifiers come only from the model (and are quoted); every value becomes a parameter.
+// Semantics are the same on every dialect: `like` is case-sensitive and `ilike`
+// case-insensitive, '\' escapes in patterns, NULL sorts as the largest value unless the sort
+// key says otherwise, reads without a sort are ordered by primary key.
+
+#include <string>
+#include <vector>
+
+#include "adapters/query.h"
+#include "common/value.h"
+#include "registry/model.h"
+
+namespace mqttspec::adapters {
+
+enum class Dialect { kSqlite, kPostgres };
+
+struct Statement {
+  std::string sql;
+  std::vector<Value> params;
+};
+
+class SqlBuilder {
+ public:
+  explicit SqlBuilder(Dialect dialect) : dialect_(dialect) {}
+
+  // "users" / "blog_posts" for SQLite, "public"."users" for PostgreSQL.
+  std::string Table(const registry::Model& model) const;
+  // The same name unquoted: "users", "blog_posts", "public.users".
+  std::string TableName(const registry::Model& model) const;
+  std::string Quote(std::string_view identifier) const;
+
+  Statement Select(const ReadQuery& query) const;
+  Statement Count(const ReadQuery& query) const;
+  Statement SelectByKey(const registry::Model& model, const Value& key,
+                        const std::vector<int>& columns, const FilterList& scope) const;
+  Statement Insert(const registry::Model& model, const Record& record) const;
+  Statement Update(const registry::Model& model, const Value& key, const Record& changes,
+                   const FilterList& scope) const;
+  Statement Delete(const registry::Model& model, const Value& key,
+                   const FilterList& scope) const;
+  // CREATE TABLE IF NOT EXISTS for the model.
+  std::string CreateTable(const registry::Model& model) const;
+  std::string ColumnDefinition(const registry::Field& field) const;
+
+  // Escapes %, _ and \ so that `text` matches itself inside a LIKE pattern.
+  static std::string EscapeLike(std::string_view text);
+
+ private:
+  void AppendParam(Statement& st, Value v) const;
+  void AppendColumns(const registry::Model& model, const std::vector<int>& columns,
+                     std::string& sql) const;
+  void AppendAllColumns(const registry::Model& model, std::string& sql) const;
+  void AppendWhere(const registry::Model& model, const FilterList& filters, Statement& st) const;
+  void AppendFilterList(const registry::Model& model, const FilterList& filters,
+                        Statement& st) const;
+  void AppendCondition(const registry::Model& model, const Condition& c, Statement& st) const;
+  void AppendKeyAndScope(const registry::Model& model, const Value& key, const FilterList& scope,
+                         Statement& st) const;
+
+  Dialect dialect_;
+};
+
+}  // namespace mqttspec::adapters

@@ -1,0 +1,67 @@
+#pragma once
+// SqliteDatabase: the Database on one SQLite file in WAL mode. One writer connection (writes are
+// serialized by SQLite anyway) and a pool of reader connections that read concurrently with it.
+// Each connection caches its prepared statements. `like` is made case-sensitive with
+// PRAGMA case_sensitive_like; `ilike` compares lower() of both sides (ASCII case folding).
+// Thread-safety: all methods may be called from any thread.
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "adapters/database.h"
+#include "adapters/sql_builder.h"
+
+namespace mqttspec::adapters {
+
+struct SqliteOptions {
+  std::string path = "mqttspec.db";  // ":memory:" uses one connection for everything
+  bool synchronous_full = true;      // false: synchronous=NORMAL
+  int readers = 4;
+  int query_timeout_ms = 5000;  // a statement running longer is interrupted → timeout
+};
+
+class SqliteConnection;
+
+class SqliteDatabase : public Database {
+ public:
+  // Opens (creating if missing) the database file. Errors: unavailable.
+  static Result<std::unique_ptr<SqliteDatabase>> Open(const SqliteOptions& options);
+  ~SqliteDatabase() override;
+
+  std::string TableName(const registry::Model& model) const override {
+    return sql_.TableName(model);
+  }
+  Status Migrate(const registry::Model& model) override;
+  Result<ReadResult> Read(const ReadQuery& query) override;
+  Result<std::optional<Row>> ReadByKey(const registry::Model& model, const Value& key,
+                                       const std::vector<int>& columns,
+                                       const FilterList& scope) override;
+  Result<std::vector<Row>> Create(const registry::Model& model,
+                                  const std::vector<Record>& records) override;
+  Result<std::optional<Row>> Update(const registry::Model& model, const Value& key,
+                                    const Record& changes, const FilterList& scope) override;
+  Result<std::optional<Row>> Delete(const registry::Model& model, const Value& key,
+                                    const FilterList& scope) override;
+
+ private:
+  explicit SqliteDatabase(const SqliteOptions& options);
+
+  // A reader connection for the duration of a scope (the writer when there are no readers).
+  class ReaderLease;
+
+  SqliteOptions options_;
+  SqlBuilder sql_{Dialect::kSqlite};
+
+  std::mutex writer_mu_;  // guards writer_ and its statement cache
+  std::unique_ptr<SqliteConnection> writer_;
+
+  std::mutex readers_mu_;  // guards free_readers_
+  std::condition_variable reader_free_;
+  std::vector<std::unique_ptr<SqliteConnection>> readers_;
+  std::vector<SqliteConnection*> free_readers_;
+};
+
+}  // namespace mqttspec::adapters

@@ -1,0 +1,18 @@
+#pragma once
+// ISO 8601 timestamps, always normalized to UTC with millisecond precision:
+// "YYYY-MM-DDTHH:MM:SS.mmmZ". Fixed width, so text order is time order.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mqttspec {
+
+// The current time, normalized.
+std::string NowIso8601();
+
+// Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff…]]" with "Z", "±HH:MM", "±HHMM" or no zone
+// (taken as UTC); a space may stand for 'T'. Returns the normalized form, or nullopt.
+std::optional<std::string> NormalizeIso8601(std::string_view text);
+
+}  // namespace mqttspec

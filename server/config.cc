@@ -1,0 +1,292 @@
+#include "server/config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "registry/coerce.h"
+
+namespace mqttspec::server {
+namespace {
+
+using registry::Field;
+
+// A config error: thrown inside the parser only, turned into an Error at its edge.
+struct ConfigError {
+  std::string message;
+};
+
+[[noreturn]] void Fail(const std::string& key, const std::string& what) {
+  throw ConfigError{fmt::format("{}: {}", key, what)};
+}
+
+std::string Join(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
+// Walks a mapping, rejecting keys it does not know.
+void ForEachKey(const YAML::Node& node, const std::string& path,
+                const std::map<std::string, std::function<void(const YAML::Node&,
+                                                               const std::string&)>>& handlers) {
+  if (!node || node.IsNull()) return;
+  if (!node.IsMap()) Fail(path.empty() ? "config" : path, "expected a mapping");
+  for (const auto& kv : node) {
+    std::string key = kv.first.as<std::string>();
+    auto it = handlers.find(key);
+    std::string full = Join(path, key);
+    if (it == handlers.end()) {
+      std::string known;
+      for (const auto& [k, h] : handlers) known += (known.empty() ? "" : ", ") + k;
+      Fail(full, fmt::format("unknown key (known: {})", known));
+    }
+    it->second(kv.second, full);
+  }
+}
+
+void NeedScalar(const YAML::Node& n, const std::string& key, const char* what) {
+  if (!n.IsScalar()) Fail(key, fmt::format("expected {}", what));
+}
+
+std::string Str(const YAML::Node& n, const std::string& key) {
+  if (n.IsNull()) return "";
+  NeedScalar(n, key, "a string");
+  return n.Scalar();
+}
+
+int64_t Int(const YAML::Node& n, const std::string& key, int64_t lo, int64_t hi) {
+  NeedScalar(n, key, "an integer");
+  int64_t v;
+  if (!YAML::convert<int64_t>::decode(n, v)) Fail(key, "expected an integer");
+  if (v < lo || v > hi) Fail(key, fmt::format("must be between {} and {}", lo, hi));
+  return v;
+}
+
+double Real(const YAML::Node& n, const std::string& key) {
+  NeedScalar(n, key, "a number");
+  double v;
+  if (!YAML::convert<double>::decode(n, v) || v < 0) Fail(key, "expected a number >= 0");
+  return v;
+}
+
+bool Bool(const YAML::Node& n, const std::string& key) {
+  NeedScalar(n, key, "true or false");
+  bool v;
+  if (!YAML::convert<bool>::decode(n, v)) Fail(key, "expected true or false");
+  return v;
+}
+
+std::string OneOf(const YAML::Node& n, const std::string& key, std::set<std::string> allowed) {
+  std::string v = Str(n, key);
+  if (!allowed.count(v)) {
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : " | ") + a;
+    Fail(key, fmt::format("'{}' is not one of {}", v, list));
+  }
+  return v;
+}
+
+Field ParseField(const YAML::Node& n, const std::string& key, std::string* default_text) {
+  Field f;
+  bool has_type = false;
+  ForEachKey(n, key,
+             {{"name", [&](auto& v, auto& k) { f.name = Str(v, k); }},
+              {"type",
+               [&](auto& v, auto& k) {
+                 auto t = registry::ParseFieldType(Str(v, k));
+                 if (!t) Fail(k, "expected integer | real | text | boolean | timestamp | json");
+                 f.type = *t;
+                 has_type = true;
+               }},
+              {"nullable", [&](auto& v, auto& k) { f.nullable = Bool(v, k); }},
+              {"unique", [&](auto& v, auto& k) { f.unique = Bool(v, k); }},
+              {"primary_key", [&](auto& v, auto& k) { f.primary = Bool(v, k); }},
+              {"auto_increment", [&](auto& v, auto& k) { f.auto_increment = Bool(v, k); }},
+              {"default", [&](auto& v, auto& k) { *default_text = Str(v, k); }}});
+  if (f.name.empty()) Fail(key + ".name", "is required");
+  if (!has_type) Fail(key + ".type", "is required");
+  return f;
+}
+
+registry::ModelPtr ParseModel(const YAML::Node& n, const std::string& key) {
+  std::string name, pk = "id";
+  std::vector<Field> fields;
+  std::vector<std::pair<std::string, std::string>> defaults;  // field name, text
+  ForEachKey(n, key,
+             {{"name", [&](auto& v, auto& k) { name = Str(v, k); }},
+              {"primary_key", [&](auto& v, auto& k) { pk = Str(v, k); }},
+              {"fields", [&](auto& v, auto& k) {
+                 if (!v.IsSequence()) Fail(k, "expected a list of fields");
+                 for (size_t i = 0; i < v.size(); ++i) {
+                   std::string d;
+                   bool has_default = v[i].IsMap() && v[i]["default"];
+                   fields.push_back(ParseField(v[i], fmt::format("{}[{}]", k, i), &d));
+                   if (has_default) defaults.emplace_back(fields.back().name, d);
+                 }
+               }}});
+  if (name.empty()) Fail(key + ".name", "is required (schema.entity or entity)");
+  std::string schema = "public", entity = name;
+  if (auto dot = name.find('.'); dot != std::string::npos) {
+    schema = name.substr(0, dot);
+    entity = name.substr(dot + 1);
+  }
+  for (auto& [fname, text] : defaults) {
+    for (auto& f : fields) {
+      if (f.name != fname) continue;
+      registry::FieldDefault d;
+      d.display = text;
+      if (text == "now" && f.type == registry::FieldType::kTimestamp) {
+        d.now = true;
+      } else {
+        auto v = registry::CoerceText(f, text);
+        if (!v.ok()) Fail(key + ".fields." + fname + ".default", v.error().message);
+        d.literal = std::move(v).value();
+      }
+      f.default_value = std::move(d);
+    }
+  }
+  auto model = registry::Model::Create(schema, entity, std::move(fields), pk);
+  if (!model.ok()) Fail(key, model.error().message);
+  return std::move(model).value();
+}
+
+Config Parse(const YAML::Node& root) {
+  Config c;
+  ForEachKey(
+      root, "",
+      {{"broker",
+        [&](auto& n, auto& p) {
+          auto& b = c.broker;
+          ForEachKey(n, p,
+                     {{"mode", [&](auto& v, auto& k) { b.mode = OneOf(v, k, {"embedded", "external"}); }},
+                      {"host", [&](auto& v, auto& k) { b.host = Str(v, k); }},
+                      {"port", [&](auto& v, auto& k) { b.port = static_cast<int>(Int(v, k, 1, 65535)); }},
+                      {"websocket_port", [&](auto& v, auto& k) { b.websocket_port = static_cast<int>(Int(v, k, 0, 65535)); }},
+                      {"mosquitto", [&](auto& v, auto& k) { b.mosquitto = Str(v, k); }},
+                      {"data_dir", [&](auto& v, auto& k) { b.data_dir = Str(v, k); }},
+                      {"allow_anonymous", [&](auto& v, auto& k) { b.allow_anonymous = Bool(v, k); }},
+                      {"password_file", [&](auto& v, auto& k) { b.password_file = Str(v, k); }},
+                      {"url", [&](auto& v, auto& k) { b.url = Str(v, k); }},
+                      {"client_id", [&](auto& v, auto& k) { b.client_id = Str(v, k); }},
+                      {"username", [&](auto& v, auto& k) { b.username = Str(v, k); }},
+                      {"password", [&](auto& v, auto& k) { b.password = Str(v, k); }},
+                      {"shared_group", [&](auto& v, auto& k) { b.shared_group = Str(v, k); }}});
+        }},
+       {"topics",
+        [&](auto& n, auto& p) {
+          ForEachKey(n, p, {{"prefix", [&](auto& v, auto& k) {
+                               c.topic_prefix = Str(v, k);
+                               if (c.topic_prefix.empty() ||
+                                   c.topic_prefix.find_first_of("+#") != std::string::npos)
+                                 Fail(k, "must be a non-empty topic level without + or #");
+                             }}});
+        }},
+       {"qos",
+        [&](auto& n, auto& p) {
+          ForEachKey(n, p,
+                     {{"request", [&](auto& v, auto& k) { c.qos.request = static_cast<int>(Int(v, k, 0, 2)); }},
+                      {"response", [&](auto& v, auto& k) { c.qos.response = static_cast<int>(Int(v, k, 0, 2)); }},
+                      {"notification", [&](auto& v, auto& k) { c.qos.notification = static_cast<int>(Int(v, k, 0, 2)); }}});
+        }},
+       {"database",
+        [&](auto& n, auto& p) {
+          auto& d = c.database;
+          ForEachKey(n, p,
+                     {{"driver", [&](auto& v, auto& k) { d.driver = OneOf(v, k, {"sqlite", "postgres"}); }},
+                      {"path", [&](auto& v, auto& k) { d.path = Str(v, k); }},
+                      {"synchronous", [&](auto& v, auto& k) { d.synchronous = OneOf(v, k, {"full", "normal"}); }},
+                      {"url", [&](auto& v, auto& k) { d.url = Str(v, k); }},
+                      {"pool_size", [&](auto& v, auto& k) { d.pool_size = static_cast<int>(Int(v, k, 1, 1024)); }},
+                      {"migrate", [&](auto& v, auto& k) { d.migrate = Bool(v, k); }}});
+        }},
+       {"models",
+        [&](auto& n, auto& p) {
+          if (n.IsNull()) return;
+          if (!n.IsSequence()) Fail(p, "expected a list of models");
+          for (size_t i = 0; i < n.size(); ++i)
+            c.models.push_back(ParseModel(n[i], fmt::format("{}[{}]", p, i)));
+        }},
+       {"introspect",
+        [&](auto& n, auto& p) {
+          if (n.IsNull()) return;
+          if (!n.IsSequence()) Fail(p, "expected a list of schema names");
+          for (size_t i = 0; i < n.size(); ++i)
+            c.introspect.push_back(Str(n[i], fmt::format("{}[{}]", p, i)));
+        }},
+       {"hooks",
+        [&](auto& n, auto& p) {
+          ForEachKey(n, p, {{"plugins", [&](auto& v, auto& k) {
+                               if (v.IsNull()) return;
+                               if (!v.IsSequence()) Fail(k, "expected a list of plugins");
+                               for (size_t i = 0; i < v.size(); ++i) {
+                                 PluginConfig pc;
+                                 std::string pk = fmt::format("{}[{}]", k, i);
+                                 ForEachKey(v[i], pk,
+                                            {{"path", [&](auto& x, auto& kk) { pc.path = Str(x, kk); }},
+                                             {"options", [&](auto& x, auto& kk) {
+                                                if (x.IsNull()) return;
+                                                if (!x.IsMap()) Fail(kk, "expected a mapping");
+                                                for (const auto& o : x)
+                                                  pc.options[o.first.Scalar()] =
+                                                      Str(o.second, kk + "." + o.first.Scalar());
+                                              }}});
+                                 if (pc.path.empty()) Fail(pk + ".path", "is required");
+                                 c.plugins.push_back(std::move(pc));
+                               }
+                             }}});
+        }},
+       {"admin",
+        [&](auto& n, auto& p) {
+          ForEachKey(n, p,
+                     {{"listen", [&](auto& v, auto& k) { c.admin.listen = Str(v, k); }},
+                      {"token", [&](auto& v, auto& k) { c.admin.token = Str(v, k); }}});
+        }},
+       {"limits",
+        [&](auto& n, auto& p) {
+          auto& l = c.limits;
+          ForEachKey(n, p,
+                     {{"max_payload_bytes", [&](auto& v, auto& k) { l.max_payload_bytes = Int(v, k, 64, 268435455); }},
+                      {"max_rows", [&](auto& v, auto& k) { l.max_rows = Int(v, k, 1, 1000000); }},
+                      {"max_filters", [&](auto& v, auto& k) { l.max_filters = static_cast<int>(Int(v, k, 1, 10000)); }},
+                      {"max_subscriptions_per_client", [&](auto& v, auto& k) { l.max_subscriptions_per_client = static_cast<int>(Int(v, k, 0, 1000000)); }},
+                      {"query_timeout_ms", [&](auto& v, auto& k) { l.query_timeout_ms = static_cast<int>(Int(v, k, 1, 3600000)); }},
+                      {"requests_per_second_per_client", [&](auto& v, auto& k) { l.requests_per_second_per_client = Real(v, k); }},
+                      {"dedup_window_s", [&](auto& v, auto& k) { l.dedup_window_s = static_cast<int>(Int(v, k, 0, 86400)); }}});
+        }},
+       {"log",
+        [&](auto& n, auto& p) {
+          ForEachKey(n, p, {{"level", [&](auto& v, auto& k) {
+                               c.log_level = OneOf(v, k, {"trace", "debug", "info", "warn", "error", "off"});
+                             }}});
+        }},
+       {"workers", [&](auto& v, auto& k) { c.workers = static_cast<int>(Int(v, k, 0, 256)); }}});
+  if (c.database.driver == "postgres" && c.database.url.empty())
+    Fail("database.url", "is required when database.driver is postgres");
+  return c;
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& text) {
+  try {
+    YAML::Node root = YAML::Load(text);
+    return Parse(root);
+  } catch (const ConfigError& e) {
+    return MakeError(ErrorCode::kInvalidValue, e.message);
+  } catch (const YAML::Exception& e) {
+    return MakeError(ErrorCode::kInvalidValue, fmt::format("YAML syntax: {}", e.what()));
+  }
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return MakeError(ErrorCode::kInvalidValue, fmt::format("cannot read {}", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str());
+}
+
+}  // namespace mqttspec::server

@@ -1,0 +1,95 @@
+#include "server/service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "server/response.h"
+
+namespace mqttspec::server {
+
+Service::Service(const Config& config, Router& router, Publisher& publisher)
+    : prefix_(config.topic_prefix),
+      response_qos_(config.qos.response),
+      rate_per_s_(config.limits.requests_per_second_per_client),
+      router_(router),
+      publisher_(publisher) {
+  int workers = config.workers > 0
+                    ? config.workers
+                    : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  executor_ = std::make_unique<ClientExecutor>(workers);
+}
+
+Service::~Service() { executor_.reset(); }
+
+std::optional<std::string_view> Service::ClientOfTopic(std::string_view topic) const {
+  constexpr std::string_view kSuffix = "/request";
+  if (topic.size() <= prefix_.size() + 1 + kSuffix.size()) return std::nullopt;
+  if (topic.substr(0, prefix_.size()) != prefix_ || topic[prefix_.size()] != '/') return std::nullopt;
+  if (topic.substr(topic.size() - kSuffix.size()) != kSuffix) return std::nullopt;
+  std::string_view id = topic.substr(prefix_.size() + 1,
+                                     topic.size() - prefix_.size() - 1 - kSuffix.size());
+  if (id.empty() || id.size() > 128) return std::nullopt;
+  if (id.find_first_of(std::string_view("/+#\0", 4)) != std::string_view::npos) return std::nullopt;
+  return id;
+}
+
+bool Service::Admit(const std::string& client) {
+  if (rate_per_s_ <= 0) return true;
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(buckets_mu_);
+  auto [it, inserted] = buckets_.try_emplace(client, Bucket{rate_per_s_, now});
+  Bucket& b = it->second;
+  if (!inserted) {
+    double elapsed = std::chrono::duration<double>(now - b.last).count();
+    b.tokens = std::min(rate_per_s_, b.tokens + elapsed * rate_per_s_);  // burst of 1 s
+    b.last = now;
+  }
+  if (b.tokens < 1.0) return false;
+  b.tokens -= 1.0;
+  return true;
+}
+
+void Service::OnMessage(InboundMessage msg) {
+  auto client_view = ClientOfTopic(msg.topic);
+  if (!client_view) {
+    dropped_topics_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("dropped a message on malformed topic '{}'", msg.topic.substr(0, 200));
+    return;
+  }
+  std::string client(*client_view);
+  taken_.fetch_add(1, std::memory_order_relaxed);
+  OutboundMessage out;
+  out.qos = response_qos_;
+  out.correlation_data = std::move(msg.correlation_data);
+  // An MQTT 5 response topic is honoured only inside the client's own tree.
+  const std::string own = prefix_ + "/" + client + "/";
+  if (!msg.response_topic.empty() && msg.response_topic.size() > own.size() &&
+      msg.response_topic.compare(0, own.size(), own) == 0 &&
+      msg.response_topic.find_first_of("+#") == std::string::npos) {
+    out.topic = std::move(msg.response_topic);
+  } else {
+    out.topic = own + "response";
+  }
+  const bool admitted = Admit(client);
+  if (!admitted) rate_limited_.fetch_add(1, std::memory_order_relaxed);
+  executor_->Post(client, [this, client, admitted, payload = std::move(msg.payload),
+                           username = std::move(msg.username), out = std::move(out)]() mutable {
+    if (admitted) {
+      out.payload = router_.Handle(ClientInfo{client, username}, payload);
+    } else {
+      out.payload = RenderError("\"\"", MakeError(ErrorCode::kRateLimited,
+                                                  "too many requests; slow down"));
+    }
+    publisher_.Publish(std::move(out));
+    answered_.fetch_add(1, std::memory_order_relaxed);
+  });
+}
+
+void Service::Drain() { executor_->Drain(); }
+
+Service::Stats Service::stats() const {
+  return Stats{taken_.load(), answered_.load(), dropped_topics_.load(), rate_limited_.load()};
+}
+
+}  // namespace mqttspec::server
