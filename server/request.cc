@@ -344,9 +344,10 @@ Result<Operation> ParseOperation(std::string_view type, const JsonValue* opv) {
 
 }  // namespace
 
-Status ParseRequest(std::string_view payload, const registry::ModelRegistry& models,
-                    const ParseLimits& limits, Request* out) {
-  rapidjson::Document doc;
+namespace {
+
+// Parses the JSON and reads the id: the part of a request every answer needs.
+Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request* out) {
   // Iterative parsing: deep nesting cannot overflow the stack. Invalid UTF-8 is refused.
   doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
             rapidjson::kParseStopWhenDoneFlag>(payload.data(), payload.size());
@@ -365,6 +366,22 @@ Status ParseRequest(std::string_view payload, const registry::ModelRegistry& mod
     out->id_json.assign(buf.GetString(), buf.GetSize());
     out->id = id->IsString() ? std::string(Sv(*id)) : out->id_json;
   }
+  return OkStatus();
+}
+
+}  // namespace
+
+std::string RequestIdJson(std::string_view payload) {
+  rapidjson::Document doc;
+  Request req;
+  (void)ParseEnvelope(payload, doc, &req);
+  return req.id_json;
+}
+
+Status ParseRequest(std::string_view payload, const registry::ModelRegistry& models,
+                    const ParseLimits& limits, Request* out) {
+  rapidjson::Document doc;
+  if (auto st = ParseEnvelope(payload, doc, out); !st.ok()) return st;
   std::string_view type = "request";
   if (const JsonValue* t = Member(doc, "type")) {
     if (!t->IsString()) return Err(ErrorCode::kInvalidMessage, "type must be a string");

@@ -42,6 +42,9 @@ struct Request {
   std::string subscription_id;            // unsubscribe
 };
 
+// The request's id as JSON text (for answers that refuse a request without running it), or "".
+std::string RequestIdJson(std::string_view payload);
+
 // Parses `payload`. On failure `out->id_json` still holds the id when it could be read, so the
 // error response can echo it.
 Status ParseRequest(std::string_view payload, const registry::ModelRegistry& models,

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "server/request.h"
 #include "server/response.h"
 
 namespace mqttspec::server {
@@ -78,8 +79,8 @@ void Service::OnMessage(InboundMessage msg) {
     if (admitted) {
       out.payload = router_.Handle(ClientInfo{client, username}, payload);
     } else {
-      out.payload = RenderError("\"\"", MakeError(ErrorCode::kRateLimited,
-                                                  "too many requests; slow down"));
+      out.payload = RenderError(RequestIdJson(payload),
+                                MakeError(ErrorCode::kRateLimited, "too many requests; slow down"));
     }
     publisher_.Publish(std::move(out));
     answered_.fetch_add(1, std::memory_order_relaxed);

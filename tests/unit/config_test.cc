@@ -1,0 +1,118 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+namespace mqttspec::server {
+namespace {
+
+TEST(Config, EmptyTextGivesTheDocumentedDefaults) {
+  auto c = ParseConfig("");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c.value().broker.mode, "embedded");
+  EXPECT_EQ(c.value().broker.port, 1883);
+  EXPECT_EQ(c.value().broker.url, "tcp://127.0.0.1:1883");
+  EXPECT_EQ(c.value().topic_prefix, "spec");
+  EXPECT_EQ(c.value().qos.response, 1);
+  EXPECT_EQ(c.value().database.driver, "sqlite");
+  EXPECT_EQ(c.value().database.synchronous, "full");
+  EXPECT_EQ(c.value().limits.max_payload_bytes, 262144);
+  EXPECT_EQ(c.value().limits.max_rows, 1000);
+  EXPECT_EQ(c.value().limits.max_filters, 64);
+  EXPECT_EQ(c.value().limits.dedup_window_s, 60);
+  EXPECT_EQ(c.value().admin.listen, "127.0.0.1:50051");
+}
+
+TEST(Config, ProtocolExampleParses) {
+  auto c = ParseConfig(R"(
+broker: {mode: external, url: "tcp://broker:1883", shared_group: g1}
+topics: {prefix: myapp}
+qos: {request: 0, response: 1, notification: 2}
+database: {driver: sqlite, path: /tmp/x.db, synchronous: normal, pool_size: 4, migrate: false}
+models:
+  - name: public.users
+    primary_key: id
+    fields:
+      - {name: id, type: integer, auto_increment: true}
+      - {name: name, type: text, nullable: false}
+      - {name: email, type: text, unique: true}
+      - {name: status, type: text, default: active}
+      - {name: created_at, type: timestamp, default: now}
+hooks:
+  plugins:
+    - {path: ./libaudit_log.so, options: {table: audit}}
+limits: {max_rows: 50, requests_per_second_per_client: 2.5}
+log: {level: debug}
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const Config& cfg = c.value();
+  EXPECT_EQ(cfg.broker.mode, "external");
+  EXPECT_EQ(cfg.broker.shared_group, "g1");
+  EXPECT_EQ(cfg.topic_prefix, "myapp");
+  EXPECT_EQ(cfg.qos.notification, 2);
+  EXPECT_FALSE(cfg.database.migrate);
+  ASSERT_EQ(cfg.models.size(), 1u);
+  const auto& m = *cfg.models[0];
+  EXPECT_EQ(m.schema(), "public");
+  EXPECT_EQ(m.entity(), "users");
+  EXPECT_EQ(m.primary().name, "id");
+  EXPECT_TRUE(m.primary().auto_increment);
+  EXPECT_FALSE(m.field(1).nullable);
+  EXPECT_TRUE(m.field(2).unique);
+  ASSERT_TRUE(m.field(3).default_value.has_value());
+  EXPECT_EQ(std::get<std::string>(m.field(3).default_value->literal), "active");
+  EXPECT_TRUE(m.field(4).default_value->now);
+  ASSERT_EQ(cfg.plugins.size(), 1u);
+  EXPECT_EQ(cfg.plugins[0].options.at("table"), "audit");
+  EXPECT_EQ(cfg.limits.max_rows, 50);
+  EXPECT_DOUBLE_EQ(cfg.limits.requests_per_second_per_client, 2.5);
+}
+
+struct BadConfig {
+  const char* yaml;
+  const char* key_in_message;
+};
+
+class ConfigErrors : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(ConfigErrors, NameTheOffendingKey) {
+  auto c = ParseConfig(GetParam().yaml);
+  ASSERT_FALSE(c.ok()) << GetParam().yaml;
+  EXPECT_NE(c.error().message.find(GetParam().key_in_message), std::string::npos)
+      << c.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, ConfigErrors,
+    ::testing::Values(BadConfig{"brokr: {}", "brokr"},
+                      BadConfig{"broker: {prt: 1}", "broker.prt"},
+                      BadConfig{"broker: {port: abc}", "broker.port"},
+                      BadConfig{"broker: {port: 70000}", "broker.port"},
+                      BadConfig{"broker: {mode: cloud}", "broker.mode"},
+                      BadConfig{"broker: [1, 2]", "broker"},
+                      BadConfig{"qos: {response: 3}", "qos.response"},
+                      BadConfig{"database: {driver: mysql}", "database.driver"},
+                      BadConfig{"database: {driver: postgres}", "database.url"},
+                      BadConfig{"database: {migrate: maybe}", "database.migrate"},
+                      BadConfig{"limits: {max_rows: -1}", "limits.max_rows"},
+                      BadConfig{"limits: {max_rows: [1]}", "limits.max_rows"},
+                      BadConfig{"topics: {prefix: 'a/#'}", "topics.prefix"},
+                      BadConfig{"models: {name: x}", "models"},
+                      BadConfig{"models: [{fields: [{name: id, type: integer}]}]", "models[0].name"},
+                      BadConfig{"models: [{name: t, fields: [{name: id, type: float}]}]",
+                                "models[0].fields[0].type"},
+                      BadConfig{"models: [{name: t, fields: [{name: id}]}]",
+                                "models[0].fields[0].type"},
+                      BadConfig{"models: [{name: t, fields: [{name: id, type: integer, colour: red}]}]",
+                                "colour"},
+                      BadConfig{"models: [{name: t, fields: [{name: n, type: integer, default: x}, {name: id, type: integer}]}]",
+                                "default"},
+                      BadConfig{"models: [{name: t, primary_key: nope, fields: [{name: id, type: integer}]}]",
+                                "nope"},
+                      BadConfig{"models: [{name: 'bad name', fields: [{name: id, type: integer}]}]",
+                                "bad name"},
+                      BadConfig{"hooks: {plugins: [{options: {}}]}", "hooks.plugins[0].path"},
+                      BadConfig{"log: {level: loud}", "log.level"},
+                      BadConfig{"broker: {port: 1\n  bad", "YAML"}));
+
+}  // namespace
+}  // namespace mqttspec::server

@@ -1,0 +1,216 @@
+// Router tests: real SQLite in memory, requests as JSON text, responses checked field by field.
+#include "server/router.h"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include "adapters/sqlite_database.h"
+#include "server/config.h"
+
+namespace mqttspec::server {
+namespace {
+
+constexpr const char* kModels = R"(
+models:
+  - name: public.users
+    primary_key: id
+    fields:
+      - {name: id, type: integer, auto_increment: true}
+      - {name: name, type: text, nullable: false}
+      - {name: email, type: text, unique: true}
+      - {name: status, type: text, default: active}
+      - {name: created_at, type: timestamp, default: now}
+  - name: iot.readings
+    primary_key: id
+    fields:
+      - {name: id, type: text}
+      - {name: value, type: real}
+      - {name: ok, type: boolean, default: "true"}
+      - {name: meta, type: json}
+)";
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cfg = ParseConfig(kModels);
+    ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+    auto db = adapters::SqliteDatabase::Open({":memory:", false, 0, 5000});
+    ASSERT_TRUE(db.ok());
+    db_ = std::move(db).value();
+    for (auto& m : cfg.value().models) {
+      ASSERT_TRUE(models_.Register(m).ok());
+      ASSERT_TRUE(db_->Migrate(*m).ok());
+    }
+    RouterOptions o;
+    o.max_payload_bytes = 4096;
+    router_ = std::make_unique<Router>(models_, *db_, o);
+  }
+
+  rapidjson::Document Send(const std::string& payload, const std::string& client = "c1") {
+    std::string out = router_->Handle(ClientInfo{client, ""}, payload);
+    rapidjson::Document d;
+    d.Parse(out.c_str());
+    EXPECT_FALSE(d.HasParseError()) << out;
+    return d;
+  }
+
+  std::string ErrorCodeOf(const std::string& payload) {
+    auto d = Send(payload);
+    if (!d.HasMember("success") || d["success"].GetBool()) return "success";
+    return d["error"]["code"].GetString();
+  }
+
+  int64_t CountUsers() {
+    auto d = Send(R"({"id":"n","operation":"read","entity":"users"})");
+    return d["metadata"]["total"].GetInt64();
+  }
+
+  registry::ModelRegistry models_;
+  std::unique_ptr<adapters::SqliteDatabase> db_;
+  std::unique_ptr<Router> router_;
+};
+
+TEST_F(RouterTest, CreateReturnsStoredRowWithGeneratedKeyAndDefaults) {
+  auto d = Send(R"({"id":"m1","type":"request","operation":"create","schema":"public",
+                   "entity":"users","data":{"name":"Ann","email":"ann@x.io"}})");
+  EXPECT_STREQ(d["id"].GetString(), "m1");
+  EXPECT_STREQ(d["type"].GetString(), "response");
+  ASSERT_TRUE(d["success"].GetBool());
+  EXPECT_EQ(d["data"]["id"].GetInt64(), 1);
+  EXPECT_STREQ(d["data"]["status"].GetString(), "active");
+  EXPECT_EQ(std::string(d["data"]["created_at"].GetString()).size(), 24u);
+  EXPECT_TRUE(d.HasMember("timestamp"));
+}
+
+TEST_F(RouterTest, ReadUpdateDeleteByRecordIdOrPrimaryKeyInData) {
+  Send(R"({"id":"c","operation":"create","entity":"users","data":{"name":"Ann"}})");
+  auto r = Send(R"({"id":"r","operation":"read","entity":"users","record_id":"1"})");
+  ASSERT_TRUE(r["success"].GetBool());
+  EXPECT_STREQ(r["data"]["name"].GetString(), "Ann");
+  auto u = Send(R"({"id":"u","operation":"update","entity":"users","data":{"id":1,"status":"off"}})");
+  ASSERT_TRUE(u["success"].GetBool());
+  EXPECT_STREQ(u["data"]["status"].GetString(), "off");
+  EXPECT_STREQ(u["data"]["name"].GetString(), "Ann");  // untouched
+  auto del = Send(R"({"id":"d","operation":"delete","entity":"users","data":{"id":1}})");
+  ASSERT_TRUE(del["success"].GetBool());
+  EXPECT_TRUE(del["data"]["deleted"].GetBool());
+  EXPECT_EQ(del["data"]["id"].GetInt64(), 1);
+  EXPECT_EQ(ErrorCodeOf(R"({"id":"r2","operation":"read","entity":"users","record_id":1})"),
+            "not_found");
+  EXPECT_EQ(ErrorCodeOf(R"({"id":"u2","operation":"update","entity":"users","record_id":1,"data":{"name":"x"}})"),
+            "not_found");
+  EXPECT_EQ(ErrorCodeOf(R"({"id":"d2","operation":"delete","entity":"users","record_id":1})"),
+            "not_found");
+}
+
+TEST_F(RouterTest, ListReadReportsMetadataAndCapsLimit) {
+  Send(R"({"id":"c","operation":"create","entity":"users","data":[{"name":"A"},{"name":"B"},{"name":"C"}]})");
+  auto d = Send(R"({"id":"l","operation":"read","entity":"users",
+                   "options":{"limit":2,"offset":1,"sort":[{"column":"name","direction":"DESC"}]}})");
+  ASSERT_TRUE(d["success"].GetBool());
+  ASSERT_EQ(d["data"].Size(), 2u);
+  EXPECT_STREQ(d["data"][0]["name"].GetString(), "B");
+  EXPECT_EQ(d["metadata"]["total"].GetInt64(), 3);
+  EXPECT_EQ(d["metadata"]["count"].GetInt64(), 2);
+  EXPECT_EQ(d["metadata"]["limit"].GetInt64(), 2);
+  EXPECT_EQ(d["metadata"]["offset"].GetInt64(), 1);
+  auto big = Send(R"({"id":"l","operation":"read","entity":"users","options":{"limit":1000000000000}})");
+  EXPECT_EQ(big["metadata"]["limit"].GetInt64(), 1000);
+}
+
+TEST_F(RouterTest, SchemaOtherThanPublicAndEveryFieldTypeRoundTrip) {
+  auto d = Send(R"({"id":"c","operation":"create","schema":"iot","entity":"readings",
+                   "data":{"id":"r1","value":"2.5","meta":{"a":[1,2]}}})");
+  ASSERT_TRUE(d["success"].GetBool()) << d["error"]["message"].GetString();
+  EXPECT_DOUBLE_EQ(d["data"]["value"].GetDouble(), 2.5);
+  EXPECT_TRUE(d["data"]["ok"].GetBool());
+  EXPECT_EQ(d["data"]["meta"]["a"][1].GetInt(), 2);
+  auto m = Send(R"({"id":"m","operation":"meta","schema":"iot","entity":"readings"})");
+  EXPECT_STREQ(m["data"]["table"].GetString(), "iot_readings");
+  EXPECT_STREQ(m["data"]["primary_key"].GetString(), "id");
+  EXPECT_EQ(m["data"]["columns"].Size(), 4u);
+  EXPECT_STREQ(m["data"]["columns"][2]["default"].GetString(), "true");
+}
+
+TEST_F(RouterTest, RepeatedWriteWithSameIdAndPayloadIsAppliedOnce) {
+  const std::string create =
+      R"({"id":"same","operation":"create","entity":"users","data":{"name":"Once"}})";
+  auto first = Send(create);
+  auto second = Send(create);
+  EXPECT_EQ(first["data"]["id"].GetInt64(), second["data"]["id"].GetInt64());
+  EXPECT_EQ(CountUsers(), 1);
+  EXPECT_EQ(router_->stats().dedup_hits, 1u);
+  // Another client with the same id is a different request.
+  router_->Handle(ClientInfo{"c2", ""}, create);
+  EXPECT_EQ(CountUsers(), 2);
+  // Same id, different payload: applied.
+  Send(R"({"id":"same","operation":"create","entity":"users","data":{"name":"Twice"}})");
+  EXPECT_EQ(CountUsers(), 3);
+}
+
+TEST_F(RouterTest, BadRequestsGetTheirErrorCodeAndWriteNothing) {
+  Send(R"({"id":"c","operation":"create","entity":"users","data":{"name":"A","email":"a@x"}})");
+  const std::pair<const char*, const char*> cases[] = {
+      {"not json", "invalid_json"},
+      {"[1,2]", "invalid_message"},
+      {R"({"id":{},"operation":"read","entity":"users"})", "invalid_message"},
+      {R"({"id":"x","type":"weird","operation":"read","entity":"users"})", "invalid_message"},
+      {R"({"id":"x","operation":"drop","entity":"users"})", "invalid_operation"},
+      {R"({"id":"x","operation":"read","entity":"nope"})", "model_not_found"},
+      {R"({"id":"x","operation":"read","entity":"users; DROP TABLE users"})", "model_not_found"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"x\" OR 1=1","operator":"eq","value":1}]}})", "unknown_column"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"name","operator":"regex","value":"a"}]}})", "invalid_filter"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"like","value":"1%"}]}})", "invalid_filter"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"eq","value":"abc"}]}})", "invalid_value"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"between","value":[1]}]}})", "invalid_filter"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"limit":-1}})", "invalid_option"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"customOperators":[{"sql":"1=1"}]}})", "invalid_option"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"sort":[{"column":"nope"}]}})", "unknown_column"},
+      {R"({"id":"x","operation":"create","entity":"users","data":{"email":"b@x"}})", "invalid_value"},
+      {R"({"id":"x","operation":"create","entity":"users","data":{"name":null}})", "invalid_value"},
+      {R"({"id":"x","operation":"create","entity":"users","data":{"name":"B","nope":1}})", "unknown_column"},
+      {R"({"id":"x","operation":"create","entity":"users","data":{"name":"B","email":"a@x"}})", "conflict"},
+      {R"({"id":"x","operation":"create","entity":"users","data":[{"name":"B"},{"name":5}]})", "invalid_value"},
+      {R"({"id":"x","operation":"update","entity":"users","data":{"name":"B"}})", "invalid_message"},
+      {R"({"id":"x","operation":"update","entity":"users","record_id":1,"data":{"id":2}})", "invalid_value"},
+      {R"({"id":"x","operation":"subscribe","type":"subscription","entity":"users"})", "invalid_operation"},
+  };
+  for (const auto& [payload, code] : cases) {
+    EXPECT_EQ(ErrorCodeOf(payload), code) << payload;
+  }
+  EXPECT_EQ(CountUsers(), 1);
+}
+
+TEST_F(RouterTest, ErrorsEchoTheRequestId) {
+  auto d = Send(R"({"id":42,"operation":"read","entity":"nope"})");
+  EXPECT_EQ(d["id"].GetInt(), 42);
+  auto e = Send("{{{");
+  EXPECT_STREQ(e["id"].GetString(), "");
+}
+
+TEST_F(RouterTest, PayloadOverTheLimitIsRefusedUnparsed) {
+  std::string big = R"({"id":"b","operation":"create","entity":"users","data":{"name":")" +
+                    std::string(5000, 'x') + "\"}}";
+  EXPECT_EQ(ErrorCodeOf(big), "payload_too_large");
+  EXPECT_EQ(CountUsers(), 0);
+}
+
+TEST_F(RouterTest, DeeplyNestedJsonDoesNotCrash) {
+  std::string deep(3000, '[');
+  EXPECT_EQ(ErrorCodeOf(deep), "invalid_json");
+  std::string groups = R"({"id":"g","operation":"read","entity":"users","options":{"filters":)";
+  for (int i = 0; i < 20; ++i) groups += R"([{"filters":)";
+  groups += "[]";
+  for (int i = 0; i < 20; ++i) groups += "}]";
+  groups += "}}";
+  EXPECT_EQ(ErrorCodeOf(groups), "invalid_filter");
+}
+
+TEST_F(RouterTest, PingIsAnsweredWithPong) {
+  auto d = Send(R"({"id":"p","type":"ping"})");
+  EXPECT_STREQ(d["type"].GetString(), "pong");
+  EXPECT_STREQ(d["id"].GetString(), "p");
+}
+
+}  // namespace
+}  // namespace mqttspec::server
