@@ -88,7 +88,14 @@ void SqlBuilder::AppendCondition(const Model& m, const Condition& c, Statement& 
     }
     st.sql += " ESCAPE '\\'";
   };
-  auto text = [&]() -> const std::string& { return std::get<std::string>(c.values.at(0)); };
+  // Pattern operators take text (the parser allows them on text fields only); anything else is
+  // matched as its text form rather than thrown on.
+  auto text = [&]() -> std::string {
+    const Value& v = c.values.at(0);
+    if (const auto* s = std::get_if<std::string>(&v)) return *s;
+    if (const auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+    return {};
+  };
   switch (c.op) {
     case Op::kEq: cmp(" = "); break;
     case Op::kNeq: cmp(" <> "); break;

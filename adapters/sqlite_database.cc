@@ -332,6 +332,11 @@ Result<std::optional<Row>> SqliteDatabase::Update(const Model& m, const Value& k
                                                   const Record& changes,
                                                   const FilterList& scope) {
   std::lock_guard lock(writer_mu_);
+  if (changes.empty()) {  // nothing to set: the row as it is
+    std::vector<int> all(m.fields().size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    return FirstRow(writer_->Query(sql_.SelectByKey(m, key, all, scope), all.size()));
+  }
   return FirstRow(writer_->Query(sql_.Update(m, key, changes, scope), m.fields().size()));
 }
 

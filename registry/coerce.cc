@@ -21,6 +21,7 @@ std::optional<int64_t> ParseInt(std::string_view s) {
   if (s.empty()) return std::nullopt;
   const char* b = s.data();
   if (*b == '+') ++b;
+  if (b == s.data() + s.size() || *b == '+' || (*b == '-' && b != s.data())) return std::nullopt;
   auto [p, ec] = std::from_chars(b, s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
@@ -28,6 +29,8 @@ std::optional<int64_t> ParseInt(std::string_view s) {
 
 std::optional<double> ParseReal(std::string_view s) {
   if (s.empty() || s.size() > 64) return std::nullopt;
+  // Decimal notation only: strtod alone would also take hex, "inf" and leading blanks.
+  if (s.find_first_not_of("0123456789+-.eE") != std::string_view::npos) return std::nullopt;
   std::string tmp(s);
   char* end = nullptr;
   double v = std::strtod(tmp.c_str(), &end);
@@ -113,6 +116,10 @@ Result<Value> CoerceText(const Field& f, std::string_view text) {
   switch (f.type) {
     case FieldType::kText:
     case FieldType::kTimestamp:
+      j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+      return CoerceJson(f, j);
+    case FieldType::kBoolean:
+      if (text == "1" || text == "0") return Value{text == "1"};
       j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
       return CoerceJson(f, j);
     case FieldType::kJson:

@@ -42,6 +42,7 @@ Result<ModelPtr> Model::Create(std::string schema, std::string entity, std::vect
   if (!IsIdentifier(schema)) return bad(fmt::format("invalid schema name '{}'", schema));
   if (!IsIdentifier(entity)) return bad(fmt::format("invalid entity name '{}'", entity));
   if (fields.empty()) return bad(fmt::format("model {}.{} has no fields", schema, entity));
+  if (primary_key.empty()) primary_key = "id";
   std::unordered_set<std::string> seen;
   int pk = -1;
   for (size_t i = 0; i < fields.size(); ++i) {
@@ -58,7 +59,7 @@ Result<ModelPtr> Model::Create(std::string schema, std::string entity, std::vect
   }
   if (pk < 0) {
     return bad(fmt::format("model {}.{}: primary key '{}' is not a field", schema, entity,
-                           primary_key.empty() ? std::string("id") : primary_key));
+                           primary_key));
   }
   for (size_t i = 0; i < fields.size(); ++i) {
     Field& f = fields[i];

@@ -38,7 +38,8 @@ struct Field {
 class Model {
  public:
   // Validates names (identifier characters only), exactly one primary key among the fields,
-  // auto_increment only on an integer primary key, unique field names.
+  // auto_increment only on an integer primary key, unique field names. An empty primary_key
+  // means "id".
   static Result<std::shared_ptr<const Model>> Create(std::string schema, std::string entity,
                                                      std::vector<Field> fields,
                                                      std::string primary_key);
