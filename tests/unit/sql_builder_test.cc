@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "registry/model.h"
+#include "tests/unit/value_printer.h"
 
 namespace mqttspec::adapters {
 namespace {
@@ -88,34 +89,6 @@ ReadQuery Query(ModelPtr model, FilterList filters = {}, std::vector<SortKey> so
   q.limit = limit;
   q.offset = offset;
   return q;
-}
-
-std::string Show(const Value& v) {
-  std::ostringstream os;
-  switch (v.index()) {
-    case 0:
-      os << "NULL";
-      break;
-    case 1:
-      os << (std::get<bool>(v) ? "true" : "false");
-      break;
-    case 2:
-      os << std::get<int64_t>(v);
-      break;
-    case 3:
-      os << std::get<double>(v) << "d";
-      break;
-    case 4:
-      os << '\'' << std::get<std::string>(v) << '\'';
-      break;
-  }
-  return os.str();
-}
-
-std::string Show(const std::vector<Value>& vs) {
-  std::string out = "[";
-  for (size_t i = 0; i < vs.size(); ++i) out += (i ? ", " : "") + Show(vs[i]);
-  return out + "]";
 }
 
 void ExpectStatement(const Statement& st, const std::string& sql,

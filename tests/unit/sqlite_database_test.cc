@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "registry/model.h"
+#include "tests/unit/value_printer.h"
 
 namespace mqttspec::adapters {
 namespace {
@@ -69,34 +70,6 @@ Value I(int64_t i) { return Value{i}; }
 Value D(double d) { return Value{d}; }
 Value B(bool b) { return Value{b}; }
 const Value kNull{};
-
-std::string Show(const Value& v) {
-  std::ostringstream os;
-  switch (v.index()) {
-    case 0:
-      os << "NULL";
-      break;
-    case 1:
-      os << (std::get<bool>(v) ? "true" : "false");
-      break;
-    case 2:
-      os << std::get<int64_t>(v);
-      break;
-    case 3:
-      os << std::get<double>(v) << "d";
-      break;
-    case 4:
-      os << '\'' << std::get<std::string>(v) << '\'';
-      break;
-  }
-  return os.str();
-}
-
-std::string Show(const Row& r) {
-  std::string out = "[";
-  for (size_t i = 0; i < r.size(); ++i) out += (i ? ", " : "") + Show(r[i]);
-  return out + "]";
-}
 
 FilterNode Cond(int field, Op op, std::vector<Value> values, Logic logic = Logic::kAnd) {
   FilterNode n;
