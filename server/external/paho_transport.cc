@@ -4,14 +4,20 @@
 
 #include <mqtt/async_client.h>
 
+#include <vector>
+
 #include "server/service.h"
 
 namespace mqttspec::server {
 
+namespace {
+constexpr int kMaxInflight = 1000;  // our own cap, whatever the broker allows
+}
+
 PahoTransport::PahoTransport(const BrokerConfig& broker, int request_qos)
     : broker_(broker), request_qos_(request_qos) {
   mqtt::create_options opts(MQTTVERSION_5);
-  opts.set_max_buffered_messages(100000);  // answers queue while the broker is away
+  opts.set_max_buffered_messages(kMaxInflight * 2);
   opts.set_send_while_disconnected(true, true);
   client_ = std::make_unique<mqtt::async_client>(broker_.url, broker_.client_id, opts, nullptr);
 }
@@ -43,14 +49,32 @@ void PahoTransport::Start(Service& service) {
       in.correlation_data = mqtt::get<mqtt::binary>(props, mqtt::property::CORRELATION_DATA);
     service_->OnMessage(std::move(in));
   });
-  client_->set_connected_handler([this](const std::string&) {
-    spdlog::info("connected to broker {}", broker_.url);
-    Subscribe();
-  });
+  client_->set_connected_handler([this](const std::string&) { OnConnected(); });
   client_->set_connection_lost_handler([this](const std::string& cause) {
     spdlog::warn("lost the broker connection ({}); reconnecting", cause.empty() ? "no reason" : cause);
   });
   connector_ = std::thread([this] { ConnectLoop(); });
+}
+
+void PahoTransport::OnConnected() {
+  spdlog::info("connected to broker {} (in-flight window {})", broker_.url, window_);
+  Subscribe();
+  // Acknowledgements of the previous connection will not come: start a new window and send
+  // what waited.
+  std::vector<OutboundMessage> batch;
+  uint64_t gen;
+  {
+    std::lock_guard lock(mu_);
+    gen = ++generation_;
+    inflight_ = 0;
+    while (inflight_ < window_ && !queued_.empty()) {
+      batch.push_back(std::move(queued_.front()));
+      queued_.pop_front();
+      ++inflight_;
+    }
+  }
+  cv_.notify_all();
+  for (auto& m : batch) Send(std::move(m), gen);
 }
 
 void PahoTransport::Subscribe() {
@@ -72,15 +96,26 @@ void PahoTransport::ConnectLoop() {
                   .clean_start(true)
                   .keep_alive_interval(std::chrono::seconds(30))
                   .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(30))
-                  .max_inflight(1000)
+                  .max_inflight(kMaxInflight)
                   .finalize();
   if (!broker_.username.empty()) opts.set_user_name(broker_.username);
   if (!broker_.password.empty()) opts.set_password(broker_.password);
   auto delay = std::chrono::seconds(1);
   for (;;) {
     try {
-      client_->connect(opts)->wait();
-      return;  // from here on Paho reconnects by itself, and on_connected re-subscribes
+      auto token = client_->connect(opts);
+      token->wait();
+      // The broker's Receive Maximum bounds our QoS 1/2 in-flight window (65535 when absent).
+      mqtt::properties props = token->get_connect_response().get_properties();
+      int window = kMaxInflight;
+      if (props.contains(mqtt::property::RECEIVE_MAXIMUM))
+        window = std::min<int>(window, mqtt::get<uint16_t>(props, mqtt::property::RECEIVE_MAXIMUM));
+      {
+        std::lock_guard lock(mu_);
+        window_ = std::max(1, window);
+      }
+      spdlog::info("broker allows {} QoS 1/2 messages in flight", window);
+      return;  // from here on Paho reconnects by itself, and OnConnected re-subscribes
     } catch (const mqtt::exception& e) {
       spdlog::warn("cannot connect to broker {}: {}; retrying in {} s", broker_.url, e.what(),
                    delay.count());
@@ -106,20 +141,15 @@ void PahoTransport::StopTaking() {
 
 void PahoTransport::Stop(std::chrono::milliseconds timeout) {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     stopping_ = true;
-  }
-  cv_.notify_all();
-  if (connector_.joinable()) connector_.join();
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (auto& token : client_->get_pending_delivery_tokens()) {
-    auto left = deadline - std::chrono::steady_clock::now();
-    if (left <= left.zero()) break;
-    try {
-      token->wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(left));
-    } catch (const mqtt::exception&) {
+    cv_.notify_all();
+    if (!cv_.wait_for(lock, timeout, [&] { return queued_.empty() && inflight_ == 0; })) {
+      spdlog::warn("stopping with {} answers unacknowledged by the broker",
+                   queued_.size() + static_cast<size_t>(inflight_));
     }
   }
+  if (connector_.joinable()) connector_.join();
   try {
     if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(5));
   } catch (const mqtt::exception& e) {
@@ -128,6 +158,25 @@ void PahoTransport::Stop(std::chrono::milliseconds timeout) {
 }
 
 void PahoTransport::Publish(OutboundMessage m) {
+  uint64_t gen;
+  {
+    std::unique_lock lock(mu_);
+    gen = generation_;
+    if (m.qos > 0) {
+      // Back-pressure: a worker waits here rather than growing the queue without bound.
+      cv_.wait(lock, [&] { return queued_.size() < kMaxQueued || stopping_; });
+      if (inflight_ >= window_ || !queued_.empty()) {
+        queued_.push_back(std::move(m));
+        return;
+      }
+      ++inflight_;
+    }
+  }
+  Send(std::move(m), gen);
+}
+
+void PahoTransport::Send(OutboundMessage m, uint64_t generation) {
+  const bool tracked = m.qos > 0;
   try {
     mqtt::properties props;
     if (!m.correlation_data.empty())
@@ -138,12 +187,44 @@ void PahoTransport::Publish(OutboundMessage m) {
                    .qos(m.qos)
                    .properties(std::move(props))
                    .finalize();
-    client_->publish(std::move(msg));
+    // The generation rides in the user context, so a late acknowledgement of an earlier
+    // connection cannot shrink the current window.
+    if (tracked) {
+      client_->publish(std::move(msg), reinterpret_cast<void*>(generation), *this);
+    } else {
+      client_->publish(std::move(msg));
+    }
   } catch (const mqtt::exception& e) {
-    // -12 "no more messages can be buffered" and friends: count, never crash.
     publish_failures_.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("publish to {} failed: {}", m.topic, e.what());
+    if (tracked) Done(generation);
   }
+}
+
+void PahoTransport::Done(uint64_t generation) {
+  std::vector<OutboundMessage> batch;
+  {
+    std::lock_guard lock(mu_);
+    if (generation != generation_) return;
+    --inflight_;
+    while (inflight_ < window_ && !queued_.empty()) {
+      batch.push_back(std::move(queued_.front()));
+      queued_.pop_front();
+      ++inflight_;
+    }
+  }
+  cv_.notify_all();
+  for (auto& m : batch) Send(std::move(m), generation);
+}
+
+void PahoTransport::on_success(const mqtt::token& token) {
+  Done(reinterpret_cast<uint64_t>(token.get_user_context()));
+}
+
+void PahoTransport::on_failure(const mqtt::token& token) {
+  publish_failures_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("an answer was not acknowledged by the broker (reason {})", token.get_return_code());
+  Done(reinterpret_cast<uint64_t>(token.get_user_context()));
 }
 
 }  // namespace mqttspec::server

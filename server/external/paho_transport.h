@@ -2,12 +2,24 @@
 // PahoTransport: external broker mode. The service is an MQTT 5 client (Paho MQTT C++) of any
 // broker: it subscribes to the request filter (through $share/<group>/… when a shared group is
 // configured), hands each request to the Service and publishes the answers.
+//
 // Connection: retried with exponential backoff (1 s doubling to 30 s) until the broker answers,
 // including at start-up; after every (re)connect the subscription is made again.
+//
+// Flow control: QoS 1/2 publishes are kept within the broker's Receive Maximum (from CONNACK;
+// Mosquitto's default is 20). Paho C 1.3.12 handles a full in-flight window by sleeping its send
+// thread for up to a second (fixed upstream in paho.mqtt.c #1457, later than Debian's version):
+// 400 QoS 1 answers took 5–14 s. So this class never lets Paho's window fill: answers beyond the
+// window wait in a bounded queue and are sent as PUBACKs come back; when the queue is full,
+// Publish blocks (back-pressure on the workers) instead of dropping.
 // Thread-safety: Publish may be called from any thread.
+
+#include <mqtt/iaction_listener.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,7 +36,7 @@ namespace mqttspec::server {
 
 class Service;
 
-class PahoTransport : public Publisher {
+class PahoTransport : public Publisher, private mqtt::iaction_listener {
  public:
   PahoTransport(const BrokerConfig& broker, int request_qos);
   ~PahoTransport() override;
@@ -35,7 +47,7 @@ class PahoTransport : public Publisher {
   // Stops taking new requests (unsubscribes), keeps publishing.
   void StopTaking();
 
-  // Waits for outstanding publishes (up to `timeout`), then disconnects.
+  // Waits until every answer is acknowledged by the broker (up to `timeout`), then disconnects.
   void Stop(std::chrono::milliseconds timeout);
 
   void Publish(OutboundMessage message) override;
@@ -44,21 +56,34 @@ class PahoTransport : public Publisher {
   uint64_t publish_failures() const { return publish_failures_.load(); }
 
  private:
+  static constexpr size_t kMaxQueued = 100000;  // answers waiting for the window
+
   void ConnectLoop();
   void Subscribe();
+  void OnConnected();
+  // Sends one message; `generation` identifies the connection its acknowledgement belongs to.
+  void Send(OutboundMessage message, uint64_t generation);
+  // A QoS 1/2 publish of `generation` finished (acknowledged or failed): refill the window.
+  void Done(uint64_t generation);
+  void on_success(const mqtt::token& token) override;
+  void on_failure(const mqtt::token& token) override;
 
   BrokerConfig broker_;
   int request_qos_;
   std::string filter_;
   Service* service_ = nullptr;
   std::unique_ptr<mqtt::async_client> client_;
-
-  std::mutex mu_;  // guards stopping_, taking_ and wakes ConnectLoop
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  bool taking_ = true;
   std::thread connector_;
   std::atomic<uint64_t> publish_failures_{0};
+
+  std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;  // queue space, idle, stopping
+  bool stopping_ = false;
+  bool taking_ = true;
+  std::deque<OutboundMessage> queued_;
+  int inflight_ = 0;
+  int window_ = 20;
+  uint64_t generation_ = 1;  // bumped on every (re)connect
 };
 
 }  // namespace mqttspec::server

@@ -369,8 +369,10 @@ def v5_properties(response_topic=None, correlation_data=None):
 class Service:
     """A Mosquitto broker plus mqttspecd (external mode) in a temp dir, with a SQLite database."""
 
-    def __init__(self, extra_models=(), limits=None, log_level=None, server_binary=None):
+    def __init__(self, extra_models=(), limits=None, log_level=None, server_binary=None,
+                 broker_extra=None):
         self.models = [USERS_MODEL] + list(extra_models)
+        self.broker_extra = dict(broker_extra or {})  # merged into the config's broker: section
         self.limits = dict(limits or {})
         self.log_level = log_level or os.environ.get("MQTTSPEC_LOG_LEVEL", "info")
         self.server_binary = server_binary or default_server_binary()
@@ -412,8 +414,15 @@ class Service:
             self._remove_tmp()
             raise RuntimeError(f"service did not start: {e}\n{log}") from None
 
-    def _start_broker(self, timeout):
-        self.port = free_port()
+    def restart_broker(self, down_s=0.0, timeout=10.0):
+        """Stops the broker (SIGTERM), waits down_s, and starts it again on the same port."""
+        self.broker.terminate()
+        self.broker.wait(10)
+        time.sleep(down_s)
+        self._start_broker(timeout, port=self.port)
+
+    def _start_broker(self, timeout, port=None):
+        self.port = port or free_port()
         conf = os.path.join(self.tmp, "mosquitto.conf")
         with open(conf, "w") as f:
             f.write(f"listener {self.port} 127.0.0.1\n"
@@ -433,7 +442,7 @@ class Service:
     def config_dict(self):
         cfg = {
             "broker": {"mode": "external", "url": f"tcp://127.0.0.1:{self.port}",
-                       "client_id": self.server_client_id},
+                       "client_id": self.server_client_id, **self.broker_extra},
             "database": {"driver": "sqlite", "path": self.db_path, "synchronous": "normal"},
             "admin": {"listen": ""},
             "models": self.models,
