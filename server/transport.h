@@ -18,6 +18,7 @@ struct InboundMessage {
 
 // One PUBLISH for the broker to send.
 struct OutboundMessage {
+  std::string client_id;  // the client it is for (embedded mode delivers to it directly)
   std::string topic;
   std::string payload;
   int qos = 1;

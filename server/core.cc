@@ -1,0 +1,52 @@
+#include "server/core.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "adapters/sqlite_database.h"
+
+namespace mqttspec::server {
+
+Status CheckSupported(const Config& c) {
+  auto refuse = [](std::string msg) { return MakeError(ErrorCode::kInvalidValue, std::move(msg)); };
+  if (c.database.driver != "sqlite")
+    return refuse("database.driver: only sqlite is available in this version");
+  if (!c.plugins.empty())
+    return refuse("hooks.plugins: hook plugins are not available in this version");
+  if (!c.introspect.empty())
+    return refuse("introspect: introspection is not available in this version");
+  return OkStatus();
+}
+
+Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
+  if (auto st = CheckSupported(c); !st.ok()) return st.take_error();
+  auto core = std::unique_ptr<Core>(new Core());
+  adapters::SqliteOptions o;
+  o.path = c.database.path;
+  o.synchronous_full = c.database.synchronous == "full";
+  o.readers = std::max(1, c.database.pool_size / 2);
+  o.query_timeout_ms = c.limits.query_timeout_ms;
+  auto db = adapters::SqliteDatabase::Open(o);
+  if (!db.ok()) return db.take_error();
+  core->db_ = std::move(db).value();
+  for (const auto& m : c.models) {
+    if (auto st = core->models_.Register(m); !st.ok()) return st.take_error();
+    if (c.database.migrate) {
+      if (auto st = core->db_->Migrate(*m); !st.ok()) {
+        return MakeError(st.error().code,
+                         fmt::format("migrating {}: {}", m->qualified_name(), st.error().message));
+      }
+    }
+  }
+  RouterOptions ro;
+  ro.parse.max_rows = c.limits.max_rows;
+  ro.parse.max_filters = c.limits.max_filters;
+  ro.max_payload_bytes = c.limits.max_payload_bytes;
+  ro.dedup_window_s = c.limits.dedup_window_s;
+  core->router_ = std::make_unique<Router>(core->models_, *core->db_, ro);
+  spdlog::info("{} model(s), database {} ({})", c.models.size(), c.database.driver,
+               c.database.path);
+  return core;
+}
+
+}  // namespace mqttspec::server

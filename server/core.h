@@ -1,0 +1,38 @@
+#pragma once
+// Core: what every broker mode hosts — the model registry, the database and the router, built
+// from a Config. mqttspecd (external mode) and the Mosquitto plugin (embedded mode) both start
+// from here, so nothing between a transport and the database depends on the broker mode.
+
+#include <memory>
+
+#include "adapters/database.h"
+#include "common/error.h"
+#include "registry/model_registry.h"
+#include "server/config.h"
+#include "server/router.h"
+
+namespace mqttspec::server {
+
+class Core {
+ public:
+  // Opens the database, registers the configured models and migrates them (database.migrate).
+  // Errors: invalid_value for what the configuration asks and this build cannot do,
+  // unavailable when the database cannot be opened or migrated.
+  static Result<std::unique_ptr<Core>> Create(const Config& config);
+
+  registry::ModelRegistry& models() { return models_; }
+  adapters::Database& database() { return *db_; }
+  Router& router() { return *router_; }
+
+ private:
+  Core() = default;
+  registry::ModelRegistry models_;
+  std::unique_ptr<adapters::Database> db_;
+  std::unique_ptr<Router> router_;
+};
+
+// Refuses, with a message naming the key, what the configuration asks for and this build does not
+// have yet (instead of silently ignoring it).
+Status CheckSupported(const Config& config);
+
+}  // namespace mqttspec::server

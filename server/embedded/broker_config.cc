@@ -1,0 +1,30 @@
+#include "server/embedded/broker_config.h"
+
+#include <fmt/format.h>
+
+namespace mqttspec::server::embedded {
+
+std::string RenderMosquittoConf(const Config& c, const BrokerFiles& f) {
+  const BrokerConfig& b = c.broker;
+  std::string out;
+  out += "# Written by mqttspecd for embedded mode at every start; edit the mqttspec YAML instead.\n";
+  out += "per_listener_settings false\n";  // with true, TICK never fires: answers would stall
+  out += "set_tcp_nodelay true\n";         // without it each QoS 1 round trip costs ~40 ms
+  out += fmt::format("listener {} {}\n", b.port, b.host);
+  if (b.websocket_port > 0) {
+    out += fmt::format("listener {} {}\nprotocol websockets\n", b.websocket_port, b.host);
+  }
+  out += fmt::format("allow_anonymous {}\n", b.allow_anonymous ? "true" : "false");
+  if (!b.password_file.empty()) out += fmt::format("password_file {}\n", b.password_file);
+  out += "persistence true\n";
+  out += fmt::format("persistence_location {}/\n", f.data_dir);
+  out += "autosave_interval 60\n";
+  out += "log_dest stderr\n";
+  out += "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n";
+  if (f.run_as_root) out += "user root\n";
+  out += fmt::format("plugin {}\n", f.plugin_path);
+  if (!f.config_path.empty()) out += fmt::format("plugin_opt_config {}\n", f.config_path);
+  return out;
+}
+
+}  // namespace mqttspec::server::embedded

@@ -1,0 +1,128 @@
+#include "server/embedded/mosquitto_transport.h"
+
+// clang-format off
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mqtt_protocol.h>
+// clang-format on
+#include <dirent.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+namespace mqttspec::server::embedded {
+namespace {
+
+// What the eventfd's epoll data points at: the broker reads an identity field at the start of
+// its context structs, and 0 there means "not one of mine".
+alignas(64) const unsigned char kZeroIdentity[64] = {};
+
+int FindBrokerEpollFd() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  int found = -1, count = 0;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    char link[64];
+    std::string path = std::string("/proc/self/fd/") + e->d_name;
+    ssize_t n = readlink(path.c_str(), link, sizeof link - 1);
+    if (n <= 0) continue;
+    link[n] = '\0';
+    if (std::strcmp(link, "anon_inode:[eventpoll]") == 0) {
+      found = std::atoi(e->d_name);
+      ++count;
+    }
+  }
+  closedir(dir);
+  return count == 1 ? found : -1;  // more than one: we cannot tell which is the broker's
+}
+
+}  // namespace
+
+MosquittoTransport::MosquittoTransport() = default;
+
+MosquittoTransport::~MosquittoTransport() {
+  if (event_fd_ >= 0) {
+    if (epoll_fd_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, event_fd_, nullptr);
+    close(event_fd_);
+  }
+}
+
+bool MosquittoTransport::InstallWake() {
+  if (wake_installed()) return true;
+  int epfd = FindBrokerEpollFd();
+  if (epfd < 0) return false;
+  int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) return false;
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: stays ready until Drain reads it
+  ev.data.ptr = const_cast<unsigned char*>(kZeroIdentity);
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev) != 0) {
+    close(efd);
+    return false;
+  }
+  epoll_fd_ = epfd;
+  event_fd_ = efd;
+  return true;
+}
+
+void MosquittoTransport::Publish(OutboundMessage message) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(message));
+  }
+  if (event_fd_ >= 0 && !wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+    uint64_t one = 1;
+    ssize_t n = write(event_fd_, &one, sizeof one);
+    (void)n;  // EAGAIN means the counter is already non-zero: the broker wakes anyway
+  }
+}
+
+size_t MosquittoTransport::Drain() {
+  if (event_fd_ >= 0) {
+    // Clear the wake before taking the queue: anything queued after this point wakes again.
+    wake_pending_.store(false, std::memory_order_release);
+    uint64_t value;
+    ssize_t n = read(event_fd_, &value, sizeof value);
+    (void)n;
+  }
+  draining_.clear();
+  {
+    std::lock_guard lock(mu_);
+    draining_.swap(queue_);
+  }
+  for (OutboundMessage& m : draining_) {
+    // The broker frees the payload with its own allocator: it must come from mosquitto_malloc
+    // (never mosquitto_broker_publish_copy, MOSQUITTO.md §4).
+    void* payload = mosquitto_malloc(m.payload.size() ? m.payload.size() : 1);
+    if (!payload) {
+      failed_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    std::memcpy(payload, m.payload.data(), m.payload.size());
+    mosquitto_property* props = nullptr;
+    if (!m.correlation_data.empty()) {
+      mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, m.correlation_data.data(),
+                                    static_cast<uint16_t>(m.correlation_data.size()));
+    }
+    // Addressed to the client: delivered without a subscription lookup, and queued for it when it
+    // is offline with a persistent session.
+    int rc = mosquitto_broker_publish(m.client_id.empty() ? nullptr : m.client_id.c_str(),
+                                      m.topic.c_str(), static_cast<int>(m.payload.size()), payload,
+                                      m.qos, false, props);
+    if (rc == MOSQ_ERR_SUCCESS) {
+      published_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      mosquitto_free(payload);  // still ours on failure
+      failed_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  size_t n = draining_.size();
+  draining_.clear();
+  return n;
+}
+
+}  // namespace mqttspec::server::embedded

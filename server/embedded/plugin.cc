@@ -1,0 +1,228 @@
+// mqttspec_mosquitto.so: the whole service hosted inside Mosquitto 2.0 (plugin API v5).
+//
+//   plugin /path/to/mqttspec_mosquitto.so
+//   plugin_opt_config /path/to/mqttspec.yaml
+//
+// Requests are taken from the MESSAGE event, run on the worker pool (never on the broker thread)
+// and answered from the TICK event on the broker thread (see mosquitto_transport.h for how the
+// broker is woken). ACL_CHECK isolates clients (acl.h); BASIC_AUTH refuses client ids that would
+// break topic isolation and applies allow_anonymous. Only the three entry points are exported
+// (-fvisibility=hidden and a version script), and no C++ exception crosses a callback.
+
+// clang-format off
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+#include <mqtt_protocol.h>
+// clang-format on
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "server/config.h"
+#include "server/core.h"
+#include "server/embedded/acl.h"
+#include "server/embedded/mosquitto_transport.h"
+#include "server/service.h"
+
+namespace mqttspec::server::embedded {
+namespace {
+
+struct Plugin {
+  mosquitto_plugin_id_t* id = nullptr;
+  Config config;
+  std::string prefix;
+  std::string request_suffix = "/request";
+  std::unique_ptr<Core> core;
+  MosquittoTransport transport;
+  std::unique_ptr<Service> service;
+  bool first_tick = true;
+};
+
+std::string Str(const char* s) { return s ? std::string(s) : std::string(); }
+
+// True for "<prefix>/<anything>/request": the cheap test every PUBLISH goes through.
+bool IsRequestTopic(const Plugin& p, const char* topic) {
+  size_t n = std::strlen(topic);
+  const std::string& pre = p.prefix;
+  const std::string& suf = p.request_suffix;
+  return n > pre.size() + 1 + suf.size() && std::memcmp(topic, pre.data(), pre.size()) == 0 &&
+         topic[pre.size()] == '/' &&
+         std::memcmp(topic + n - suf.size(), suf.data(), suf.size()) == 0;
+}
+
+int OnMessage(int, void* event_data, void* userdata) {
+  auto* p = static_cast<Plugin*>(userdata);
+  auto* ev = static_cast<mosquitto_evt_message*>(event_data);
+  if (!ev->topic || !IsRequestTopic(*p, ev->topic)) return MOSQ_ERR_SUCCESS;
+  try {
+    InboundMessage in;
+    in.topic = ev->topic;
+    in.payload.assign(static_cast<const char*>(ev->payload), ev->payloadlen);
+    in.username = Str(mosquitto_client_username(ev->client));
+    char* response_topic = nullptr;
+    if (mosquitto_property_read_string(ev->properties, MQTT_PROP_RESPONSE_TOPIC, &response_topic,
+                                       false)) {
+      in.response_topic = response_topic;
+      mosquitto_free(response_topic);
+    }
+    void* corr = nullptr;
+    uint16_t corr_len = 0;
+    if (mosquitto_property_read_binary(ev->properties, MQTT_PROP_CORRELATION_DATA, &corr,
+                                       &corr_len, false)) {
+      in.correlation_data.assign(static_cast<const char*>(corr), corr_len);
+      mosquitto_free(corr);
+    }
+    p->service->OnMessage(std::move(in));
+  } catch (const std::exception& e) {
+    spdlog::error("dropping a request: {}", e.what());
+  }
+  // Routed on normally, but ACL_CHECK denies every READ of a request topic: consumed.
+  return MOSQ_ERR_SUCCESS;
+}
+
+int OnTick(int, void*, void* userdata) {
+  auto* p = static_cast<Plugin*>(userdata);
+  if (p->first_tick) {
+    p->first_tick = false;
+    if (p->transport.InstallWake()) {
+      spdlog::info("answers leave through the eventfd wake-up in the broker's epoll set");
+    } else {
+      spdlog::warn("broker epoll set not found: answers leave on the broker's tick only "
+                   "(up to 100 ms late)");
+    }
+  }
+  try {
+    p->transport.Drain();
+  } catch (const std::exception& e) {
+    spdlog::error("publishing answers: {}", e.what());
+  }
+  return MOSQ_ERR_SUCCESS;
+}
+
+int OnAclCheck(int, void* event_data, void* userdata) {
+  auto* p = static_cast<Plugin*>(userdata);
+  auto* ev = static_cast<mosquitto_evt_acl_check*>(event_data);
+  const char* id = mosquitto_client_id(ev->client);
+  if (!id || !ev->topic) return MOSQ_ERR_ACL_DENIED;
+  Access access;
+  switch (ev->access) {
+    case MOSQ_ACL_READ: access = Access::kRead; break;
+    case MOSQ_ACL_WRITE: access = Access::kWrite; break;
+    case MOSQ_ACL_SUBSCRIBE: access = Access::kSubscribe; break;
+    case MOSQ_ACL_UNSUBSCRIBE: access = Access::kUnsubscribe; break;
+    default: return MOSQ_ERR_ACL_DENIED;
+  }
+  return AclAllows(p->prefix, id, access, ev->topic) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+}
+
+int OnBasicAuth(int, void* event_data, void* userdata) {
+  auto* p = static_cast<Plugin*>(userdata);
+  auto* ev = static_cast<mosquitto_evt_basic_auth*>(event_data);
+  const char* id = mosquitto_client_id(ev->client);
+  if (!id || !IsValidClientId(id)) {
+    spdlog::warn("refusing client id '{}': it may not contain '/', '+' or '#'", Str(id));
+    return MOSQ_ERR_AUTH;
+  }
+  if (!ev->username && !p->config.broker.allow_anonymous) return MOSQ_ERR_AUTH;
+  // With a password_file the broker's own check decides; without one, this plugin's verdict
+  // replaces allow_anonymous (MOSQUITTO.md §1).
+  return p->config.broker.password_file.empty() ? MOSQ_ERR_SUCCESS : MOSQ_ERR_PLUGIN_DEFER;
+}
+
+int OnDisconnect(int, void*, void*) { return MOSQ_ERR_SUCCESS; }
+
+}  // namespace
+}  // namespace mqttspec::server::embedded
+
+using mqttspec::server::embedded::Plugin;
+
+extern "C" {
+
+__attribute__((visibility("default"))) int mosquitto_plugin_version(int count,
+                                                                      const int* versions) {
+  for (int i = 0; i < count; ++i) {
+    if (versions[i] == 5) return 5;
+  }
+  return -1;
+}
+
+__attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugin_id_t* id,
+                                                                   void** userdata,
+                                                                   struct mosquitto_opt* opts,
+                                                                   int opt_count) {
+  using namespace mqttspec::server;
+  using namespace mqttspec::server::embedded;
+  try {
+    if (!spdlog::get("mqttspec")) {
+      spdlog::set_default_logger(spdlog::stderr_color_mt("mqttspec"));
+      spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e mqttspec %^%l%$ %v");
+    }
+    std::string config_path;
+    for (int i = 0; i < opt_count; ++i) {
+      if (std::strcmp(opts[i].key, "config") == 0) config_path = opts[i].value;
+    }
+    auto config = config_path.empty() ? ParseConfig("") : LoadConfig(config_path);
+    if (!config.ok()) {
+      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: configuration error: %s",
+                           config.error().message.c_str());
+      return MOSQ_ERR_INVAL;
+    }
+    auto p = std::make_unique<Plugin>();
+    p->id = id;
+    p->config = std::move(config).value();
+    p->prefix = p->config.topic_prefix;
+    spdlog::set_level(spdlog::level::from_str(p->config.log_level));
+    auto core = Core::Create(p->config);
+    if (!core.ok()) {
+      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", core.error().message.c_str());
+      return MOSQ_ERR_INVAL;
+    }
+    p->core = std::move(core).value();
+    p->service = std::make_unique<Service>(p->config, p->core->router(), p->transport);
+    Plugin* raw = p.get();
+    int rc = MOSQ_ERR_SUCCESS;
+    rc |= mosquitto_callback_register(id, MOSQ_EVT_MESSAGE, OnMessage, nullptr, raw);
+    rc |= mosquitto_callback_register(id, MOSQ_EVT_TICK, OnTick, nullptr, raw);
+    rc |= mosquitto_callback_register(id, MOSQ_EVT_ACL_CHECK, OnAclCheck, nullptr, raw);
+    rc |= mosquitto_callback_register(id, MOSQ_EVT_BASIC_AUTH, OnBasicAuth, nullptr, raw);
+    rc |= mosquitto_callback_register(id, MOSQ_EVT_DISCONNECT, OnDisconnect, nullptr, raw);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: registering broker callbacks failed");
+      return MOSQ_ERR_INVAL;
+    }
+    spdlog::info("mqttspec {} serving {}/+/request inside the broker", MQTTSPEC_VERSION,
+                 p->prefix);
+    *userdata = p.release();
+    return MOSQ_ERR_SUCCESS;
+  } catch (const std::exception& e) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: start-up failed: %s", e.what());
+    return MOSQ_ERR_UNKNOWN;
+  }
+}
+
+__attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userdata,
+                                                                      struct mosquitto_opt*, int) {
+  auto* p = static_cast<Plugin*>(userdata);
+  if (!p) return MOSQ_ERR_SUCCESS;
+  try {
+    mosquitto_callback_unregister(p->id, MOSQ_EVT_MESSAGE, mqttspec::server::embedded::OnMessage, nullptr);
+    mosquitto_callback_unregister(p->id, MOSQ_EVT_TICK, mqttspec::server::embedded::OnTick, nullptr);
+    mosquitto_callback_unregister(p->id, MOSQ_EVT_ACL_CHECK, mqttspec::server::embedded::OnAclCheck, nullptr);
+    mosquitto_callback_unregister(p->id, MOSQ_EVT_BASIC_AUTH, mqttspec::server::embedded::OnBasicAuth, nullptr);
+    mosquitto_callback_unregister(p->id, MOSQ_EVT_DISCONNECT, mqttspec::server::embedded::OnDisconnect, nullptr);
+    // The broker loop has ended: answers still being computed can no longer be published.
+    p->service->Drain();
+    auto s = p->service->stats();
+    spdlog::info("mqttspec stopped: answered {} of {} requests, {} answers published, {} unsent",
+                 s.answered, s.taken, p->transport.published(), s.answered - p->transport.published());
+  } catch (...) {
+  }
+  delete p;
+  return MOSQ_ERR_SUCCESS;
+}
+
+}  // extern "C"
