@@ -44,6 +44,8 @@ bool IsValidClientId(std::string_view id) {
 
 bool AclAllows(std::string_view prefix, std::string_view id, Access access,
                std::string_view topic) {
+  // Refused at CONNECT already; refused here again so no id can act as a wildcard.
+  if (!IsValidClientId(id)) return false;
   if (access == Access::kSubscribe || access == Access::kUnsubscribe) {
     constexpr std::string_view kShare = "$share/";
     if (topic.substr(0, kShare.size()) == kShare) {

@@ -1,0 +1,82 @@
+#include "server/embedded/acl.h"
+
+#include <gtest/gtest.h>
+
+namespace mqttspec::server::embedded {
+namespace {
+
+bool Pub(const char* id, const char* topic) { return AclAllows("spec", id, Access::kWrite, topic); }
+bool Read(const char* id, const char* topic) { return AclAllows("spec", id, Access::kRead, topic); }
+bool Sub(const char* id, const char* filter) {
+  return AclAllows("spec", id, Access::kSubscribe, filter);
+}
+
+TEST(Acl, ClientPublishesOnlyToItsOwnRequestTopic) {
+  EXPECT_TRUE(Pub("a", "spec/a/request"));
+  EXPECT_FALSE(Pub("a", "spec/b/request"));
+  EXPECT_FALSE(Pub("a", "spec/a/response"));
+  EXPECT_FALSE(Pub("a", "spec/a/notify/s1"));
+  EXPECT_FALSE(Pub("a", "spec/a/request/x"));
+  EXPECT_FALSE(Pub("a", "spec/a"));
+  EXPECT_TRUE(Pub("a", "sensors/1/temp"));  // outside the tree: a plain broker
+  EXPECT_TRUE(Pub("a", "specs/b/request"));
+}
+
+TEST(Acl, NobodyReceivesRequestsAndOnlyTheOwnerItsAnswers) {
+  EXPECT_FALSE(Read("a", "spec/a/request"));
+  EXPECT_FALSE(Read("b", "spec/a/request"));
+  EXPECT_TRUE(Read("a", "spec/a/response"));
+  EXPECT_TRUE(Read("a", "spec/a/notify/s1"));
+  EXPECT_FALSE(Read("b", "spec/a/response"));
+  EXPECT_FALSE(Read("b", "spec/a/notify/s1"));
+  EXPECT_TRUE(Read("b", "sensors/1/temp"));
+}
+
+TEST(Acl, SubscriptionsStayInsideTheOwnTree) {
+  EXPECT_TRUE(Sub("a", "spec/a/response"));
+  EXPECT_TRUE(Sub("a", "spec/a/notify/+"));
+  EXPECT_TRUE(Sub("a", "spec/a/notify/sub-1"));
+  EXPECT_TRUE(Sub("a", "+/a/response"));
+  EXPECT_FALSE(Sub("a", "spec/a/notify/#"));
+  EXPECT_FALSE(Sub("a", "spec/a/#"));
+  EXPECT_FALSE(Sub("a", "spec/a/request"));
+  EXPECT_FALSE(Sub("a", "spec/b/response"));
+  EXPECT_FALSE(Sub("a", "spec/+/response"));
+  EXPECT_FALSE(Sub("a", "spec/#"));
+  EXPECT_FALSE(Sub("a", "#"));
+  EXPECT_FALSE(Sub("a", "+/+/response"));
+  EXPECT_FALSE(Sub("a", "+/#"));
+  EXPECT_TRUE(Sub("a", "sensors/#"));
+  EXPECT_TRUE(Sub("a", "spec"));  // the bare level holds no client's topics
+}
+
+TEST(Acl, SharedSubscriptionsAreJudgedByTheirInnerFilter) {
+  EXPECT_FALSE(Sub("a", "$share/g/spec/#"));
+  EXPECT_FALSE(Sub("a", "$share/g/spec/+/request"));
+  EXPECT_TRUE(Sub("a", "$share/g/spec/a/response"));
+  EXPECT_TRUE(Sub("a", "$share/g/sensors/+"));
+  EXPECT_FALSE(Sub("a", "$share/g"));
+  EXPECT_TRUE(AclAllows("spec", "a", Access::kUnsubscribe, "spec/#"));
+}
+
+TEST(Acl, TheWildcardIdPlusDoesNotGetEveryTree) {
+  // MOSQUITTO.md §5: a client with id '+' must not match spec/<anyone>/… (such ids are refused at
+  // CONNECT too).
+  EXPECT_FALSE(Sub("+", "spec/+/response"));
+  EXPECT_FALSE(IsValidClientId("+"));
+  EXPECT_FALSE(IsValidClientId("a#"));
+  EXPECT_FALSE(IsValidClientId("a/b"));
+  EXPECT_FALSE(IsValidClientId(""));
+  EXPECT_FALSE(IsValidClientId(std::string(129, 'x')));
+  EXPECT_TRUE(IsValidClientId(std::string(128, 'x')));
+  EXPECT_TRUE(IsValidClientId("client-abc123"));
+}
+
+TEST(Acl, AnotherPrefixMovesTheTree) {
+  EXPECT_TRUE(AclAllows("myapp", "a", Access::kWrite, "myapp/a/request"));
+  EXPECT_FALSE(AclAllows("myapp", "a", Access::kWrite, "myapp/b/request"));
+  EXPECT_TRUE(AclAllows("myapp", "a", Access::kWrite, "spec/b/request"));
+}
+
+}  // namespace
+}  // namespace mqttspec::server::embedded
