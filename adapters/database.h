@@ -15,9 +15,31 @@
 
 namespace mqttspec::adapters {
 
+// One committed change of one row.
+struct Change {
+  enum class Kind { kCreate, kUpdate, kDelete };
+  Kind kind = Kind::kCreate;
+  const registry::Model* model = nullptr;  // registered models live as long as the process
+  Row before;  // update: the row before it; delete: the deleted row; create: empty
+  Row after;   // create / update: the row as stored; delete: empty
+};
+
+// Receives committed changes. The adapter calls OnCommitted after each commit, in commit order,
+// from the committing thread and before the next write can commit, so an implementation must be
+// quick (queue and return) and must not call back into the Database. It may block to apply
+// back-pressure to writers.
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  virtual void OnCommitted(std::vector<Change> changes) = 0;
+};
+
 class Database {
  public:
   virtual ~Database() = default;
+
+  // Sets who hears of committed changes (nullptr: nobody). Call before serving requests.
+  virtual void SetChangeListener(ChangeListener* listener) = 0;
 
   // The name of the model's table in this database, unquoted ("users", "public.users").
   virtual std::string TableName(const registry::Model& model) const = 0;

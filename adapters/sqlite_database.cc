@@ -325,25 +325,59 @@ Result<std::vector<Row>> SqliteDatabase::Create(const Model& m,
       return st.take_error();
     }
   }
+  if (listener_) {
+    std::vector<Change> changes;
+    changes.reserve(out.size());
+    for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
+    listener_->OnCommitted(std::move(changes));
+  }
   return out;
 }
 
 Result<std::optional<Row>> SqliteDatabase::Update(const Model& m, const Value& key,
                                                   const Record& changes,
                                                   const FilterList& scope) {
+  std::vector<int> all(m.fields().size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
   std::lock_guard lock(writer_mu_);
   if (changes.empty()) {  // nothing to set: the row as it is
-    std::vector<int> all(m.fields().size());
-    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
     return FirstRow(writer_->Query(sql_.SelectByKey(m, key, all, scope), all.size()));
   }
-  return FirstRow(writer_->Query(sql_.Update(m, key, changes, scope), m.fields().size()));
+  // The row before the update, read in the same transaction, tells subscribers whether the row
+  // left their filter.
+  if (auto st = writer_->Exec("BEGIN IMMEDIATE"); !st.ok()) return st.take_error();
+  auto before = FirstRow(writer_->Query(sql_.SelectByKey(m, key, all, scope), all.size()));
+  if (!before.ok() || !before.value()) {
+    (void)writer_->Exec("ROLLBACK");
+    return before;
+  }
+  auto after = FirstRow(writer_->Query(sql_.Update(m, key, changes, scope), all.size()));
+  if (!after.ok()) {
+    (void)writer_->Exec("ROLLBACK");
+    return after;
+  }
+  if (auto st = writer_->Exec("COMMIT"); !st.ok()) {
+    (void)writer_->Exec("ROLLBACK");
+    return st.take_error();
+  }
+  if (listener_ && after.value()) {
+    std::vector<Change> change;
+    change.push_back(Change{Change::Kind::kUpdate, &m, std::move(*before.value()), *after.value()});
+    listener_->OnCommitted(std::move(change));
+  }
+  return after;
 }
 
 Result<std::optional<Row>> SqliteDatabase::Delete(const Model& m, const Value& key,
                                                   const FilterList& scope) {
   std::lock_guard lock(writer_mu_);
-  return FirstRow(writer_->Query(sql_.Delete(m, key, scope), m.fields().size()));
+  auto row = FirstRow(writer_->Query(sql_.Delete(m, key, scope), m.fields().size()));
+  if (listener_ && row.ok() && row.value()) {
+    std::vector<Change> change;
+    change.push_back(Change{Change::Kind::kDelete, &m, *row.value(), {}});
+    listener_->OnCommitted(std::move(change));
+  }
+  return row;
 }
 
 }  // namespace mqttspec::adapters

@@ -34,6 +34,7 @@ class SqliteDatabase : public Database {
   std::string TableName(const registry::Model& model) const override {
     return sql_.TableName(model);
   }
+  void SetChangeListener(ChangeListener* listener) override { listener_ = listener; }
   Status Migrate(const registry::Model& model) override;
   Result<ReadResult> Read(const ReadQuery& query) override;
   Result<std::optional<Row>> ReadByKey(const registry::Model& model, const Value& key,
@@ -55,8 +56,9 @@ class SqliteDatabase : public Database {
   SqliteOptions options_;
   SqlBuilder sql_{Dialect::kSqlite};
 
-  std::mutex writer_mu_;  // guards writer_ and its statement cache
+  std::mutex writer_mu_;  // guards writer_ and its statement cache; orders commits
   std::unique_ptr<SqliteConnection> writer_;
+  ChangeListener* listener_ = nullptr;  // told of each commit while writer_mu_ is held
 
   std::mutex readers_mu_;  // guards free_readers_
   std::condition_variable reader_free_;

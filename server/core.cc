@@ -43,7 +43,9 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
   ro.parse.max_filters = c.limits.max_filters;
   ro.max_payload_bytes = c.limits.max_payload_bytes;
   ro.dedup_window_s = c.limits.dedup_window_s;
-  core->router_ = std::make_unique<Router>(core->models_, *core->db_, ro);
+  core->subscriptions_ =
+      std::make_unique<Subscriptions>(c.topic_prefix, c.limits.max_subscriptions_per_client);
+  core->router_ = std::make_unique<Router>(core->models_, *core->db_, ro, core->subscriptions_.get());
   spdlog::info("{} model(s), database {} ({})", c.models.size(), c.database.driver,
                c.database.path);
   return core;

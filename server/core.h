@@ -10,6 +10,7 @@
 #include "registry/model_registry.h"
 #include "server/config.h"
 #include "server/router.h"
+#include "server/subscriptions.h"
 
 namespace mqttspec::server {
 
@@ -23,11 +24,13 @@ class Core {
   registry::ModelRegistry& models() { return models_; }
   adapters::Database& database() { return *db_; }
   Router& router() { return *router_; }
+  Subscriptions& subscriptions() { return *subscriptions_; }
 
  private:
   Core() = default;
   registry::ModelRegistry models_;
   std::unique_ptr<adapters::Database> db_;
+  std::unique_ptr<Subscriptions> subscriptions_;
   std::unique_ptr<Router> router_;
 };
 

@@ -153,7 +153,7 @@ int RunExternal(const server::Config& config) {
   if (!core.ok()) return Failure(core.error().message);
   server::PahoTransport transport(config.broker, config.qos.request);
   {
-    server::Service service(config, core.value()->router(), transport);
+    server::Service service(config, *core.value(), transport);
     transport.Start(service);
     int sig = 0;
     sigwait(&signals, &sig);

@@ -9,10 +9,12 @@ namespace mqttspec::server {
 
 using registry::Model;
 
-Router::Router(registry::ModelRegistry& models, adapters::Database& db, RouterOptions options)
+Router::Router(registry::ModelRegistry& models, adapters::Database& db, RouterOptions options,
+               Subscriptions* subscriptions)
     : models_(models),
       db_(db),
       options_(options),
+      subscriptions_(subscriptions),
       dedup_(options.dedup_window_s, options.dedup_capacity) {}
 
 Router::Stats Router::stats() const {
@@ -50,7 +52,30 @@ std::string Router::Handle(const ClientInfo& client, std::string_view payload) {
   return response;
 }
 
+std::string Router::Unsubscribe(const ClientInfo& client, const Request& req) {
+  Status st = subscriptions_
+                  ? subscriptions_->Remove(client.id, req.subscription_id)
+                  : Status(MakeError(ErrorCode::kInvalidOperation, "subscriptions are not served here"));
+  if (!st.ok()) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    return RenderError(req.id_json, st.error());
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  BeginSuccess(req.id_json, w);
+  w.Key("data");
+  w.StartObject();
+  w.Key("unsubscribed");
+  w.Bool(true);
+  w.Key("subscription_id");
+  w.String(req.subscription_id.c_str());
+  w.EndObject();
+  EndResponse(w);
+  return {buf.GetString(), buf.GetSize()};
+}
+
 std::string Router::Execute(const ClientInfo& client, Request& req) {
+  if (req.op == Operation::kUnsubscribe) return Unsubscribe(client, req);  // names no model
   const Model& m = *req.model;
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -171,11 +196,23 @@ std::string Router::Execute(const ClientInfo& client, Request& req) {
       w.EndObject();
       break;
     }
-    case Operation::kSubscribe:
-    case Operation::kUnsubscribe:
-      return fail(MakeError(ErrorCode::kInvalidOperation,
-                            fmt::format("operation '{}' is not available in this version",
-                                        OperationName(req.op))));
+    case Operation::kSubscribe: {
+      if (!subscriptions_) {
+        return fail(MakeError(ErrorCode::kInvalidOperation, "subscriptions are not served here"));
+      }
+      auto sub = subscriptions_->Add(client.id, req.model, std::move(req.query.filters));
+      if (!sub.ok()) return fail(sub.error());
+      BeginSuccess(req.id_json, w);
+      w.Key("data");
+      w.StartObject();
+      w.Key("subscription_id");
+      w.String(sub.value()->id.c_str());
+      w.Key("notify_topic");
+      w.String(sub.value()->topic.c_str());
+      w.EndObject();
+      break;
+    }
+    case Operation::kUnsubscribe:  // handled above
     case Operation::kPing:
       return RenderPong(req.id_json);
   }

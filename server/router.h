@@ -18,6 +18,7 @@
 #include "adapters/database.h"
 #include "registry/model_registry.h"
 #include "server/request.h"
+#include "server/subscriptions.h"
 
 namespace mqttspec::server {
 
@@ -35,7 +36,9 @@ struct ClientInfo {
 
 class Router {
  public:
-  Router(registry::ModelRegistry& models, adapters::Database& db, RouterOptions options);
+  // `subscriptions` may be null: subscribe/unsubscribe are then answered invalid_operation.
+  Router(registry::ModelRegistry& models, adapters::Database& db, RouterOptions options,
+         Subscriptions* subscriptions = nullptr);
 
   // Handles one request of `client` and returns the response payload (JSON).
   std::string Handle(const ClientInfo& client, std::string_view payload);
@@ -48,6 +51,7 @@ class Router {
 
  private:
   std::string Execute(const ClientInfo& client, Request& req);
+  std::string Unsubscribe(const ClientInfo& client, const Request& req);
 
   // Remembers the response to recent writes, keyed by client and request id.
   class DedupCache {
@@ -73,6 +77,7 @@ class Router {
   registry::ModelRegistry& models_;
   adapters::Database& db_;
   RouterOptions options_;
+  Subscriptions* subscriptions_;
   DedupCache dedup_;
   std::atomic<uint64_t> requests_{0}, errors_{0}, dedup_hits_{0};
 };

@@ -9,19 +9,36 @@
 
 namespace mqttspec::server {
 
-Service::Service(const Config& config, Router& router, Publisher& publisher)
+Service::Service(const Config& config, Core& core, Publisher& publisher)
     : prefix_(config.topic_prefix),
       response_qos_(config.qos.response),
       rate_per_s_(config.limits.requests_per_second_per_client),
-      router_(router),
+      core_(core),
+      router_(core.router()),
       publisher_(publisher) {
+  feed_ = std::make_unique<ChangeFeed>(core.subscriptions(), publisher, config.qos.notification,
+                                       kChangeQueueCapacity);
+  core.database().SetChangeListener(feed_.get());
   int workers = config.workers > 0
                     ? config.workers
                     : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   executor_ = std::make_unique<ClientExecutor>(workers);
 }
 
-Service::~Service() { executor_.reset(); }
+Service::~Service() {
+  executor_.reset();  // no more writes
+  core_.database().SetChangeListener(nullptr);
+  feed_.reset();  // publishes what is queued
+}
+
+void Service::OnClientConnected(const std::string& client_id, bool clean) {
+  if (!clean) return;
+  executor_->Post(client_id, [this, client_id] { core_.subscriptions().RemoveClient(client_id); });
+}
+
+void Service::OnClientDisconnected(const std::string& client_id, bool clean) {
+  OnClientConnected(client_id, clean);  // the same: a clean session's subscriptions end
+}
 
 std::optional<std::string_view> Service::ClientOfTopic(std::string_view topic) const {
   constexpr std::string_view kSuffix = "/request";
@@ -88,7 +105,10 @@ void Service::OnMessage(InboundMessage msg) {
   });
 }
 
-void Service::Drain() { executor_->Drain(); }
+void Service::Drain() {
+  executor_->Drain();
+  feed_->Drain();
+}
 
 Service::Stats Service::stats() const {
   return Stats{taken_.load(), answered_.load(), dropped_topics_.load(), rate_limited_.load()};

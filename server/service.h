@@ -13,8 +13,10 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "server/change_feed.h"
 #include "server/client_executor.h"
 #include "server/config.h"
+#include "server/core.h"
 #include "server/router.h"
 #include "server/transport.h"
 
@@ -22,15 +24,25 @@ namespace mqttspec::server {
 
 class Service {
  public:
-  Service(const Config& config, Router& router, Publisher& publisher);
+  // Serves `core` through `publisher`; committed changes of core's database are fanned out to
+  // its subscriptions from now on.
+  Service(const Config& config, Core& core, Publisher& publisher);
   ~Service();
 
   // Takes one PUBLISH from a request topic. Returns quickly; the answer is published later from
   // a worker thread. Messages on malformed topics are dropped and counted.
   void OnMessage(InboundMessage message);
 
-  // Blocks until every request taken so far has been answered.
+  // A client connected (`clean`: with a clean session, so any earlier session and its
+  // subscriptions are gone) or disconnected (`clean`: its session ends, so do its subscriptions).
+  // Ordered with the client's requests.
+  void OnClientConnected(const std::string& client_id, bool clean);
+  void OnClientDisconnected(const std::string& client_id, bool clean);
+
+  // Blocks until every request taken so far has been answered and its notifications published.
   void Drain();
+
+  ChangeFeed& change_feed() { return *feed_; }
 
   // The topic filter a transport subscribes to: "<prefix>/+/request".
   std::string RequestFilter() const { return prefix_ + "/+/request"; }
@@ -45,13 +57,17 @@ class Service {
   Stats stats() const;
 
  private:
+  static constexpr size_t kChangeQueueCapacity = 10000;  // changes awaiting fan-out
+
   bool Admit(const std::string& client);  // token bucket per client
 
   std::string prefix_;
   int response_qos_;
   double rate_per_s_;
+  Core& core_;
   Router& router_;
   Publisher& publisher_;
+  std::unique_ptr<ChangeFeed> feed_;
 
   struct Bucket {
     double tokens;

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "server/config.h"
 #include "server/core.h"
@@ -32,8 +33,20 @@
 namespace mqttspec::server::embedded {
 namespace {
 
+// A connection's life as the plugin sees it. 2.0.11 has no CONNECT event: BASIC_AUTH sees the
+// attempt, but with a password_file the broker decides after us. So a connection counts as
+// established at its first ACL or MESSAGE event (which only authorised clients produce), and only
+// established connections' disconnects end sessions: a refused CONNECT that borrows a client's id
+// cannot touch that client's subscriptions.
+struct Connection {
+  std::string client_id;
+  bool clean = true;
+  bool established = false;
+};
+
 struct Plugin {
   mosquitto_plugin_id_t* id = nullptr;
+  std::unordered_map<const mosquitto*, Connection> connections;  // broker thread only
   Config config;
   std::string prefix;
   std::string request_suffix = "/request";
@@ -55,11 +68,19 @@ bool IsRequestTopic(const Plugin& p, const char* topic) {
          std::memcmp(topic + n - suf.size(), suf.data(), suf.size()) == 0;
 }
 
-int OnMessage(int, void* event_data, void* userdata) {
-  auto* p = static_cast<Plugin*>(userdata);
+// Marks the connection established on its first authorised event.
+void Established(Plugin& p, const mosquitto* client) {
+  auto it = p.connections.find(client);
+  if (it == p.connections.end() || it->second.established) return;
+  it->second.established = true;
+  p.service->OnClientConnected(it->second.client_id, it->second.clean);
+}
+
+int OnMessage(Plugin* p, void* event_data) {
   auto* ev = static_cast<mosquitto_evt_message*>(event_data);
+  Established(*p, ev->client);
   if (!ev->topic || !IsRequestTopic(*p, ev->topic)) return MOSQ_ERR_SUCCESS;
-  try {
+  {
     InboundMessage in;
     in.topic = ev->topic;
     in.payload.assign(static_cast<const char*>(ev->payload), ev->payloadlen);
@@ -78,15 +99,12 @@ int OnMessage(int, void* event_data, void* userdata) {
       mosquitto_free(corr);
     }
     p->service->OnMessage(std::move(in));
-  } catch (const std::exception& e) {
-    spdlog::error("dropping a request: {}", e.what());
   }
   // Routed on normally, but ACL_CHECK denies every READ of a request topic: consumed.
   return MOSQ_ERR_SUCCESS;
 }
 
-int OnTick(int, void*, void* userdata) {
-  auto* p = static_cast<Plugin*>(userdata);
+int OnTick(Plugin* p, void*) {
   if (p->first_tick) {
     p->first_tick = false;
     if (std::getenv("MQTTSPEC_NO_EVENTFD")) {  // for measuring what the wake-up buys
@@ -98,19 +116,15 @@ int OnTick(int, void*, void* userdata) {
                    "(up to 100 ms late)");
     }
   }
-  try {
-    p->transport.Drain();
-  } catch (const std::exception& e) {
-    spdlog::error("publishing answers: {}", e.what());
-  }
+  p->transport.Drain();
   return MOSQ_ERR_SUCCESS;
 }
 
-int OnAclCheck(int, void* event_data, void* userdata) {
-  auto* p = static_cast<Plugin*>(userdata);
+int OnAclCheck(Plugin* p, void* event_data) {
   auto* ev = static_cast<mosquitto_evt_acl_check*>(event_data);
   const char* id = mosquitto_client_id(ev->client);
   if (!id || !ev->topic) return MOSQ_ERR_ACL_DENIED;
+  Established(*p, ev->client);
   Access access;
   switch (ev->access) {
     case MOSQ_ACL_READ: access = Access::kRead; break;
@@ -122,8 +136,7 @@ int OnAclCheck(int, void* event_data, void* userdata) {
   return AclAllows(p->prefix, id, access, ev->topic) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
 }
 
-int OnBasicAuth(int, void* event_data, void* userdata) {
-  auto* p = static_cast<Plugin*>(userdata);
+int OnBasicAuth(Plugin* p, void* event_data) {
   auto* ev = static_cast<mosquitto_evt_basic_auth*>(event_data);
   const char* id = mosquitto_client_id(ev->client);
   if (!id || !IsValidClientId(id)) {
@@ -131,12 +144,48 @@ int OnBasicAuth(int, void* event_data, void* userdata) {
     return MOSQ_ERR_AUTH;
   }
   if (!ev->username && !p->config.broker.allow_anonymous) return MOSQ_ERR_AUTH;
+  p->connections[ev->client] = Connection{id, mosquitto_client_clean_session(ev->client), false};
   // With a password_file the broker's own check decides; without one, this plugin's verdict
   // replaces allow_anonymous (MOSQUITTO.md §1).
   return p->config.broker.password_file.empty() ? MOSQ_ERR_SUCCESS : MOSQ_ERR_PLUGIN_DEFER;
 }
 
-int OnDisconnect(int, void*, void*) { return MOSQ_ERR_SUCCESS; }
+int OnDisconnect(Plugin* p, void* event_data) {
+  auto* ev = static_cast<mosquitto_evt_disconnect*>(event_data);
+  auto it = p->connections.find(ev->client);
+  if (it == p->connections.end()) return MOSQ_ERR_SUCCESS;
+  if (it->second.established) p->service->OnClientDisconnected(it->second.client_id, it->second.clean);
+  p->connections.erase(it);
+  return MOSQ_ERR_SUCCESS;
+}
+
+// The callback Mosquitto calls: runs `F` and turns any exception into `on_error` (a C++ exception
+// must never unwind into the broker's C code). For MESSAGE, an error return would disconnect the
+// client, so a failure there drops the request and keeps the connection.
+template <int (*F)(Plugin*, void*), int on_error>
+int Guarded(int, void* event_data, void* userdata) noexcept {
+  try {
+    return F(static_cast<Plugin*>(userdata), event_data);
+  } catch (const std::exception& e) {
+    spdlog::error("broker callback failed: {}", e.what());
+  } catch (...) {
+    spdlog::error("broker callback failed");
+  }
+  return on_error;
+}
+
+// One table of what the plugin registers, used to register and unregister alike.
+struct Registration {
+  int event;
+  MOSQ_FUNC_generic_callback callback;
+};
+constexpr Registration kCallbacks[] = {
+    {MOSQ_EVT_MESSAGE, Guarded<OnMessage, MOSQ_ERR_SUCCESS>},
+    {MOSQ_EVT_TICK, Guarded<OnTick, MOSQ_ERR_SUCCESS>},
+    {MOSQ_EVT_ACL_CHECK, Guarded<OnAclCheck, MOSQ_ERR_ACL_DENIED>},
+    {MOSQ_EVT_BASIC_AUTH, Guarded<OnBasicAuth, MOSQ_ERR_AUTH>},
+    {MOSQ_EVT_DISCONNECT, Guarded<OnDisconnect, MOSQ_ERR_SUCCESS>},
+};
 
 }  // namespace
 }  // namespace mqttspec::server::embedded
@@ -185,14 +234,11 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
       return MOSQ_ERR_INVAL;
     }
     p->core = std::move(core).value();
-    p->service = std::make_unique<Service>(p->config, p->core->router(), p->transport);
+    p->service = std::make_unique<Service>(p->config, *p->core, p->transport);
     Plugin* raw = p.get();
     int rc = MOSQ_ERR_SUCCESS;
-    rc |= mosquitto_callback_register(id, MOSQ_EVT_MESSAGE, OnMessage, nullptr, raw);
-    rc |= mosquitto_callback_register(id, MOSQ_EVT_TICK, OnTick, nullptr, raw);
-    rc |= mosquitto_callback_register(id, MOSQ_EVT_ACL_CHECK, OnAclCheck, nullptr, raw);
-    rc |= mosquitto_callback_register(id, MOSQ_EVT_BASIC_AUTH, OnBasicAuth, nullptr, raw);
-    rc |= mosquitto_callback_register(id, MOSQ_EVT_DISCONNECT, OnDisconnect, nullptr, raw);
+    for (const auto& r : kCallbacks)
+      rc |= mosquitto_callback_register(id, r.event, r.callback, nullptr, raw);
     if (rc != MOSQ_ERR_SUCCESS) {
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: registering broker callbacks failed");
       return MOSQ_ERR_INVAL;
@@ -212,11 +258,8 @@ __attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userda
   auto* p = static_cast<Plugin*>(userdata);
   if (!p) return MOSQ_ERR_SUCCESS;
   try {
-    mosquitto_callback_unregister(p->id, MOSQ_EVT_MESSAGE, mqttspec::server::embedded::OnMessage, nullptr);
-    mosquitto_callback_unregister(p->id, MOSQ_EVT_TICK, mqttspec::server::embedded::OnTick, nullptr);
-    mosquitto_callback_unregister(p->id, MOSQ_EVT_ACL_CHECK, mqttspec::server::embedded::OnAclCheck, nullptr);
-    mosquitto_callback_unregister(p->id, MOSQ_EVT_BASIC_AUTH, mqttspec::server::embedded::OnBasicAuth, nullptr);
-    mosquitto_callback_unregister(p->id, MOSQ_EVT_DISCONNECT, mqttspec::server::embedded::OnDisconnect, nullptr);
+    for (const auto& r : mqttspec::server::embedded::kCallbacks)
+      mosquitto_callback_unregister(p->id, r.event, r.callback, nullptr);
     // The broker loop has ended: answers still being computed can no longer be published.
     p->service->Drain();
     auto s = p->service->stats();

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <mutex>
 
-#include "adapters/sqlite_database.h"
+#include "server/core.h"
 
 namespace mqttspec::server {
 namespace {
@@ -33,15 +33,11 @@ models:
     ASSERT_TRUE(cfg.ok()) << cfg.error().message;
     config_ = cfg.value();
     config_.workers = 4;
-    auto db = adapters::SqliteDatabase::Open({":memory:", false, 0, 5000});
-    ASSERT_TRUE(db.ok());
-    db_ = std::move(db).value();
-    for (auto& m : config_.models) {
-      ASSERT_TRUE(models_.Register(m).ok());
-      ASSERT_TRUE(db_->Migrate(*m).ok());
-    }
-    router_ = std::make_unique<Router>(models_, *db_, RouterOptions{});
-    service_ = std::make_unique<Service>(config_, *router_, publisher_);
+    config_.database.path = ":memory:";
+    auto core = Core::Create(config_);
+    ASSERT_TRUE(core.ok()) << core.error().message;
+    core_ = std::move(core).value();
+    service_ = std::make_unique<Service>(config_, *core_, publisher_);
   }
 
   InboundMessage Msg(std::string topic, std::string payload) {
@@ -52,9 +48,7 @@ models:
   }
 
   Config config_;
-  registry::ModelRegistry models_;
-  std::unique_ptr<adapters::SqliteDatabase> db_;
-  std::unique_ptr<Router> router_;
+  std::unique_ptr<Core> core_;
   RecordingPublisher publisher_;
   std::unique_ptr<Service> service_;
 };

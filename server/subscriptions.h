@@ -1,0 +1,78 @@
+#pragma once
+// Subscriptions: who wants to hear about which rows. A subscription is a client, a model and a
+// filter list (the client's filters plus any a hook added). Lookup is by index, not scan: per
+// entity, a subscription whose top-level filters are AND-joined and include an `eq` or `in` on a
+// field is filed under those (field, value) keys in a hash map; only the rest sit in a list that
+// every change of the entity checks. So the cost of a change grows with the subscriptions that
+// could match it, not with all subscriptions.
+// Thread-safety: all methods may be called from any thread (one mutex; Match copies out the
+// candidates' shared pointers and evaluates filters outside the lock).
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "adapters/query.h"
+#include "common/error.h"
+#include "registry/model.h"
+
+namespace mqttspec::server {
+
+struct Subscription {
+  std::string id;         // "sub-<hex>"
+  std::string client_id;  // the owner
+  std::string topic;      // <prefix>/<client>/notify/<id>
+  registry::ModelPtr model;
+  adapters::FilterList filters;
+  std::atomic<uint64_t> seq{0};  // last sequence number sent; the fan-out stage owns it
+};
+using SubscriptionPtr = std::shared_ptr<Subscription>;
+
+class Subscriptions {
+ public:
+  Subscriptions(std::string topic_prefix, int max_per_client);
+
+  // Registers a subscription of `client_id`. Errors: too_many_subscriptions.
+  Result<SubscriptionPtr> Add(const std::string& client_id, registry::ModelPtr model,
+                              adapters::FilterList filters);
+
+  // Removes `id` if `client_id` owns it. Errors: not_found (no such id, or someone else's).
+  Status Remove(const std::string& client_id, const std::string& id);
+
+  // Removes every subscription of the client; returns how many.
+  size_t RemoveClient(const std::string& client_id);
+
+  // The subscriptions on `model` whose filters match `row` (all fields, in field order).
+  std::vector<SubscriptionPtr> Match(const registry::Model& model, const Row& row) const;
+
+  size_t size() const;
+  size_t count(const std::string& client_id) const;
+
+ private:
+  struct EntityIndex {
+    // field → canonical value key → subscriptions filed under it
+    std::unordered_map<int, std::unordered_map<std::string, std::vector<SubscriptionPtr>>> by_value;
+    std::vector<SubscriptionPtr> scan;  // no usable eq / in: checked on every change
+  };
+  // The (field, keys) a subscription is filed under, or field -1 for the scan list.
+  static std::pair<int, std::vector<std::string>> IndexKeys(const registry::Model& model,
+                                                           const adapters::FilterList& filters);
+  static std::string EntityKey(const registry::Model& model);
+  void Unindex(const SubscriptionPtr& sub);
+
+  std::string prefix_;
+  int max_per_client_;
+  mutable std::mutex mu_;  // guards everything below
+  std::unordered_map<std::string, SubscriptionPtr> by_id_;
+  std::unordered_map<std::string, std::vector<std::string>> by_client_;
+  std::unordered_map<std::string, EntityIndex> entities_;
+};
+
+// The key two equal values of `type` share (1 == 1.0 for numbers, true == 1 for booleans).
+std::string CanonicalKey(registry::FieldType type, const Value& value);
+
+}  // namespace mqttspec::server
