@@ -161,6 +161,17 @@ class FilterParser {
           return Err(ErrorCode::kInvalidValue,
                      fmt::format("operator '{}' needs a string value", opname));
         }
+        if (c.op == Op::kLike || c.op == Op::kIlike) {
+          // A pattern ending in an unescaped backslash matches nothing on SQLite and is an error on
+          // PostgreSQL: refuse it on both.
+          std::string_view pat = Sv(*value);
+          size_t backslashes = 0;
+          while (backslashes < pat.size() && pat[pat.size() - 1 - backslashes] == '\\') ++backslashes;
+          if (backslashes % 2 == 1) {
+            return Err(ErrorCode::kInvalidFilter,
+                       fmt::format("pattern of '{}' ends with an unescaped '\\'", opname));
+          }
+        }
         c.values.push_back(Value{std::string(Sv(*value))});
         break;
       }

@@ -162,6 +162,7 @@ TEST_F(RouterTest, BadRequestsGetTheirErrorCodeAndWriteNothing) {
       {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"name","operator":"regex","value":"a"}]}})", "invalid_filter"},
       {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"like","value":"1%"}]}})", "invalid_filter"},
       {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"eq","value":"abc"}]}})", "invalid_value"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"name","operator":"like","value":"a\\"}]}})", "invalid_filter"},
       {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"between","value":[1]}]}})", "invalid_filter"},
       {R"({"id":"x","operation":"read","entity":"users","options":{"limit":-1}})", "invalid_option"},
       {R"({"id":"x","operation":"read","entity":"users","options":{"customOperators":[{"sql":"1=1"}]}})", "invalid_option"},
