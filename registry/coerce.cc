@@ -135,6 +135,25 @@ Result<Value> CoerceText(const Field& f, std::string_view text) {
   }
 }
 
+rapidjson::Value ToJson(const Field& f, const Value& v,
+                        rapidjson::Document::AllocatorType& a) {
+  switch (v.index()) {
+    case 1: return rapidjson::Value(std::get<bool>(v));
+    case 2: return rapidjson::Value(static_cast<int64_t>(std::get<int64_t>(v)));
+    case 3: return rapidjson::Value(std::get<double>(v));
+    case 4: {
+      const std::string& s = std::get<std::string>(v);
+      if (f.type == FieldType::kJson) {
+        rapidjson::Document doc(&a);
+        doc.Parse(s.data(), s.size());
+        if (!doc.HasParseError()) return rapidjson::Value(doc, a);
+      }
+      return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
+    }
+    default: return rapidjson::Value();
+  }
+}
+
 void WriteJson(const Field& f, const Value& v, JsonWriter& w) {
   switch (v.index()) {
     case 0: w.Null(); return;

@@ -27,6 +27,11 @@ Result<Value> CoerceJson(const Field& field, const rapidjson::Value& json);
 // Coerces a default written in the configuration (a scalar as text) to the field's type.
 Result<Value> CoerceText(const Field& field, std::string_view text);
 
+// A Value as a JSON value (text as a string; for a json field, text that parses is taken as the
+// JSON it spells). For values handed over by hooks, which then go through CoerceJson.
+rapidjson::Value ToJson(const Field& field, const Value& value,
+                        rapidjson::Document::AllocatorType& allocator);
+
 // Writes `value` of `field` as JSON (booleans as true/false, json fields embedded as JSON).
 void WriteJson(const Field& field, const Value& value, JsonWriter& writer);
 

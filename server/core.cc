@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/sqlite_database.h"
+#include "hooks/plugin_loader.h"
 
 namespace mqttspec::server {
 
@@ -11,8 +12,6 @@ Status CheckSupported(const Config& c) {
   auto refuse = [](std::string msg) { return MakeError(ErrorCode::kInvalidValue, std::move(msg)); };
   if (c.database.driver != "sqlite")
     return refuse("database.driver: only sqlite is available in this version");
-  if (!c.plugins.empty())
-    return refuse("hooks.plugins: hook plugins are not available in this version");
   if (!c.introspect.empty())
     return refuse("introspect: introspection is not available in this version");
   return OkStatus();
@@ -38,6 +37,12 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
       }
     }
   }
+  core->host_ = std::make_unique<CorePluginHost>(core->hooks_, core->models_, *core->db_,
+                                                 c.database.migrate);
+  for (const auto& plugin : c.plugins) {
+    if (auto st = hooks::LoadPlugin(plugin.path, plugin.options, *core->host_); !st.ok())
+      return st.take_error();
+  }
   RouterOptions ro;
   ro.parse.max_rows = c.limits.max_rows;
   ro.parse.max_filters = c.limits.max_filters;
@@ -45,7 +50,8 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
   ro.dedup_window_s = c.limits.dedup_window_s;
   core->subscriptions_ =
       std::make_unique<Subscriptions>(c.topic_prefix, c.limits.max_subscriptions_per_client);
-  core->router_ = std::make_unique<Router>(core->models_, *core->db_, ro, core->subscriptions_.get());
+  core->router_ = std::make_unique<Router>(core->models_, *core->db_, ro, core->subscriptions_.get(),
+                                           &core->hooks_);
   spdlog::info("{} model(s), database {} ({})", c.models.size(), c.database.driver,
                c.database.path);
   return core;

@@ -9,6 +9,9 @@
 #include "common/error.h"
 #include "registry/model_registry.h"
 #include "server/config.h"
+#include "hooks/hook_registry.h"
+#include "server/clients.h"
+#include "server/plugin_host.h"
 #include "server/router.h"
 #include "server/subscriptions.h"
 
@@ -16,7 +19,8 @@ namespace mqttspec::server {
 
 class Core {
  public:
-  // Opens the database, registers the configured models and migrates them (database.migrate).
+  // Opens the database, registers the configured models and migrates them (database.migrate),
+  // then loads the hook plugins of hooks.plugins (which may register hooks and more models).
   // Errors: invalid_value for what the configuration asks and this build cannot do,
   // unavailable when the database cannot be opened or migrated.
   static Result<std::unique_ptr<Core>> Create(const Config& config);
@@ -25,10 +29,15 @@ class Core {
   adapters::Database& database() { return *db_; }
   Router& router() { return *router_; }
   Subscriptions& subscriptions() { return *subscriptions_; }
+  hooks::HookRegistry& hooks() { return hooks_; }
+  Clients& clients() { return clients_; }
 
  private:
   Core() = default;
   registry::ModelRegistry models_;
+  hooks::HookRegistry hooks_;
+  Clients clients_;
+  std::unique_ptr<CorePluginHost> host_;  // outlives the plugins' use of it
   std::unique_ptr<adapters::Database> db_;
   std::unique_ptr<Subscriptions> subscriptions_;
   std::unique_ptr<Router> router_;

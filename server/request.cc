@@ -308,7 +308,6 @@ Result<adapters::Record> ParseRecord(const Model& m, const JsonValue& obj, bool 
                                      const std::optional<Value>& key) {
   if (!obj.IsObject()) return Err(ErrorCode::kInvalidMessage, "data must be an object");
   adapters::Record rec;
-  std::vector<bool> given(m.fields().size(), false);
   for (const auto& kv : obj.GetObject()) {
     auto idx = ResolveColumn(m, &kv.name, ErrorCode::kInvalidMessage, "data key");
     if (!idx.ok()) return idx.take_error();
@@ -321,20 +320,10 @@ Result<adapters::Record> ParseRecord(const Model& m, const JsonValue& obj, bool 
         return Err(ErrorCode::kInvalidValue, fmt::format("the primary key '{}' cannot be changed", f.name));
       continue;
     }
-    given[i] = true;
     rec.push_back({idx.value(), std::move(v).value()});
   }
   if (partial) return rec;
-  for (size_t i = 0; i < m.fields().size(); ++i) {
-    const Field& f = m.field(i);
-    if (given[i]) continue;
-    if (f.default_value) {
-      rec.push_back({static_cast<int>(i),
-                     f.default_value->now ? Value{NowIso8601()} : f.default_value->literal});
-    } else if (!f.nullable && !f.auto_increment) {
-      return Err(ErrorCode::kInvalidValue, fmt::format("field '{}' is required", f.name));
-    }
-  }
+  if (auto st = CompleteRecord(m, &rec); !st.ok()) return st.take_error();
   return rec;
 }
 
@@ -381,6 +370,33 @@ Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request
 }
 
 }  // namespace
+
+Status CompleteRecord(const Model& m, adapters::Record* rec) {
+  std::vector<bool> given(m.fields().size(), false);
+  for (const auto& a : *rec) given[static_cast<size_t>(a.field)] = true;
+  for (size_t i = 0; i < m.fields().size(); ++i) {
+    const Field& f = m.field(i);
+    if (given[i]) continue;
+    if (f.default_value) {
+      rec->push_back({static_cast<int>(i),
+                      f.default_value->now ? Value{NowIso8601()} : f.default_value->literal});
+    } else if (!f.nullable && !f.auto_increment) {
+      return Err(ErrorCode::kInvalidValue, fmt::format("field '{}' is required", f.name));
+    }
+  }
+  return OkStatus();
+}
+
+Result<adapters::FilterNode> ParseFilter(const Model& m, const rapidjson::Value& filter,
+                                         const ParseLimits& limits) {
+  rapidjson::Value list(rapidjson::kArrayType);
+  rapidjson::Document holder;
+  rapidjson::Value copy(filter, holder.GetAllocator());
+  list.PushBack(copy, holder.GetAllocator());
+  auto nodes = FilterParser(m, limits).List(list, 0);
+  if (!nodes.ok()) return nodes.take_error();
+  return std::move(nodes.value().front());
+}
 
 std::string RequestIdJson(std::string_view payload) {
   rapidjson::Document doc;

@@ -42,6 +42,14 @@ struct Request {
   std::string subscription_id;            // unsubscribe
 };
 
+// One filter object ({"column", "operator", "value"} or a group) checked exactly like a client's:
+// used for filters that hooks add.
+Result<adapters::FilterNode> ParseFilter(const registry::Model& model, const rapidjson::Value& filter,
+                                         const ParseLimits& limits);
+
+// Fills in defaults (literal or now) of the fields a create leaves out and checks required fields.
+Status CompleteRecord(const registry::Model& model, adapters::Record* record);
+
 // The request's id as JSON text (for answers that refuse a request without running it), or "".
 std::string RequestIdJson(std::string_view payload);
 

@@ -15,7 +15,11 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "adapters/database.h"
+#include "hooks/hook_registry.h"
 #include "registry/model_registry.h"
 #include "server/request.h"
 #include "server/subscriptions.h"
@@ -29,19 +33,16 @@ struct RouterOptions {
   size_t dedup_capacity = 100000;  // remembered writes, oldest forgotten first
 };
 
-struct ClientInfo {
-  std::string id;
-  std::string username;
-};
-
 class Router {
  public:
   // `subscriptions` may be null: subscribe/unsubscribe are then answered invalid_operation.
+  // `hooks` may be null: no hooks run.
   Router(registry::ModelRegistry& models, adapters::Database& db, RouterOptions options,
-         Subscriptions* subscriptions = nullptr);
+         Subscriptions* subscriptions = nullptr, const hooks::HookRegistry* hooks = nullptr);
 
-  // Handles one request of `client` and returns the response payload (JSON).
-  std::string Handle(const ClientInfo& client, std::string_view payload);
+  // Handles one request of `client` and returns the response payload (JSON). Hooks may read and
+  // change the client's metadata.
+  std::string Handle(ClientInfo& client, std::string_view payload);
 
   // Counts for the admin API and tests.
   struct Stats {
@@ -50,8 +51,8 @@ class Router {
   Stats stats() const;
 
  private:
-  std::string Execute(const ClientInfo& client, Request& req);
-  std::string Unsubscribe(const ClientInfo& client, const Request& req);
+  std::string Execute(ClientInfo& client, Request& req);
+  void WriteMeta(const registry::Model& model, rapidjson::Writer<rapidjson::StringBuffer>& w) const;
 
   // Remembers the response to recent writes, keyed by client and request id.
   class DedupCache {
@@ -78,6 +79,7 @@ class Router {
   adapters::Database& db_;
   RouterOptions options_;
   Subscriptions* subscriptions_;
+  const hooks::HookRegistry* hooks_;
   DedupCache dedup_;
   std::atomic<uint64_t> requests_{0}, errors_{0}, dedup_hits_{0};
 };

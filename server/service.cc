@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "server/hook_context.h"
 #include "server/request.h"
 #include "server/response.h"
 
@@ -31,13 +32,39 @@ Service::~Service() {
   feed_.reset();  // publishes what is queued
 }
 
-void Service::OnClientConnected(const std::string& client_id, bool clean) {
-  if (!clean) return;
-  executor_->Post(client_id, [this, client_id] { core_.subscriptions().RemoveClient(client_id); });
+Status Service::RunClientHooks(HookType type, ClientInfo& client) {
+  if (!core_.hooks().Has(type)) return OkStatus();
+  ParseLimits limits;
+  RequestHookContext ctx(client, "", nullptr, nullptr, limits);
+  ctx.set_type(type);
+  return core_.hooks().Run(type, "", ctx, ctx.state());
+}
+
+Status Service::Authenticate(ClientInfo& client) {
+  return RunClientHooks(HookType::kBeforeConnect, client);
+}
+
+void Service::OnClientConnected(std::shared_ptr<ClientInfo> client, bool clean) {
+  client->password.clear();
+  std::string id = client->id;
+  core_.clients().Put(client);
+  executor_->Post(id, [this, client = std::move(client), clean] {
+    if (clean) core_.subscriptions().RemoveClient(client->id);
+    if (auto st = RunClientHooks(HookType::kAfterConnect, *client); !st.ok())
+      spdlog::warn("AfterConnect hook for '{}': {}", client->id, st.error().message);
+  });
 }
 
 void Service::OnClientDisconnected(const std::string& client_id, bool clean) {
-  OnClientConnected(client_id, clean);  // the same: a clean session's subscriptions end
+  executor_->Post(client_id, [this, client_id, clean] {
+    auto client = core_.clients().Get(client_id);
+    if (auto st = RunClientHooks(HookType::kBeforeDisconnect, *client); !st.ok())
+      spdlog::warn("BeforeDisconnect hook for '{}': {}", client_id, st.error().message);
+    if (clean) core_.subscriptions().RemoveClient(client_id);
+    if (auto st = RunClientHooks(HookType::kAfterDisconnect, *client); !st.ok())
+      spdlog::warn("AfterDisconnect hook for '{}': {}", client_id, st.error().message);
+    core_.clients().Remove(client_id);
+  });
 }
 
 std::optional<std::string_view> Service::ClientOfTopic(std::string_view topic) const {
@@ -95,7 +122,9 @@ void Service::OnMessage(InboundMessage msg) {
   executor_->Post(client, [this, client, admitted, payload = std::move(msg.payload),
                            username = std::move(msg.username), out = std::move(out)]() mutable {
     if (admitted) {
-      out.payload = router_.Handle(ClientInfo{client, username}, payload);
+      auto info = core_.clients().Get(client);
+      if (info->username.empty() && !username.empty()) info->username = username;
+      out.payload = router_.Handle(*info, payload);
     } else {
       out.payload = RenderError(RequestIdJson(payload),
                                 MakeError(ErrorCode::kRateLimited, "too many requests; slow down"));

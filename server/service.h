@@ -33,10 +33,17 @@ class Service {
   // a worker thread. Messages on malformed topics are dropped and counted.
   void OnMessage(InboundMessage message);
 
-  // A client connected (`clean`: with a clean session, so any earlier session and its
-  // subscriptions are gone) or disconnected (`clean`: its session ends, so do its subscriptions).
-  // Ordered with the client's requests.
-  void OnClientConnected(const std::string& client_id, bool clean);
+  // Client lifecycle, for transports that see connections (embedded mode):
+  //  - Authenticate: a CONNECT arrives (`client` holds id, username, password). Runs the
+  //    BeforeConnect hooks right here, on the caller's thread (the broker's, so they must be
+  //    quick); an error means: refuse the CONNECT.
+  //  - OnClientConnected: the connection is established. Its state becomes the client's (the
+  //    password is dropped), and, ordered with its requests: a clean session's earlier
+  //    subscriptions end, then the AfterConnect hooks run.
+  //  - OnClientDisconnected: ordered after its requests: BeforeDisconnect hooks, the end of a
+  //    clean session's subscriptions, AfterDisconnect hooks, and its state is forgotten.
+  Status Authenticate(ClientInfo& client);
+  void OnClientConnected(std::shared_ptr<ClientInfo> client, bool clean);
   void OnClientDisconnected(const std::string& client_id, bool clean);
 
   // Blocks until every request taken so far has been answered and its notifications published.
@@ -60,6 +67,7 @@ class Service {
   static constexpr size_t kChangeQueueCapacity = 10000;  // changes awaiting fan-out
 
   bool Admit(const std::string& client);  // token bucket per client
+  Status RunClientHooks(HookType type, ClientInfo& client);
 
   std::string prefix_;
   int response_qos_;

@@ -39,7 +39,7 @@ namespace {
 // established connections' disconnects end sessions: a refused CONNECT that borrows a client's id
 // cannot touch that client's subscriptions.
 struct Connection {
-  std::string client_id;
+  std::shared_ptr<ClientInfo> client;  // id, username, metadata set by BeforeConnect hooks
   bool clean = true;
   bool established = false;
 };
@@ -73,7 +73,7 @@ void Established(Plugin& p, const mosquitto* client) {
   auto it = p.connections.find(client);
   if (it == p.connections.end() || it->second.established) return;
   it->second.established = true;
-  p.service->OnClientConnected(it->second.client_id, it->second.clean);
+  p.service->OnClientConnected(it->second.client, it->second.clean);
 }
 
 int OnMessage(Plugin* p, void* event_data) {
@@ -144,7 +144,17 @@ int OnBasicAuth(Plugin* p, void* event_data) {
     return MOSQ_ERR_AUTH;
   }
   if (!ev->username && !p->config.broker.allow_anonymous) return MOSQ_ERR_AUTH;
-  p->connections[ev->client] = Connection{id, mosquitto_client_clean_session(ev->client), false};
+  auto client = std::make_shared<ClientInfo>();
+  client->id = id;
+  client->username = Str(ev->username);
+  client->password = Str(ev->password);
+  // BeforeConnect hooks (e.g. a JWT check) decide here, on the broker thread: 2.0.11 cannot
+  // complete an authentication later.
+  if (auto st = p->service->Authenticate(*client); !st.ok()) {
+    spdlog::info("refusing client '{}': {}", client->id, st.error().message);
+    return MOSQ_ERR_AUTH;
+  }
+  p->connections[ev->client] = Connection{std::move(client), mosquitto_client_clean_session(ev->client), false};
   // With a password_file the broker's own check decides; without one, this plugin's verdict
   // replaces allow_anonymous (MOSQUITTO.md §1).
   return p->config.broker.password_file.empty() ? MOSQ_ERR_SUCCESS : MOSQ_ERR_PLUGIN_DEFER;
@@ -154,7 +164,8 @@ int OnDisconnect(Plugin* p, void* event_data) {
   auto* ev = static_cast<mosquitto_evt_disconnect*>(event_data);
   auto it = p->connections.find(ev->client);
   if (it == p->connections.end()) return MOSQ_ERR_SUCCESS;
-  if (it->second.established) p->service->OnClientDisconnected(it->second.client_id, it->second.clean);
+  if (it->second.established)
+    p->service->OnClientDisconnected(it->second.client->id, it->second.clean);
   p->connections.erase(it);
   return MOSQ_ERR_SUCCESS;
 }

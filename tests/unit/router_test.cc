@@ -47,7 +47,8 @@ class RouterTest : public ::testing::Test {
   }
 
   rapidjson::Document Send(const std::string& payload, const std::string& client = "c1") {
-    std::string out = router_->Handle(ClientInfo{client, ""}, payload);
+    ClientInfo info{client, "", "", {}};
+    std::string out = router_->Handle(info, payload);
     rapidjson::Document d;
     d.Parse(out.c_str());
     EXPECT_FALSE(d.HasParseError()) << out;
@@ -141,7 +142,8 @@ TEST_F(RouterTest, RepeatedWriteWithSameIdAndPayloadIsAppliedOnce) {
   EXPECT_EQ(CountUsers(), 1);
   EXPECT_EQ(router_->stats().dedup_hits, 1u);
   // Another client with the same id is a different request.
-  router_->Handle(ClientInfo{"c2", ""}, create);
+  ClientInfo other{"c2", "", "", {}};
+  router_->Handle(other, create);
   EXPECT_EQ(CountUsers(), 2);
   // Same id, different payload: applied.
   Send(R"({"id":"same","operation":"create","entity":"users","data":{"name":"Twice"}})");

@@ -1,0 +1,68 @@
+#include "hooks/hook_registry.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace mqttspec::hooks {
+
+std::string_view HookTypeName(HookType type) {
+  static constexpr std::string_view kNames[kHookTypeCount] = {
+      "BeforeHandle", "BeforeConnect", "AfterConnect", "BeforeDisconnect", "AfterDisconnect",
+      "BeforeRead",   "AfterRead",     "BeforeCreate", "AfterCreate",      "BeforeUpdate",
+      "AfterUpdate",  "BeforeDelete",  "AfterDelete",  "BeforeSubscribe",  "AfterSubscribe",
+      "BeforeUnsubscribe", "AfterUnsubscribe"};
+  return kNames[static_cast<size_t>(type)];
+}
+
+void AbortState::Abort(std::string message, std::string code) {
+  aborted_ = true;
+  message_ = std::move(message);
+  code_ = std::move(code);
+}
+
+void AbortState::Fail(Error error) {
+  if (!failure_) failure_ = std::move(error);
+}
+
+Error AbortState::error() const {
+  if (failure_) return *failure_;
+  for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
+    if (ErrorCodeName(static_cast<ErrorCode>(c)) == code_)
+      return MakeError(static_cast<ErrorCode>(c), message_.empty() ? "refused by a hook" : message_);
+  }
+  return MakeError(ErrorCode::kForbidden, message_.empty() ? "refused by a hook" : message_);
+}
+
+void HookRegistry::Register(HookType type, HookFn fn, HookOptions options) {
+  auto& list = hooks_[static_cast<size_t>(type)];
+  std::string entity = options.entity;
+  if (!entity.empty() && entity.find('.') == std::string::npos) entity = "public." + entity;
+  list.push_back(Entry{options.priority, registered_++, std::move(entity), std::move(fn)});
+  std::stable_sort(list.begin(), list.end(), [](const Entry& a, const Entry& b) {
+    return a.priority != b.priority ? a.priority < b.priority : a.order < b.order;
+  });
+}
+
+size_t HookRegistry::count() const { return registered_; }
+
+Status HookRegistry::Run(HookType type, std::string_view entity, HookContext& ctx,
+                         AbortState& state) const {
+  for (const Entry& e : hooks_[static_cast<size_t>(type)]) {
+    if (!e.entity.empty() && e.entity != entity) continue;
+    try {
+      e.fn(ctx);
+    } catch (const std::exception& ex) {
+      spdlog::error("{} hook failed: {}", HookTypeName(type), ex.what());
+      return MakeError(ErrorCode::kHookError, fmt::format("a {} hook failed", HookTypeName(type)));
+    } catch (...) {
+      spdlog::error("{} hook failed with a non-standard exception", HookTypeName(type));
+      return MakeError(ErrorCode::kHookError, fmt::format("a {} hook failed", HookTypeName(type)));
+    }
+    if (state.aborted() || state.failed()) return state.error();
+  }
+  return OkStatus();
+}
+
+}  // namespace mqttspec::hooks

@@ -1,0 +1,59 @@
+#pragma once
+// HookRegistry: the hooks of every HookType, in the order they run (priority, then registration
+// order), each optionally scoped to one entity. Run() is the pipeline: hooks run one after another
+// until one aborts (its error) or throws (hook_error); the rest are skipped.
+// Thread-safety: register during start-up; Run may then be called from any thread.
+
+#include <mqttspec/plugin.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace mqttspec::hooks {
+
+std::string_view HookTypeName(HookType type);
+
+// The state a hook leaves behind, read by the pipeline after each hook.
+class AbortState {
+ public:
+  void Abort(std::string message, std::string code);
+  bool aborted() const { return aborted_; }
+  // The protocol error: the hook's code if it is one of the protocol's, else forbidden.
+  Error error() const;
+  // A failed SetField/AddFilter: the client gets this error (unknown_column, invalid_value …).
+  void Fail(Error error);
+  bool failed() const { return failure_.has_value(); }
+
+ private:
+  bool aborted_ = false;
+  std::string message_, code_;
+  std::optional<Error> failure_;
+};
+
+class HookRegistry {
+ public:
+  void Register(HookType type, HookFn fn, HookOptions options = {});
+
+  bool Has(HookType type) const { return !hooks_[static_cast<size_t>(type)].empty(); }
+  size_t count() const;
+
+  // Runs the hooks of `type` that apply to `entity` ("schema.entity"; "" matches only unscoped
+  // hooks). `state` is the context's abort state. Errors: the aborting hook's error, or
+  // hook_error when a hook throws (its message is logged, not sent).
+  Status Run(HookType type, std::string_view entity, HookContext& ctx, AbortState& state) const;
+
+ private:
+  struct Entry {
+    int priority;
+    size_t order;
+    std::string entity;
+    HookFn fn;
+  };
+  std::array<std::vector<Entry>, kHookTypeCount> hooks_;
+  size_t registered_ = 0;
+};
+
+}  // namespace mqttspec::hooks

@@ -1,0 +1,94 @@
+#include "server/plugin_host.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "registry/coerce.h"
+#include "server/request.h"
+
+namespace mqttspec::server {
+
+void CorePluginHost::RegisterHook(HookType type, HookFn fn, HookOptions options) {
+  hooks_.Register(type, std::move(fn), std::move(options));
+}
+
+bool CorePluginHost::RegisterModel(const ModelInfo& info, std::string* error) {
+  std::vector<registry::Field> fields;
+  for (const auto& fi : info.fields) {
+    registry::Field f;
+    f.name = fi.name;
+    auto type = registry::ParseFieldType(fi.type);
+    if (!type) {
+      *error = fmt::format("field '{}': unknown type '{}'", fi.name, fi.type);
+      return false;
+    }
+    f.type = *type;
+    f.nullable = fi.nullable;
+    f.unique = fi.unique;
+    f.primary = fi.primary;
+    f.auto_increment = fi.primary && f.type == registry::FieldType::kInteger;
+    fields.push_back(std::move(f));
+  }
+  auto model = registry::Model::Create(info.schema.empty() ? "public" : info.schema, info.entity,
+                                       std::move(fields), info.primary_key);
+  if (!model.ok()) {
+    *error = model.error().message;
+    return false;
+  }
+  if (auto st = models_.Register(model.value()); !st.ok()) {
+    *error = st.error().message;
+    return false;
+  }
+  if (migrate_) {
+    if (auto st = db_.Migrate(*model.value()); !st.ok()) {
+      *error = st.error().message;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool CorePluginHost::Insert(std::string_view schema, std::string_view entity,
+                            const std::vector<std::pair<std::string, Value>>& fields,
+                            std::string* error) {
+  auto model = models_.Find(schema.empty() ? "public" : schema, entity);
+  if (!model) {
+    *error = fmt::format("no model {}.{}", schema, entity);
+    return false;
+  }
+  adapters::Record record;
+  rapidjson::Document doc;
+  for (const auto& [name, value] : fields) {
+    int idx = model->FindField(name);
+    if (idx < 0) {
+      *error = fmt::format("column '{}' is not a field of {}", name, model->qualified_name());
+      return false;
+    }
+    const auto& field = model->field(static_cast<size_t>(idx));
+    auto v = registry::CoerceJson(field, registry::ToJson(field, value, doc.GetAllocator()));
+    if (!v.ok()) {
+      *error = v.error().message;
+      return false;
+    }
+    record.push_back({idx, std::move(v).value()});
+  }
+  if (auto st = CompleteRecord(*model, &record); !st.ok()) {
+    *error = st.error().message;
+    return false;
+  }
+  auto rows = db_.Create(*model, {std::move(record)});
+  if (!rows.ok()) {
+    *error = rows.error().message;
+    return false;
+  }
+  return true;
+}
+
+void CorePluginHost::Log(std::string_view level, std::string_view message) {
+  if (level == "error") spdlog::error("{}", message);
+  else if (level == "warn" || level == "warning") spdlog::warn("{}", message);
+  else if (level == "debug") spdlog::debug("{}", message);
+  else spdlog::info("{}", message);
+}
+
+}  // namespace mqttspec::server

@@ -1,0 +1,34 @@
+#pragma once
+// CorePluginHost: the PluginHost the core offers hook plugins. Everything a plugin asks for goes
+// through the same checks as configuration and client input: models through Model::Create and the
+// registry, inserts through field resolution, coercion, defaults and bound parameters.
+
+#include <mqttspec/plugin.h>
+
+#include "adapters/database.h"
+#include "hooks/hook_registry.h"
+#include "registry/model_registry.h"
+
+namespace mqttspec::server {
+
+class CorePluginHost : public PluginHost {
+ public:
+  CorePluginHost(hooks::HookRegistry& hooks, registry::ModelRegistry& models,
+                 adapters::Database& db, bool migrate)
+      : hooks_(hooks), models_(models), db_(db), migrate_(migrate) {}
+
+  void RegisterHook(HookType type, HookFn fn, HookOptions options) override;
+  bool RegisterModel(const ModelInfo& model, std::string* error) override;
+  bool Insert(std::string_view schema, std::string_view entity,
+              const std::vector<std::pair<std::string, Value>>& fields,
+              std::string* error) override;
+  void Log(std::string_view level, std::string_view message) override;
+
+ private:
+  hooks::HookRegistry& hooks_;
+  registry::ModelRegistry& models_;
+  adapters::Database& db_;
+  bool migrate_;
+};
+
+}  // namespace mqttspec::server
