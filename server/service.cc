@@ -7,6 +7,7 @@
 #include "server/hook_context.h"
 #include "server/request.h"
 #include "server/response.h"
+#include "server/topics.h"
 
 namespace mqttspec::server {
 
@@ -68,15 +69,7 @@ void Service::OnClientDisconnected(const std::string& client_id, bool clean) {
 }
 
 std::optional<std::string_view> Service::ClientOfTopic(std::string_view topic) const {
-  constexpr std::string_view kSuffix = "/request";
-  if (topic.size() <= prefix_.size() + 1 + kSuffix.size()) return std::nullopt;
-  if (topic.substr(0, prefix_.size()) != prefix_ || topic[prefix_.size()] != '/') return std::nullopt;
-  if (topic.substr(topic.size() - kSuffix.size()) != kSuffix) return std::nullopt;
-  std::string_view id = topic.substr(prefix_.size() + 1,
-                                     topic.size() - prefix_.size() - 1 - kSuffix.size());
-  if (id.empty() || id.size() > 128) return std::nullopt;
-  if (id.find_first_of(std::string_view("/+#\0", 4)) != std::string_view::npos) return std::nullopt;
-  return id;
+  return ClientOfRequestTopic(prefix_, topic);
 }
 
 bool Service::Admit(const std::string& client) {
@@ -108,14 +101,12 @@ void Service::OnMessage(InboundMessage msg) {
   out.client_id = client;
   out.qos = response_qos_;
   out.correlation_data = std::move(msg.correlation_data);
-  // An MQTT 5 response topic is honoured only inside the client's own tree.
-  const std::string own = prefix_ + "/" + client + "/";
-  if (!msg.response_topic.empty() && msg.response_topic.size() > own.size() &&
-      msg.response_topic.compare(0, own.size(), own) == 0 &&
-      msg.response_topic.find_first_of("+#") == std::string::npos) {
+  // An MQTT 5 response topic is honoured only where the client may subscribe in its own tree.
+  if (!msg.response_topic.empty() &&
+      IsOwnReplyTopic(prefix_, client, msg.response_topic, /*filter=*/false)) {
     out.topic = std::move(msg.response_topic);
   } else {
-    out.topic = own + "response";
+    out.topic = prefix_ + "/" + client + "/response";
   }
   const bool admitted = Admit(client);
   if (!admitted) rate_limited_.fetch_add(1, std::memory_order_relaxed);

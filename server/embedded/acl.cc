@@ -1,6 +1,9 @@
 #include "server/embedded/acl.h"
 
+#include <string>
 #include <vector>
+
+#include "server/topics.h"
 
 namespace mqttspec::server::embedded {
 namespace {
@@ -29,18 +32,13 @@ bool SubscribeAllowed(std::string_view prefix, std::string_view id, std::string_
   if (l[0] == "#") return false;  // would match every client's tree
   if (l.size() < 2) return true;  // "<prefix>" or "+" alone: not inside the tree
   if (l[1] != id) return false;   // "+", "#", or another client's id
-  // Inside the own tree: response, notify/+ or notify/<sub>.
-  if (l.size() == 3 && l[2] == "response") return true;
-  if (l.size() == 4 && l[2] == "notify" && l[3] != "#") return true;
-  return false;
+  // Inside the own tree: where answers may be sent (response, notify/+, MQTT 5 reply topics).
+  std::string own(prefix);
+  own += filter.substr(l[0].size());  // the same filter with the prefix level spelled out
+  return IsOwnReplyTopic(prefix, id, own, /*filter=*/true);
 }
 
 }  // namespace
-
-bool IsValidClientId(std::string_view id) {
-  return !id.empty() && id.size() <= 128 &&
-         id.find_first_of(std::string_view("/+#\0", 4)) == std::string_view::npos;
-}
 
 bool AclAllows(std::string_view prefix, std::string_view id, Access access,
                std::string_view topic) {

@@ -1,14 +1,17 @@
 #pragma once
 // Topic isolation for the service's tree (<prefix>/<client>/…), decided per client:
 //   publish   only to its own <prefix>/<id>/request
-//   subscribe only to its own <prefix>/<id>/response, <prefix>/<id>/notify/+ or
-//             <prefix>/<id>/notify/<subscription>, and to nothing that could match another
-//             client's tree ("#", "<prefix>/#", "<prefix>/+/…", "+/…" …)
+//   subscribe only inside its own tree where answers may be sent (server/topics.h
+//             IsOwnReplyTopic: response, notify/+, notify/<subscription>, MQTT 5 reply topics
+//             such as replies/x; never request, never '#'), and to nothing that could match
+//             another client's tree ("#", "<prefix>/#", "<prefix>/+/…", "+/…" …)
 //   receive   nothing on any request topic (requests are consumed by the service), and only its
 //             own tree otherwise
 // Topics outside the prefix behave as in a plain broker. Pure logic, no broker calls.
 
 #include <string_view>
+
+#include "server/topics.h"
 
 namespace mqttspec::server::embedded {
 
@@ -19,8 +22,6 @@ enum class Access { kRead, kWrite, kSubscribe, kUnsubscribe };
 bool AclAllows(std::string_view prefix, std::string_view client_id, Access access,
                std::string_view topic);
 
-// True when `id` is usable as a client id in topics: 1–128 characters, none of '/', '+', '#' or
-// NUL (MOSQUITTO.md §5: the v5 plugin path passes such ids through unfiltered).
-bool IsValidClientId(std::string_view id);
+using server::IsValidClientId;  // server/topics.h
 
 }  // namespace mqttspec::server::embedded

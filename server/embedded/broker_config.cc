@@ -24,6 +24,7 @@ std::string RenderMosquittoConf(const Config& c, const BrokerFiles& f) {
   if (f.run_as_root) out += "user root\n";
   out += fmt::format("plugin {}\n", f.plugin_path);
   if (!f.config_path.empty()) out += fmt::format("plugin_opt_config {}\n", f.config_path);
+  out += "plugin_opt_broker_auth plugin\n";  // the YAML's allow_anonymous / password_file rule
   return out;
 }
 

@@ -2,6 +2,15 @@
 //
 //   plugin /path/to/mqttspec_mosquitto.so
 //   plugin_opt_config /path/to/mqttspec.yaml
+//   plugin_opt_broker_auth broker|plugin     (optional, default broker)
+//
+// Who has the last word on a CONNECT: with `broker` (the default, for hand-written broker
+// configurations) the plugin only refuses what it must refuse (client ids that would break topic
+// isolation, BeforeConnect hooks) and then defers, so the broker's own password_file /
+// allow_anonymous decide — loading the plugin never weakens a broker's authentication. With
+// `plugin` (what mqttspecd writes), the YAML's broker.allow_anonymous decides, and
+// broker.password_file (which mqttspecd also writes into the broker's configuration) is checked by
+// the broker.
 //
 // Requests are taken from the MESSAGE event, run on the worker pool (never on the broker thread)
 // and answered from the TICK event on the broker thread (see mosquitto_transport.h for how the
@@ -54,6 +63,7 @@ struct Plugin {
   MosquittoTransport transport;
   std::unique_ptr<Service> service;
   bool first_tick = true;
+  bool plugin_decides_auth = false;  // plugin_opt_broker_auth plugin
 };
 
 std::string Str(const char* s) { return s ? std::string(s) : std::string(); }
@@ -143,7 +153,8 @@ int OnBasicAuth(Plugin* p, void* event_data) {
     spdlog::warn("refusing client id '{}': it may not contain '/', '+' or '#'", Str(id));
     return MOSQ_ERR_AUTH;
   }
-  if (!ev->username && !p->config.broker.allow_anonymous) return MOSQ_ERR_AUTH;
+  if (p->plugin_decides_auth && !ev->username && !p->config.broker.allow_anonymous)
+    return MOSQ_ERR_AUTH;
   auto client = std::make_shared<ClientInfo>();
   client->id = id;
   client->username = Str(ev->username);
@@ -155,9 +166,10 @@ int OnBasicAuth(Plugin* p, void* event_data) {
     return MOSQ_ERR_AUTH;
   }
   p->connections[ev->client] = Connection{std::move(client), mosquitto_client_clean_session(ev->client), false};
-  // With a password_file the broker's own check decides; without one, this plugin's verdict
-  // replaces allow_anonymous (MOSQUITTO.md §1).
-  return p->config.broker.password_file.empty() ? MOSQ_ERR_SUCCESS : MOSQ_ERR_PLUGIN_DEFER;
+  // A plugin's SUCCESS ends the broker's checks (MOSQUITTO.md §1): give it only when the plugin
+  // is the authority and no password file is to be checked.
+  if (p->plugin_decides_auth && p->config.broker.password_file.empty()) return MOSQ_ERR_SUCCESS;
+  return MOSQ_ERR_PLUGIN_DEFER;
 }
 
 int OnDisconnect(Plugin* p, void* event_data) {
@@ -224,9 +236,21 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
       spdlog::set_default_logger(spdlog::stderr_color_mt("mqttspec"));
       spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e mqttspec %^%l%$ %v");
     }
-    std::string config_path;
+    std::string config_path, broker_auth = "broker";
     for (int i = 0; i < opt_count; ++i) {
-      if (std::strcmp(opts[i].key, "config") == 0) config_path = opts[i].value;
+      if (std::strcmp(opts[i].key, "config") == 0) {
+        config_path = opts[i].value;
+      } else if (std::strcmp(opts[i].key, "broker_auth") == 0) {
+        broker_auth = opts[i].value;
+      } else {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: unknown option plugin_opt_%s (known: config, broker_auth)",
+                             opts[i].key);
+        return MOSQ_ERR_INVAL;
+      }
+    }
+    if (broker_auth != "broker" && broker_auth != "plugin") {
+      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: plugin_opt_broker_auth must be broker or plugin");
+      return MOSQ_ERR_INVAL;
     }
     auto config = config_path.empty() ? ParseConfig("") : LoadConfig(config_path);
     if (!config.ok()) {
@@ -238,6 +262,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     p->id = id;
     p->config = std::move(config).value();
     p->prefix = p->config.topic_prefix;
+    p->plugin_decides_auth = broker_auth == "plugin";
     spdlog::set_level(spdlog::level::from_str(p->config.log_level));
     auto core = Core::Create(p->config);
     if (!core.ok()) {

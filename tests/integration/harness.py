@@ -1,12 +1,16 @@
 """Shared helpers for the mqttspec integration and acceptance tests.
 
-Starts a real Mosquitto broker and a real mqttspecd (broker.mode: external) in a temp dir, talks to
-the service with paho-mqtt 1.6.1 (Debian's python3-paho-mqtt) and tears everything down again,
-with every wait bounded in time. Only the standard library and paho are used.
+Starts the service in a temp dir, talks to it with paho-mqtt 1.6.1 (Debian's python3-paho-mqtt)
+and tears everything down again, with every wait bounded in time. Only the standard library and
+paho are used. Two modes (Service(mode=…), default from MQTTSPEC_MODE):
+  external  a real Mosquitto broker plus mqttspecd as its client (broker.mode: external)
+  embedded  mqttspecd alone (broker.mode: embedded): it execs Mosquitto with the mqttspec plugin,
+            so the service's process is the broker (one PID, one log)
 
 Environment:
   MQTTSPECD           absolute path of the server binary (default: <repo>/build/bin/mqttspecd)
   MOSQUITTO           broker binary (default: mosquitto from PATH, then /usr/sbin/mosquitto)
+  MQTTSPEC_MODE       external (default) | embedded: the mode of Service() when none is given
   MQTTSPEC_KEEP_TMP   if set, the temp dirs are kept (and their paths printed)
   MQTTSPEC_LOG_LEVEL  mqttspecd's log.level (default: info)
 """
@@ -88,6 +92,14 @@ BULK_MODEL = {
         {"name": "tag", "type": "text"},
     ],
 }
+
+
+def default_mode():
+    """The mode of a Service() that names none: $MQTTSPEC_MODE, else external."""
+    mode = os.environ.get("MQTTSPEC_MODE", "").strip().lower() or "external"
+    if mode not in ("external", "embedded"):
+        raise RuntimeError(f"MQTTSPEC_MODE must be external or embedded, not {mode!r}")
+    return mode
 
 
 def default_server_binary():
@@ -173,11 +185,29 @@ def to_yaml(obj):
 
 # ------------------------------------------------------------------------------------------- client
 
+class ConnectRefused(RuntimeError):
+    """The broker answered CONNECT with a non-zero return/reason code (self.rc, an int)."""
+
+    def __init__(self, client_id, rc):
+        super().__init__(f"MQTT connect of {client_id} failed: rc={rc}")
+        self.rc = rc
+
+
+SUBACK_FAILURE = 0x80  # a SUBACK return/reason code >= 0x80 means "refused"
+
+
 class SpecClient:
-    """One MQTT client of the service: requests on spec/<id>/request, answers on spec/<id>/response."""
+    """One MQTT client of the service: requests on spec/<id>/request, answers on spec/<id>/response.
+
+    clean_session=False keeps the session on the broker (v3.1.1 clean session 0; v5 clean start 0
+    with session_expiry seconds, default 300). username/password are sent when username is set.
+    subscribe_response=False skips the subscription to the response topic (in embedded mode the
+    answers are addressed to the client id and arrive without one).
+    """
 
     def __init__(self, port, client_id, protocol="3.1.1", prefix="spec", host="127.0.0.1",
-                 connect_timeout=5.0):
+                 connect_timeout=5.0, clean_session=True, username=None, password=None,
+                 session_expiry=None, subscribe_response=True):
         self.client_id = client_id
         self.prefix = prefix
         self.request_topic = f"{prefix}/{client_id}/request"
@@ -187,19 +217,28 @@ class SpecClient:
         self._inbox = []  # unclaimed (topic, message, properties), in arrival order
         self.history = []  # everything received, in arrival order
         self._connected = None
-        self._subacks = set()
+        self.connack_rc = None  # the CONNACK's return/reason code, as an int
+        self.session_present = None
+        self._subacks = {}  # mid -> granted QoS / reason codes (ints)
         if self.v5:
             self._mqtt = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
         else:
-            self._mqtt = mqtt.Client(client_id=client_id, clean_session=True,
+            self._mqtt = mqtt.Client(client_id=client_id, clean_session=clean_session,
                                      protocol=mqtt.MQTTv311)
+        if username is not None:
+            self._mqtt.username_pw_set(username, password)
         self._mqtt.on_connect = self._on_connect
         self._mqtt.on_subscribe = self._on_subscribe
         self._mqtt.on_message = self._on_message
         self._closed = False
         deadline = time.monotonic() + connect_timeout
         if self.v5:
-            self._mqtt.connect(host, port, keepalive=30, clean_start=True)
+            props = None
+            if not clean_session:
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = 300 if session_expiry is None else session_expiry
+            self._mqtt.connect(host, port, keepalive=30, clean_start=clean_session,
+                               properties=props)
         else:
             self._mqtt.connect(host, port, keepalive=30)
         try:  # Nagle + delayed ACK costs ~40 ms per QoS 1 round trip (MOSQUITTO.md §6)
@@ -215,19 +254,26 @@ class SpecClient:
                 self._cond.wait(left)
         if self._connected is not True:
             self.close()
+            if self.connack_rc is not None:
+                raise ConnectRefused(client_id, self.connack_rc)
             raise RuntimeError(f"MQTT connect of {client_id} failed: {self._connected}")
-        self.subscribe(self.response_topic, timeout=max(0.5, deadline - time.monotonic()))
+        if subscribe_response:
+            self.subscribe(self.response_topic, timeout=max(0.5, deadline - time.monotonic()))
 
     # paho callbacks (network thread)
     def _on_connect(self, client, userdata, flags, rc, properties=None):
         code = getattr(rc, "value", rc)
         with self._cond:
-            self._connected = True if code == 0 else f"rc={rc}"
+            if self._connected is None:  # the first CONNACK decides (paho retries after refusals)
+                self.connack_rc = int(code)
+                self.session_present = bool((flags or {}).get("session present"))
+                self._connected = True if code == 0 else f"rc={rc}"
             self._cond.notify_all()
 
-    def _on_subscribe(self, client, userdata, mid, *rest):
+    def _on_subscribe(self, client, userdata, mid, granted, *rest):
+        codes = [int(getattr(g, "value", g)) for g in (granted or ())]
         with self._cond:
-            self._subacks.add(mid)
+            self._subacks[mid] = codes
             self._cond.notify_all()
 
     def _on_message(self, client, userdata, msg):
@@ -244,6 +290,7 @@ class SpecClient:
             self._cond.notify_all()
 
     def subscribe(self, topic, qos=1, timeout=5.0):
+        """Subscribes and waits for the SUBACK; returns its code (granted QoS, >= 0x80: refused)."""
         rc, mid = self._mqtt.subscribe(topic, qos)
         if rc != mqtt.MQTT_ERR_SUCCESS:
             raise RuntimeError(f"subscribe {topic}: rc={rc}")
@@ -254,6 +301,19 @@ class SpecClient:
                 if left <= 0:
                     raise RuntimeError(f"no SUBACK for {topic}")
                 self._cond.wait(left)
+            codes = self._subacks[mid]
+        return codes[0] if codes else None
+
+    def publish(self, topic, payload, qos=0, retain=False, timeout=5.0):
+        """A plain MQTT publish (any topic); for QoS > 0 waits until the broker acknowledged it."""
+        info = self._mqtt.publish(topic, self.encode(payload), qos=qos, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise RuntimeError(f"publish to {topic} failed: rc={info.rc}")
+        if qos > 0:
+            info.wait_for_publish(timeout)
+            if not info.is_published():
+                raise RuntimeError(f"publish to {topic}: no acknowledgement within {timeout} s")
+        return info
 
     # sending
     @staticmethod
@@ -329,6 +389,17 @@ class SpecClient:
             out, self._inbox = self._inbox, []
         return out
 
+    def messages_on(self, topic):
+        """Everything received so far on `topic` (claimed or not)."""
+        with self._cond:
+            return [m for t, m, _ in self.history if t == topic]
+
+    def foreign_messages(self):
+        """Everything received so far outside this client's own <prefix>/<id>/ tree."""
+        own = f"{self.prefix}/{self.client_id}/"
+        with self._cond:
+            return [(t, m) for t, m, _ in self.history if not t.startswith(own)]
+
     def collect(self, n, timeout=10.0, topic=None):
         """The next n messages on `topic` (default: responses), in arrival order."""
         topic = topic or self.response_topic
@@ -367,10 +438,22 @@ def v5_properties(response_topic=None, correlation_data=None):
 # ------------------------------------------------------------------------------------------ service
 
 class Service:
-    """A Mosquitto broker plus mqttspecd (external mode) in a temp dir, with a SQLite database."""
+    """mqttspecd with a SQLite database in a temp dir.
+
+    mode "external": a Mosquitto broker plus mqttspecd as its client. mode "embedded": mqttspecd
+    alone, which execs Mosquitto with the mqttspec plugin (the broker is self.server). The default
+    mode is $MQTTSPEC_MODE (external if unset). client_username/client_password are used by the
+    readiness probe and by client() when the broker requires credentials.
+    """
 
     def __init__(self, extra_models=(), limits=None, log_level=None, server_binary=None,
-                 broker_extra=None):
+                 broker_extra=None, mode=None, client_username=None, client_password=None):
+        self.mode = mode or default_mode()
+        if self.mode not in ("external", "embedded"):
+            raise ValueError(f"mode must be external or embedded, not {self.mode!r}")
+        self.client_username = client_username
+        self.client_password = client_password
+        self.probe_client_id = None  # the readiness probe's client id (default: random)
         self.models = [USERS_MODEL] + list(extra_models)
         self.broker_extra = dict(broker_extra or {})  # merged into the config's broker: section
         self.limits = dict(limits or {})
@@ -395,8 +478,20 @@ class Service:
         return os.path.join(self.tmp, "mqttspecd.log")
 
     @property
-    def broker_log_path(self):
+    def broker_log_path(self):  # external mode; in embedded mode the broker logs to the server log
         return os.path.join(self.tmp, "mosquitto.log")
+
+    @property
+    def data_dir(self):  # embedded mode: broker.data_dir (generated mosquitto.conf, mosquitto.db)
+        return os.path.join(self.tmp, "data")
+
+    @property
+    def config_path(self):
+        return os.path.join(self.tmp, "mqttspecd.yaml")
+
+    @property
+    def embedded(self):
+        return self.mode == "embedded"
 
     # lifecycle
     def start(self, timeout=10.0):
@@ -406,7 +501,10 @@ class Service:
         self.tmp = tempfile.mkdtemp(prefix="mqttspec-it-")
         os.chmod(self.tmp, 0o755)
         try:
-            self._start_broker(timeout)
+            if self.embedded:
+                self.port = free_port()
+            else:
+                self._start_broker(timeout)
             self._start_server(timeout)
         except BaseException as e:
             log = self.log_tail()
@@ -415,11 +513,41 @@ class Service:
             raise RuntimeError(f"service did not start: {e}\n{log}") from None
 
     def restart_broker(self, down_s=0.0, timeout=10.0):
-        """Stops the broker (SIGTERM), waits down_s, and starts it again on the same port."""
+        """Stops the broker (SIGTERM), waits down_s, and starts it again on the same port.
+
+        Embedded mode: the broker is mqttspecd itself: SIGTERM (it must exit 0 within 10 s, which
+        also saves the broker's persistence), then mqttspecd starts again with the same port,
+        data_dir and database; returns when it answers ping.
+        """
+        if self.embedded:
+            self.stop_server()
+            time.sleep(down_s)
+            self._start_server(timeout)
+            return
         self.broker.terminate()
         self.broker.wait(10)
         time.sleep(down_s)
         self._start_broker(timeout, port=self.port)
+
+    def stop_server(self, timeout=10.0):
+        """SIGTERM to mqttspecd; asserts exit code 0 within `timeout` s (killed otherwise)."""
+        proc, self.server = self.server, None
+        if proc is None:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"mqttspecd had already exited with code {proc.returncode}\n"
+                                 + self.log_tail())
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+            raise AssertionError(f"mqttspecd did not exit within {timeout} s of SIGTERM\n"
+                                 + self.log_tail()) from None
+        if rc != 0:
+            raise AssertionError(f"mqttspecd exited with code {rc} after SIGTERM\n"
+                                 + self.log_tail())
 
     def _start_broker(self, timeout, port=None):
         self.port = port or free_port()
@@ -433,16 +561,21 @@ class Service:
                     "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
                     "user root\n")  # as root the broker would drop to user mosquitto
         os.chmod(conf, 0o644)
-        log = open(self.broker_log_path, "wb")
+        log = open(self.broker_log_path, "ab")
         self._files.append(log)
         self.broker = subprocess.Popen([mosquitto_binary(), "-c", conf], stdout=log,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_port(self.port, time.monotonic() + timeout, self.broker, "mosquitto")
 
     def config_dict(self):
+        if self.embedded:
+            broker = {"mode": "embedded", "host": "127.0.0.1", "port": self.port,
+                      "data_dir": self.data_dir, **self.broker_extra}
+        else:
+            broker = {"mode": "external", "url": f"tcp://127.0.0.1:{self.port}",
+                      "client_id": self.server_client_id, **self.broker_extra}
         cfg = {
-            "broker": {"mode": "external", "url": f"tcp://127.0.0.1:{self.port}",
-                       "client_id": self.server_client_id, **self.broker_extra},
+            "broker": broker,
             "database": {"driver": "sqlite", "path": self.db_path, "synchronous": "normal"},
             "admin": {"listen": ""},
             "models": self.models,
@@ -453,17 +586,21 @@ class Service:
         return cfg
 
     def _start_server(self, timeout):
-        conf = os.path.join(self.tmp, "mqttspecd.yaml")
+        conf = self.config_path
         with open(conf, "w") as f:
             f.write(to_yaml(self.config_dict()))
         os.chmod(conf, 0o644)
-        log = open(self.server_log_path, "wb")
+        log = open(self.server_log_path, "ab")  # appended across restarts
         self._files.append(log)
         self.server = subprocess.Popen([self.server_binary, "--config", conf], stdout=log,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        cwd=self.tmp)
         deadline = time.monotonic() + timeout
-        probe = SpecClient(self.port, "mqttspec-probe-" + random_suffix())
+        if self.embedded:  # the broker is mqttspecd: wait for its listener
+            wait_port(self.port, deadline, self.server, "mqttspecd (embedded)")
+        probe_id = self.probe_client_id or ("mqttspec-probe-" + random_suffix())
+        probe = SpecClient(self.port, probe_id, username=self.client_username,
+                           password=self.client_password)
         try:
             while True:
                 if self.server.poll() is not None:
@@ -480,9 +617,12 @@ class Service:
         finally:
             probe.close()
 
-    def client(self, client_id=None, protocol="3.1.1", prefix="spec"):
+    def client(self, client_id=None, protocol="3.1.1", prefix="spec", **kw):
+        """A connected SpecClient (kw: clean_session, username, password, …, see SpecClient)."""
+        if self.client_username is not None and "username" not in kw:
+            kw["username"], kw["password"] = self.client_username, self.client_password
         c = SpecClient(self.port, client_id or ("it-" + random_suffix()), protocol=protocol,
-                       prefix=prefix)
+                       prefix=prefix, **kw)
         self.clients.append(c)
         return c
 
@@ -516,6 +656,12 @@ class Service:
             raise AssertionError("; ".join(problems) + "\n" + self.final_log)
 
     def _cleanup_processes(self):
+        if self.broker is not None and self.broker.poll() is None:
+            self.broker.terminate()  # a clean exit flushes the broker's log (stdout is a file)
+            try:
+                self.broker.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
         for proc in (self.server, self.broker):
             if proc is not None and proc.poll() is None:
                 proc.kill()
@@ -539,8 +685,10 @@ class Service:
 
     def log_tail(self, lines=120):
         out = []
-        for name, path in (("mqttspecd", self.server_log_path if self.tmp else None),
-                           ("mosquitto", self.broker_log_path if self.tmp else None)):
+        names = (("mqttspecd (with the embedded broker)" if self.embedded else "mqttspecd",
+                  self.server_log_path if self.tmp else None),
+                 ("mosquitto", self.broker_log_path if self.tmp else None))
+        for name, path in names:
             if not path or not os.path.exists(path):
                 continue
             with open(path, "rb") as f:

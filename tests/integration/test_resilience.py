@@ -1,4 +1,4 @@
-"""External mode under stress of its surroundings: the broker goes away and comes back, several
+"""External mode (always: these are about the Paho client) under stress of its surroundings: the broker goes away and comes back, several
 instances share the request stream, and SIGTERM arrives while requests are in flight."""
 
 import os
@@ -14,7 +14,7 @@ from harness import Service, SpecClient, random_suffix, to_yaml, USERS_MODEL
 
 class BrokerRestart(unittest.TestCase):
     def test_reconnects_and_resubscribes_after_the_broker_restarts(self):
-        svc = Service()
+        svc = Service(mode="external")
         svc.start()
         self.addCleanup(svc.stop)
         c = svc.client()
@@ -46,7 +46,7 @@ class BrokerRestart(unittest.TestCase):
 class SharedSubscription(unittest.TestCase):
     def test_two_instances_split_the_requests_and_answer_each_exactly_once(self):
         group = "g" + random_suffix()
-        svc = Service(broker_extra={"shared_group": group})
+        svc = Service(mode="external", broker_extra={"shared_group": group})
         svc.start()
         self.addCleanup(svc.stop)
         # A second mqttspecd on the same broker and database file, in the same shared group.
@@ -95,7 +95,7 @@ class SharedSubscription(unittest.TestCase):
 
 class GracefulStop(unittest.TestCase):
     def test_sigterm_answers_every_request_already_taken(self):
-        svc = Service()
+        svc = Service(mode="external")
         svc.start()
         self.addCleanup(svc.stop)
         c = svc.client()

@@ -37,6 +37,10 @@ TEST(Acl, SubscriptionsStayInsideTheOwnTree) {
   EXPECT_TRUE(Sub("a", "spec/a/notify/+"));
   EXPECT_TRUE(Sub("a", "spec/a/notify/sub-1"));
   EXPECT_TRUE(Sub("a", "+/a/response"));
+  EXPECT_TRUE(Sub("a", "spec/a/replies/7"));  // an MQTT 5 response topic it chose
+  EXPECT_TRUE(Sub("a", "spec/a/replies/+"));
+  EXPECT_FALSE(Sub("a", "spec/a/+/x"));
+  EXPECT_FALSE(Sub("a", "spec/a/replies/#"));
   EXPECT_FALSE(Sub("a", "spec/a/notify/#"));
   EXPECT_FALSE(Sub("a", "spec/a/#"));
   EXPECT_FALSE(Sub("a", "spec/a/request"));

@@ -26,6 +26,7 @@ TEST(BrokerConfig, DefaultsGiveOneListenerPersistenceAndThePlugin) {
   EXPECT_TRUE(Has(conf, "persistence_location /var/lib/mqttspec/"));
   EXPECT_TRUE(Has(conf, "plugin /opt/mqttspec/lib/mqttspec_mosquitto.so"));
   EXPECT_TRUE(Has(conf, "plugin_opt_config /etc/mqttspec/mqttspec.yaml"));
+  EXPECT_TRUE(Has(conf, "plugin_opt_broker_auth plugin"));
   EXPECT_FALSE(Has(conf, "user root"));
   EXPECT_EQ(conf.find("protocol websockets"), std::string::npos);
   EXPECT_EQ(conf.find("password_file"), std::string::npos);

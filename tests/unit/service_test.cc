@@ -88,11 +88,15 @@ TEST_F(ServiceTest, ResponseTopicPropertyIsHonouredOnlyInsideTheClientsTree) {
   outside.response_topic = "spec/b/response";
   auto wildcard = Msg("spec/a/request", R"({"type":"ping","id":"3"})");
   wildcard.response_topic = "spec/a/#";
+  auto loop = Msg("spec/a/request", R"({"type":"ping","id":"4"})");
+  loop.response_topic = "spec/a/request";  // an answer must never become a request
   service_->OnMessage(inside);
   service_->OnMessage(outside);
   service_->OnMessage(wildcard);
+  service_->OnMessage(loop);
   service_->Drain();
-  ASSERT_EQ(publisher_.sent.size(), 3u);
+  ASSERT_EQ(publisher_.sent.size(), 4u);
+  EXPECT_EQ(publisher_.sent[3].topic, "spec/a/response");
   EXPECT_EQ(publisher_.sent[0].topic, "spec/a/replies/7");
   EXPECT_EQ(publisher_.sent[0].correlation_data, "corr");
   EXPECT_EQ(publisher_.sent[1].topic, "spec/a/response");
