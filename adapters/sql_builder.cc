@@ -67,10 +67,19 @@ void SqlBuilder::AppendAllColumns(const Model& m, std::string& sql) const {
   }
 }
 
+std::string SqlBuilder::Ordered(const Field& f) const {
+  // Text compares byte-wise on every database: SQLite's BINARY collation, PostgreSQL's "C".
+  std::string col = Quote(f.name);
+  if (dialect_ == Dialect::kPostgres && f.type == FieldType::kText) col += " COLLATE \"C\"";
+  return col;
+}
+
 void SqlBuilder::AppendCondition(const Model& m, const Condition& c, Statement& st) const {
-  const std::string col = Quote(m.field(static_cast<size_t>(c.field)).name);
-  auto cmp = [&](const char* op) {
-    st.sql += col;
+  const Field& field = m.field(static_cast<size_t>(c.field));
+  const std::string col = Quote(field.name);
+  const std::string ordered = Ordered(field);  // for <, <=, >, >=, between
+  auto cmp = [&](const char* op, bool range) {
+    st.sql += range ? ordered : col;
     st.sql += op;
     AppendParam(st, c.values.at(0));
   };
@@ -97,12 +106,12 @@ void SqlBuilder::AppendCondition(const Model& m, const Condition& c, Statement& 
     return {};
   };
   switch (c.op) {
-    case Op::kEq: cmp(" = "); break;
-    case Op::kNeq: cmp(" <> "); break;
-    case Op::kGt: cmp(" > "); break;
-    case Op::kGte: cmp(" >= "); break;
-    case Op::kLt: cmp(" < "); break;
-    case Op::kLte: cmp(" <= "); break;
+    case Op::kEq: cmp(" = ", false); break;
+    case Op::kNeq: cmp(" <> ", false); break;
+    case Op::kGt: cmp(" > ", true); break;
+    case Op::kGte: cmp(" >= ", true); break;
+    case Op::kLt: cmp(" < ", true); break;
+    case Op::kLte: cmp(" <= ", true); break;
     case Op::kLike: like(c.values.at(0), false); break;
     case Op::kIlike: like(c.values.at(0), true); break;
     case Op::kContains: like(Value{"%" + EscapeLike(text()) + "%"}, false); break;
@@ -121,7 +130,7 @@ void SqlBuilder::AppendCondition(const Model& m, const Condition& c, Statement& 
       st.sql += ")";
       break;
     case Op::kBetween:
-      st.sql += col + " BETWEEN ";
+      st.sql += ordered + " BETWEEN ";
       AppendParam(st, c.values.at(0));
       st.sql += " AND ";
       AppendParam(st, c.values.at(1));
@@ -167,7 +176,7 @@ Statement SqlBuilder::Select(const ReadQuery& q) const {
     for (size_t i = 0; i < q.sort.size(); ++i) {
       const SortKey& k = q.sort[i];
       if (i) st.sql += ", ";
-      st.sql += Quote(m.field(static_cast<size_t>(k.field)).name);
+      st.sql += Ordered(m.field(static_cast<size_t>(k.field)));
       st.sql += k.desc ? " DESC" : " ASC";
       bool nulls_first = k.nulls == Nulls::kFirst || (k.nulls == Nulls::kDefault && k.desc);
       st.sql += nulls_first ? " NULLS FIRST" : " NULLS LAST";

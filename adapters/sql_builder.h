@@ -49,6 +49,7 @@ class SqlBuilder {
 
  private:
   void AppendParam(Statement& st, Value v) const;
+  std::string Ordered(const registry::Field& field) const;  // column for ordering/ranges
   void AppendColumns(const registry::Model& model, const std::vector<int>& columns,
                      std::string& sql) const;
   void AppendAllColumns(const registry::Model& model, std::string& sql) const;

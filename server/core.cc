@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "adapters/postgres_database.h"
 #include "adapters/sqlite_database.h"
 #include "hooks/plugin_loader.h"
 
@@ -10,24 +11,31 @@ namespace mqttspec::server {
 
 Status CheckSupported(const Config& c) {
   auto refuse = [](std::string msg) { return MakeError(ErrorCode::kInvalidValue, std::move(msg)); };
-  if (c.database.driver != "sqlite")
-    return refuse("database.driver: only sqlite is available in this version");
-  if (!c.introspect.empty())
-    return refuse("introspect: introspection is not available in this version");
+
+  if (!c.introspect.empty() && c.database.driver != "postgres")
+    return refuse("introspect: needs database.driver postgres (SQLite tables are declared under models)");
   return OkStatus();
 }
 
 Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
   if (auto st = CheckSupported(c); !st.ok()) return st.take_error();
   auto core = std::unique_ptr<Core>(new Core());
-  adapters::SqliteOptions o;
-  o.path = c.database.path;
-  o.synchronous_full = c.database.synchronous == "full";
-  o.readers = std::max(1, c.database.pool_size / 2);
-  o.query_timeout_ms = c.limits.query_timeout_ms;
-  auto db = adapters::SqliteDatabase::Open(o);
-  if (!db.ok()) return db.take_error();
-  core->db_ = std::move(db).value();
+  adapters::PostgresDatabase* pg = nullptr;
+  if (c.database.driver == "postgres") {
+    auto db = std::make_unique<adapters::PostgresDatabase>(
+        adapters::PostgresOptions{c.database.url, c.database.pool_size, c.limits.query_timeout_ms});
+    pg = db.get();
+    core->db_ = std::move(db);
+  } else {
+    adapters::SqliteOptions o;
+    o.path = c.database.path;
+    o.synchronous_full = c.database.synchronous == "full";
+    o.readers = std::max(1, c.database.pool_size / 2);
+    o.query_timeout_ms = c.limits.query_timeout_ms;
+    auto db = adapters::SqliteDatabase::Open(o);
+    if (!db.ok()) return db.take_error();
+    core->db_ = std::move(db).value();
+  }
   for (const auto& m : c.models) {
     if (auto st = core->models_.Register(m); !st.ok()) return st.take_error();
     if (c.database.migrate) {
@@ -35,6 +43,19 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
         return MakeError(st.error().code,
                          fmt::format("migrating {}: {}", m->qualified_name(), st.error().message));
       }
+    }
+  }
+  // Existing tables of the introspected schemas are served as they are (declared models win).
+  for (const auto& schema : c.introspect) {
+    auto found = pg->Introspect(schema);
+    if (!found.ok()) {
+      return MakeError(found.error().code,
+                       fmt::format("introspect {}: {}", schema, found.error().message));
+    }
+    for (auto& m : found.value()) {
+      if (core->models_.Find(m->schema(), m->entity())) continue;
+      if (auto st = core->models_.Register(m); !st.ok()) return st.take_error();
+      spdlog::info("introspected {} ({} fields)", m->qualified_name(), m->fields().size());
     }
   }
   core->host_ = std::make_unique<CorePluginHost>(core->hooks_, core->models_, *core->db_,
@@ -52,8 +73,8 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
       std::make_unique<Subscriptions>(c.topic_prefix, c.limits.max_subscriptions_per_client);
   core->router_ = std::make_unique<Router>(core->models_, *core->db_, ro, core->subscriptions_.get(),
                                            &core->hooks_);
-  spdlog::info("{} model(s), database {} ({})", c.models.size(), c.database.driver,
-               c.database.path);
+  spdlog::info("{} model(s), database {}", core->models_.All().size(),
+               c.database.driver == "postgres" ? "postgres" : "sqlite (" + c.database.path + ")");
   return core;
 }
 

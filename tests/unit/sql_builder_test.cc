@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -479,14 +480,37 @@ struct SortCase {
 
 class SqlSortTest : public ::testing::TestWithParam<SortCase> {};
 
+// The same order on both dialects; PostgreSQL spells out byte-wise (C) collation for text keys,
+// which is SQLite's default, so both sort text identically.
 TEST_P(SqlSortTest, OrderByIsTheSameOnBothDialects) {
   const SortCase& c = GetParam();
   ReadQuery q = Query(Users(), {}, c.sort);
   EXPECT_EQ(kSqlite.Select(q).sql, std::string(R"(SELECT "id", "name" FROM "users" ORDER BY )") +
                                        c.order_by + " LIMIT ? OFFSET ?");
+  std::string pg_order = c.order_by;
+  for (const char* text_key : {R"("name" )", R"("email" )"}) {
+    for (size_t at = pg_order.find(text_key); at != std::string::npos;
+         at = pg_order.find(text_key, at + 1)) {
+      pg_order.insert(at + std::strlen(text_key), R"(COLLATE "C" )");
+    }
+  }
   EXPECT_EQ(kPostgres.Select(q).sql,
-            std::string(R"(SELECT "id", "name" FROM "public"."users" ORDER BY )") + c.order_by +
+            std::string(R"(SELECT "id", "name" FROM "public"."users" ORDER BY )") + pg_order +
                 " LIMIT $1 OFFSET $2");
+}
+
+TEST(SqlBuilderTest, PostgresComparesAndSortsTextByteWiseLikeSqlite) {
+  FilterList f;
+  f.push_back(Cond(kName, Op::kGt, {Value{std::string("m")}}));
+  f.push_back(Cond(kName, Op::kBetween, {Value{std::string("a")}, Value{std::string("c")}}));
+  f.push_back(Cond(kName, Op::kEq, {Value{std::string("x")}}));
+  ReadQuery q = Query(Users(), f, {{kName, false, Nulls::kDefault}});
+  const std::string pg = kPostgres.Select(q).sql;
+  EXPECT_NE(pg.find(R"(("name" COLLATE "C" > $1))"), std::string::npos) << pg;
+  EXPECT_NE(pg.find(R"(("name" COLLATE "C" BETWEEN $2 AND $3))"), std::string::npos) << pg;
+  EXPECT_NE(pg.find(R"(("name" = $4))"), std::string::npos) << pg;  // equality needs no collation
+  EXPECT_NE(pg.find(R"(ORDER BY "name" COLLATE "C" ASC NULLS LAST)"), std::string::npos) << pg;
+  EXPECT_EQ(kSqlite.Select(q).sql.find("COLLATE"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(

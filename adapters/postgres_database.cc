@@ -1,0 +1,439 @@
+#include "adapters/postgres_database.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
+
+#include <charconv>
+#include <unordered_map>
+
+#include "common/time_util.h"
+
+namespace mqttspec::adapters {
+
+using registry::Field;
+using registry::FieldType;
+using registry::Model;
+
+namespace {
+
+std::string ColumnOf(const std::string& what) {
+  // "Key (email)=(x) already exists." / "null value in column "name" of relation …"
+  for (auto [open, close] : {std::pair{"Key (", ")"}, std::pair{"column \"", "\""}}) {
+    auto a = what.find(open);
+    if (a == std::string::npos) continue;
+    a += std::strlen(open);
+    auto b = what.find(close, a);
+    if (b == std::string::npos) continue;
+    std::string col = what.substr(a, b - a);
+    if (registry::IsIdentifier(col)) return col;
+  }
+  return "";
+}
+
+// A failure of libpqxx or the server, as a protocol error. No SQL text leaves this function.
+Error PgError(const std::exception& e) {
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    const std::string& state = sql->sqlstate();
+    if (state == "23505")
+      return MakeError(ErrorCode::kConflict,
+                       fmt::format("a row with this '{}' exists already", ColumnOf(e.what())));
+    if (state == "23503") return MakeError(ErrorCode::kConflict, "foreign key violation");
+    if (state == "23502")
+      return MakeError(ErrorCode::kInvalidValue,
+                       fmt::format("field '{}' may not be null", ColumnOf(e.what())));
+    if (state.rfind("23", 0) == 0) return MakeError(ErrorCode::kInvalidValue, "constraint violated");
+    if (state == "57014") return MakeError(ErrorCode::kTimeout, "query timed out");
+    if (state.rfind("22", 0) == 0) return MakeError(ErrorCode::kInvalidValue, "value out of range for its column");
+    if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "42P01" ||
+        state == "3D000" || state == "28P01" || state == "28000")
+      return MakeError(ErrorCode::kUnavailable, "database unavailable");
+    spdlog::warn("postgres error {}: {}", state, e.what());
+    return MakeError(ErrorCode::kInternal, "database error");
+  }
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) || dynamic_cast<const pqxx::in_doubt_error*>(&e))
+    return MakeError(ErrorCode::kUnavailable, "database unavailable");
+  spdlog::warn("postgres: {}", e.what());
+  return MakeError(ErrorCode::kInternal, "database error");
+}
+
+Value FromText(const Field& f, const char* text, size_t n) {
+  std::string_view s(text, n);
+  switch (f.type) {
+    case FieldType::kInteger: {
+      int64_t v = 0;
+      std::from_chars(s.data(), s.data() + s.size(), v);
+      return Value{v};
+    }
+    case FieldType::kReal: return Value{std::strtod(std::string(s).c_str(), nullptr)};
+    case FieldType::kBoolean: return Value{s == "t" || s == "true"};
+    case FieldType::kTimestamp: {
+      if (auto iso = NormalizeIso8601(s)) return Value{*iso};
+      return Value{std::string(s)};
+    }
+    default: return Value{std::string(s)};
+  }
+}
+
+}  // namespace
+
+// One libpqxx connection and the statements prepared on it. Used by one thread at a time.
+class PostgresConnection {
+ public:
+  explicit PostgresConnection(const PostgresOptions& o) : options_(o) {}
+
+  // Connects if needed (throws pqxx::broken_connection when the server is not reachable).
+  pqxx::connection& get() {
+    if (!conn_ || !conn_->is_open()) {
+      conn_.reset();
+      prepared_.clear();
+      auto c = std::make_unique<pqxx::connection>(options_.url);
+      pqxx::nontransaction setup(*c);
+      setup.exec(fmt::format("SET statement_timeout = {}", options_.query_timeout_ms));
+      setup.exec("SET TIME ZONE 'UTC'");
+      setup.exec("SET client_encoding = 'UTF8'");
+      setup.commit();
+      conn_ = std::move(c);
+    }
+    return *conn_;
+  }
+  void Reset() {
+    conn_.reset();
+    prepared_.clear();
+  }
+
+  // Executes a statement inside `tx` as a prepared statement, every value bound.
+  pqxx::result Exec(pqxx::transaction_base& tx, const Statement& st) {
+    auto it = prepared_.find(st.sql);
+    if (it == prepared_.end()) {
+      if (prepared_.size() >= kMaxPrepared) {  // filters make many shapes: keep the cache bounded
+        for (auto& [sql, name] : prepared_) conn_->unprepare(name);
+        prepared_.clear();
+      }
+      std::string name = fmt::format("q{}", next_++);
+      conn_->prepare(name, st.sql);
+      it = prepared_.emplace(st.sql, std::move(name)).first;
+    }
+    std::vector<std::string> storage;
+    storage.reserve(st.params.size());
+    std::vector<const char*> params;
+    params.reserve(st.params.size());
+    for (const Value& v : st.params) {
+      switch (v.index()) {
+        case 0: params.push_back(nullptr); continue;
+        case 1: storage.push_back(std::get<bool>(v) ? "true" : "false"); break;
+        case 2: storage.push_back(std::to_string(std::get<int64_t>(v))); break;
+        case 3: storage.push_back(fmt::format("{}", std::get<double>(v))); break;
+        case 4: storage.push_back(std::get<std::string>(v)); break;
+      }
+      params.push_back(nullptr);  // pointers are taken once storage stops moving
+    }
+    for (size_t i = 0, s = 0; i < st.params.size(); ++i) {
+      if (st.params[i].index() != 0) params[i] = storage[s++].c_str();
+    }
+    return tx.exec_prepared(it->second, pqxx::prepare::make_dynamic_params(params));
+  }
+
+ private:
+  static constexpr size_t kMaxPrepared = 256;
+  const PostgresOptions& options_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unordered_map<std::string, std::string> prepared_;
+  uint64_t next_ = 0;
+};
+
+class PostgresDatabase::Lease {
+ public:
+  explicit Lease(PostgresDatabase& db) : db_(db) {
+    std::unique_lock lock(db_.pool_mu_);
+    db_.pool_cv_.wait(lock, [&] { return !db_.free_.empty(); });
+    conn_ = db_.free_.back();
+    db_.free_.pop_back();
+  }
+  ~Lease() {
+    {
+      std::lock_guard lock(db_.pool_mu_);
+      db_.free_.push_back(conn_);
+    }
+    db_.pool_cv_.notify_one();
+  }
+  PostgresConnection& operator*() { return *conn_; }
+
+ private:
+  PostgresDatabase& db_;
+  PostgresConnection* conn_;
+};
+
+PostgresDatabase::PostgresDatabase(PostgresOptions options) : options_(std::move(options)) {
+  for (int i = 0; i < std::max(1, options_.pool_size); ++i) {
+    slots_.push_back(std::make_unique<PostgresConnection>(options_));
+    free_.push_back(slots_.back().get());
+  }
+}
+
+PostgresDatabase::~PostgresDatabase() = default;
+
+namespace {
+std::vector<Row> Rows(const pqxx::result& r, const Model& m, const std::vector<int>& columns) {
+  std::vector<Row> out;
+  out.reserve(r.size());
+  for (const auto& row : r) {
+    Row values(columns.size());
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const auto& field = row[static_cast<pqxx::row::size_type>(c)];
+      if (field.is_null()) continue;
+      values[c] = FromText(m.field(static_cast<size_t>(columns[c])), field.c_str(), field.size());
+    }
+    out.push_back(std::move(values));
+  }
+  return out;
+}
+
+std::vector<int> All(const Model& m) {
+  std::vector<int> all(m.fields().size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+  return all;
+}
+
+Result<std::optional<Row>> First(std::vector<Row> rows) {
+  if (rows.empty()) return std::optional<Row>();
+  return std::optional<Row>(std::move(rows.front()));
+}
+}  // namespace
+
+template <typename T, typename F>
+Result<T> PostgresDatabase::WithConnection(F&& work) {
+  Lease lease(*this);
+  PostgresConnection& conn = *lease;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      conn.get();
+      if (auto st = RunPendingMigrations(conn); !st.ok()) return st.take_error();
+      return work(conn);
+    } catch (const pqxx::broken_connection& e) {
+      conn.Reset();
+      if (attempt == 0) continue;  // once more, on a fresh connection
+      spdlog::warn("postgres unavailable: {}", e.what());
+      return MakeError(ErrorCode::kUnavailable, "database unavailable");
+    } catch (const pqxx::in_doubt_error&) {
+      conn.Reset();
+      return MakeError(ErrorCode::kUnavailable, "database unavailable; the write may or may not have happened");
+    } catch (const std::exception& e) {
+      return PgError(e);
+    }
+  }
+}
+
+Status PostgresDatabase::RunPendingMigrations(PostgresConnection& conn) {
+  std::lock_guard lock(migrate_mu_);
+  while (!pending_.empty()) {
+    const Model& m = *pending_.front();
+    pqxx::work tx(conn.get());
+    tx.exec("CREATE SCHEMA IF NOT EXISTS " + sql_.Quote(m.schema()));
+    tx.exec(sql_.CreateTable(m));
+    // Fields an existing table lacks are added (nullable ones; others need a hand migration).
+    pqxx::result have = tx.exec_params(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND "
+        "table_name = $2",
+        m.schema(), m.entity());
+    std::vector<std::string> names;
+    for (const auto& r : have) names.push_back(r[0].c_str());
+    for (const auto& f : m.fields()) {
+      if (std::find(names.begin(), names.end(), f.name) != names.end()) continue;
+      if (!f.nullable || f.primary) {
+        return MakeError(ErrorCode::kUnavailable,
+                         fmt::format("table {} lacks column '{}', which cannot be added as NOT "
+                                     "NULL; migrate it by hand", m.qualified_name(), f.name));
+      }
+      tx.exec("ALTER TABLE " + sql_.Table(m) + " ADD COLUMN " + sql_.ColumnDefinition(f));
+    }
+    tx.commit();
+    pending_.erase(pending_.begin());
+  }
+  return OkStatus();
+}
+
+Status PostgresDatabase::Migrate(const Model& m) {
+  {
+    std::lock_guard lock(migrate_mu_);
+    pending_.push_back(&m);
+  }
+  auto done = WithConnection<Ok>([](PostgresConnection&) { return Ok{}; });
+  if (!done.ok() && done.error().code == ErrorCode::kUnavailable) {
+    spdlog::warn("postgres is not reachable yet: {} will be migrated once it is",
+                 m.qualified_name());
+    return OkStatus();
+  }
+  if (!done.ok()) return done.take_error();
+  return OkStatus();
+}
+
+Result<ReadResult> PostgresDatabase::Read(const ReadQuery& q) {
+  return WithConnection<ReadResult>([&](PostgresConnection& conn) {
+    // One snapshot for rows and total.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(
+        conn.get());
+    ReadResult out;
+    out.rows = Rows(conn.Exec(tx, sql_.Select(q)), *q.model, q.columns);
+    if (q.count_total) {
+      pqxx::result c = conn.Exec(tx, sql_.Count(q));
+      out.total = c[0][0].as<int64_t>();
+    } else {
+      out.total = static_cast<int64_t>(out.rows.size());
+    }
+    tx.commit();
+    return out;
+  });
+}
+
+Result<std::optional<Row>> PostgresDatabase::ReadByKey(const Model& m, const Value& key,
+                                                       const std::vector<int>& columns,
+                                                       const FilterList& scope) {
+  return WithConnection<std::optional<Row>>([&](PostgresConnection& conn) -> Result<std::optional<Row>> {
+    pqxx::read_transaction tx(conn.get());
+    auto rows = Rows(conn.Exec(tx, sql_.SelectByKey(m, key, columns, scope)), m, columns);
+    tx.commit();
+    return First(std::move(rows));
+  });
+}
+
+Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
+                                                  const std::vector<Record>& records) {
+  const auto all = All(m);
+  return WithConnection<std::vector<Row>>([&](PostgresConnection& conn) -> Result<std::vector<Row>> {
+    pqxx::work tx(conn.get());
+    std::vector<Row> out;
+    out.reserve(records.size());
+    for (const Record& r : records) {
+      auto rows = Rows(conn.Exec(tx, sql_.Insert(m, r)), m, all);
+      if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
+      out.push_back(std::move(rows.front()));
+    }
+    std::lock_guard order(commit_mu_);
+    tx.commit();
+    if (listener_) {
+      std::vector<Change> changes;
+      for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
+      listener_->OnCommitted(std::move(changes));
+    }
+    return out;
+  });
+}
+
+Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value& key,
+                                                    const Record& changes,
+                                                    const FilterList& scope) {
+  const auto all = All(m);
+  return WithConnection<std::optional<Row>>([&](PostgresConnection& conn) -> Result<std::optional<Row>> {
+    pqxx::work tx(conn.get());
+    // The row before, locked, tells subscribers whether the row left their filter.
+    Statement lock = sql_.SelectByKey(m, key, all, scope);
+    lock.sql += " FOR UPDATE";
+    auto before = Rows(conn.Exec(tx, lock), m, all);
+    if (before.empty()) return std::optional<Row>();
+    if (changes.empty()) return std::optional<Row>(std::move(before.front()));
+    auto after = Rows(conn.Exec(tx, sql_.Update(m, key, changes, scope)), m, all);
+    if (after.empty()) return std::optional<Row>();
+    std::lock_guard order(commit_mu_);
+    tx.commit();
+    if (listener_) {
+      std::vector<Change> change;
+      change.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front()});
+      listener_->OnCommitted(std::move(change));
+    }
+    return std::optional<Row>(std::move(after.front()));
+  });
+}
+
+Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value& key,
+                                                    const FilterList& scope) {
+  const auto all = All(m);
+  return WithConnection<std::optional<Row>>([&](PostgresConnection& conn) -> Result<std::optional<Row>> {
+    pqxx::work tx(conn.get());
+    auto rows = Rows(conn.Exec(tx, sql_.Delete(m, key, scope)), m, all);
+    if (rows.empty()) return std::optional<Row>();
+    std::lock_guard order(commit_mu_);
+    tx.commit();
+    if (listener_) {
+      std::vector<Change> change;
+      change.push_back(Change{Change::Kind::kDelete, &m, rows.front(), {}});
+      listener_->OnCommitted(std::move(change));
+    }
+    return std::optional<Row>(std::move(rows.front()));
+  });
+}
+
+Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::string& schema) {
+  return WithConnection<std::vector<registry::ModelPtr>>(
+      [&](PostgresConnection& conn) -> Result<std::vector<registry::ModelPtr>> {
+        pqxx::read_transaction tx(conn.get());
+        pqxx::result cols = tx.exec_params(
+            "SELECT c.table_name, c.column_name, c.data_type, c.is_nullable, "
+            "       (c.is_identity = 'YES' OR c.column_default LIKE 'nextval(%') AS generated "
+            "FROM information_schema.columns c JOIN information_schema.tables t "
+            "  ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+            "WHERE c.table_schema = $1 AND t.table_type = 'BASE TABLE' "
+            "ORDER BY c.table_name, c.ordinal_position",
+            schema);
+        pqxx::result keys = tx.exec_params(
+            "SELECT tc.table_name, tc.constraint_type, tc.constraint_name, k.column_name "
+            "FROM information_schema.table_constraints tc JOIN "
+            "     information_schema.key_column_usage k "
+            "  ON k.constraint_schema = tc.constraint_schema AND k.constraint_name = tc.constraint_name "
+            "WHERE tc.table_schema = $1 AND tc.constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+            schema);
+        tx.commit();
+        // Single-column keys only: (table, constraint) → columns.
+        std::map<std::pair<std::string, std::string>, std::vector<std::string>> constraints;
+        std::map<std::pair<std::string, std::string>, std::string> kinds;
+        for (const auto& r : keys) {
+          auto key = std::make_pair(std::string(r[0].c_str()), std::string(r[2].c_str()));
+          constraints[key].push_back(r[3].c_str());
+          kinds[key] = r[1].c_str();
+        }
+        std::map<std::string, std::string> primary;        // table → pk column
+        std::map<std::string, std::vector<std::string>> unique;  // table → unique columns
+        for (const auto& [key, columns] : constraints) {
+          if (columns.size() != 1) continue;
+          if (kinds[key] == "PRIMARY KEY") primary[key.first] = columns.front();
+          else unique[key.first].push_back(columns.front());
+        }
+        std::map<std::string, std::vector<Field>> tables;
+        for (const auto& r : cols) {
+          std::string table = r[0].c_str(), type = r[2].c_str();
+          Field f;
+          f.name = r[1].c_str();
+          if (type == "integer" || type == "bigint" || type == "smallint") f.type = FieldType::kInteger;
+          else if (type == "real" || type == "double precision" || type == "numeric") f.type = FieldType::kReal;
+          else if (type == "boolean") f.type = FieldType::kBoolean;
+          else if (type.rfind("timestamp", 0) == 0 || type == "date") f.type = FieldType::kTimestamp;
+          else if (type == "json" || type == "jsonb") f.type = FieldType::kJson;
+          else f.type = FieldType::kText;
+          f.nullable = std::string_view(r[3].c_str()) == "YES";
+          f.auto_increment = r[4].as<bool>(false) && f.type == FieldType::kInteger;
+          tables[table].push_back(std::move(f));
+        }
+        std::vector<registry::ModelPtr> out;
+        for (auto& [table, fields] : tables) {
+          auto pk = primary.find(table);
+          if (pk == primary.end()) {
+            spdlog::warn("introspect: {}.{} has no single-column primary key; not served", schema, table);
+            continue;
+          }
+          for (auto& f : fields) {
+            f.unique = std::count(unique[table].begin(), unique[table].end(), f.name) > 0;
+            if (f.name != pk->second) f.auto_increment = false;
+          }
+          auto model = registry::Model::Create(schema, table, fields, pk->second);
+          if (!model.ok()) {
+            spdlog::warn("introspect: {}.{}: {}; not served", schema, table, model.error().message);
+            continue;
+          }
+          out.push_back(std::move(model).value());
+        }
+        return out;
+      });
+}
+
+}  // namespace mqttspec::adapters
