@@ -67,11 +67,7 @@ void PahoTransport::OnConnected() {
     std::lock_guard lock(mu_);
     gen = ++generation_;
     inflight_ = 0;
-    while (inflight_ < window_ && !queued_.empty()) {
-      batch.push_back(std::move(queued_.front()));
-      queued_.pop_front();
-      ++inflight_;
-    }
+    batch = FillWindow();
   }
   cv_.notify_all();
   for (auto& m : batch) Send(std::move(m), gen);
@@ -207,14 +203,20 @@ void PahoTransport::Done(uint64_t generation) {
     std::lock_guard lock(mu_);
     if (generation != generation_) return;
     --inflight_;
-    while (inflight_ < window_ && !queued_.empty()) {
-      batch.push_back(std::move(queued_.front()));
-      queued_.pop_front();
-      ++inflight_;
-    }
+    batch = FillWindow();
   }
   cv_.notify_all();
   for (auto& m : batch) Send(std::move(m), generation);
+}
+
+std::vector<OutboundMessage> PahoTransport::FillWindow() {
+  std::vector<OutboundMessage> batch;
+  while (inflight_ < window_ && !queued_.empty()) {
+    batch.push_back(std::move(queued_.front()));
+    queued_.pop_front();
+    ++inflight_;
+  }
+  return batch;
 }
 
 void PahoTransport::on_success(const mqtt::token& token) {

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "server/config.h"
 #include "server/transport.h"
@@ -65,6 +66,8 @@ class PahoTransport : public Publisher, private mqtt::iaction_listener {
   void Send(OutboundMessage message, uint64_t generation);
   // A QoS 1/2 publish of `generation` finished (acknowledged or failed): refill the window.
   void Done(uint64_t generation);
+  // REQUIRES mu_ held: takes queued answers while the window has room (counted in flight).
+  std::vector<OutboundMessage> FillWindow();
   void on_success(const mqtt::token& token) override;
   void on_failure(const mqtt::token& token) override;
 
