@@ -16,4 +16,8 @@ namespace mqttspec::hooks {
 // init returned false or threw.
 Status LoadPlugin(const std::string& path, const PluginOptions& options, PluginHost& host);
 
+// Loads the library and checks its entry points and ABI version without calling its init (for
+// --check-config). The same errors as LoadPlugin.
+Status CheckPlugin(const std::string& path);
+
 }  // namespace mqttspec::hooks

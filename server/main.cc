@@ -24,6 +24,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "hooks/plugin_loader.h"
 #include "server/config.h"
 #include "server/core.h"
 #include "server/embedded/broker_config.h"
@@ -189,6 +190,9 @@ int main(int argc, char** argv) {
   server::Config config = std::move(loaded).value();
   if (auto st = server::CheckSupported(config); !st.ok()) return ConfigError(st.error().message);
   if (check_only) {
+    for (const auto& plugin : config.plugins) {
+      if (auto st = hooks::CheckPlugin(plugin.path); !st.ok()) return ConfigError(st.error().message);
+    }
     std::cout << "configuration OK: " << config.models.size() << " model(s), broker "
               << config.broker.mode << ", database " << config.database.driver << "\n";
     return 0;

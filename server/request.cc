@@ -323,7 +323,7 @@ Result<adapters::Record> ParseRecord(const Model& m, const JsonValue& obj, bool 
     rec.push_back({idx.value(), std::move(v).value()});
   }
   if (partial) return rec;
-  if (auto st = CompleteRecord(m, &rec); !st.ok()) return st.take_error();
+  ApplyDefaults(m, &rec);  // required fields are checked after the BeforeCreate hooks
   return rec;
 }
 
@@ -371,20 +371,31 @@ Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request
 
 }  // namespace
 
-Status CompleteRecord(const Model& m, adapters::Record* rec) {
+void ApplyDefaults(const Model& m, adapters::Record* rec) {
   std::vector<bool> given(m.fields().size(), false);
   for (const auto& a : *rec) given[static_cast<size_t>(a.field)] = true;
   for (size_t i = 0; i < m.fields().size(); ++i) {
     const Field& f = m.field(i);
-    if (given[i]) continue;
-    if (f.default_value) {
-      rec->push_back({static_cast<int>(i),
-                      f.default_value->now ? Value{NowIso8601()} : f.default_value->literal});
-    } else if (!f.nullable && !f.auto_increment) {
+    if (given[i] || !f.default_value) continue;
+    rec->push_back({static_cast<int>(i),
+                    f.default_value->now ? Value{NowIso8601()} : f.default_value->literal});
+  }
+}
+
+Status CheckRequired(const Model& m, const adapters::Record& rec) {
+  std::vector<bool> given(m.fields().size(), false);
+  for (const auto& a : rec) given[static_cast<size_t>(a.field)] = true;
+  for (size_t i = 0; i < m.fields().size(); ++i) {
+    const Field& f = m.field(i);
+    if (!given[i] && !f.nullable && !f.auto_increment && !f.default_value)
       return Err(ErrorCode::kInvalidValue, fmt::format("field '{}' is required", f.name));
-    }
   }
   return OkStatus();
+}
+
+Status CompleteRecord(const Model& m, adapters::Record* rec) {
+  ApplyDefaults(m, rec);
+  return CheckRequired(m, *rec);
 }
 
 Result<adapters::FilterNode> ParseFilter(const Model& m, const rapidjson::Value& filter,

@@ -47,7 +47,12 @@ struct Request {
 Result<adapters::FilterNode> ParseFilter(const registry::Model& model, const rapidjson::Value& filter,
                                          const ParseLimits& limits);
 
-// Fills in defaults (literal or now) of the fields a create leaves out and checks required fields.
+// Fills in the defaults (literal or now) of the fields a create leaves out.
+void ApplyDefaults(const registry::Model& model, adapters::Record* record);
+// invalid_value when a field that is neither nullable, defaulted nor generated is missing. Runs
+// after the BeforeCreate hooks, which may supply such a field.
+Status CheckRequired(const registry::Model& model, const adapters::Record& record);
+// Both, for inserts that pass no hooks.
 Status CompleteRecord(const registry::Model& model, adapters::Record* record);
 
 // The request's id as JSON text (for answers that refuse a request without running it), or "".

@@ -162,6 +162,7 @@ std::string Router::Execute(ClientInfo& client, Request& req) {
       for (auto& record : req.records) {
         ctx.BindData(&record);
         if (auto st = run(HookType::kBeforeCreate); !st.ok()) return fail(st.error());
+        if (auto st = CheckRequired(m, record); !st.ok()) return fail(st.error());
       }
       auto created = db_.Create(m, req.records);
       if (!created.ok()) return fail(created.error());

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Out-of-tree hook plugin build, end to end: installs mqttspec from the build dir $1 into a temp
+# prefix (cmake --install), builds tests/plugin_sdk (hello_hooks) against that prefix only with
+# find_package(mqttspec 0.1), starts the installed mqttspecd in embedded mode with the plugin, and
+# checks with a real MQTT client that the plugin's hooks ran. Also: find_package of a version the
+# package does not satisfy fails.
+#
+# Usage: tests/plugin_sdk/run_test.sh <mqttspec build dir>     (exit 0 = pass)
+# Every step is bounded in time; the temp dir and the server are removed whatever happens.
+set -euo pipefail
+
+BUILD=$(cd "${1:?usage: run_test.sh <mqttspec build dir>}" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PY=/usr/bin/python3  # Debian's: the one with paho-mqtt
+[ -x "$PY" ] || PY=python3
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqttspec-sdk-XXXXXX")
+SERVER_PID=""
+
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -f "$TMP/server.log" ]; then
+    echo "----- mqttspecd log (last 60 lines) -----" >&2
+    tail -n 60 "$TMP/server.log" >&2
+  fi
+  exit 1
+}
+step() { echo "== $*"; }
+run_logged() {  # run_logged <log> <seconds> cmd...: runs cmd with a time limit, shows the log on failure
+  local log=$1 limit=$2
+  shift 2
+  if ! timeout "$limit" "$@" >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    return 1
+  fi
+}
+
+step "install $BUILD into a temporary prefix"
+run_logged "$TMP/install.log" 180 cmake --install "$BUILD" --prefix "$TMP/prefix" ||
+  fail "cmake --install $BUILD failed"
+for f in bin/mqttspecd lib/mqttspec/mqttspec_mosquitto.so include/mqttspec/plugin.h \
+         lib/cmake/mqttspec/mqttspecConfig.cmake lib/cmake/mqttspec/mqttspecConfigVersion.cmake \
+         lib/cmake/mqttspec/mqttspecTargets.cmake lib/mqttspec/plugins/libjwt_auth.so; do
+  [ -e "$TMP/prefix/$f" ] || fail "not installed: $f"
+done
+
+step "configure and build hello_hooks out of tree against the prefix"
+run_logged "$TMP/configure.log" 120 cmake -S "$HERE" -B "$TMP/build" \
+  -DCMAKE_PREFIX_PATH="$TMP/prefix" -DCMAKE_BUILD_TYPE=Release ||
+  fail "configuring tests/plugin_sdk with find_package(mqttspec 0.1) failed"
+grep -q "plugin ABI [0-9]" "$TMP/configure.log" || fail "the package reported no plugin ABI version"
+run_logged "$TMP/build.log" 180 cmake --build "$TMP/build" || fail "building hello_hooks failed"
+PLUGIN="$TMP/build/libhello_hooks.so"
+[ -f "$PLUGIN" ] || fail "no $PLUGIN after the build"
+if grep -rq -- "-I$REPO/include" "$TMP/build/CMakeFiles/hello_hooks.dir/flags.make"; then
+  fail "hello_hooks was compiled against the source tree's include/, not the installed header"
+fi
+grep -q -- "$TMP/prefix/include" "$TMP/build/CMakeFiles/hello_hooks.dir/flags.make" ||
+  fail "hello_hooks was not compiled against the installed include/"
+
+step "find_package(mqttspec 9.0) must fail"
+if timeout 120 cmake -S "$HERE" -B "$TMP/build-v9" -DCMAKE_PREFIX_PATH="$TMP/prefix" \
+     -DHELLO_MQTTSPEC_VERSION=9.0 >"$TMP/v9.log" 2>&1; then
+  fail "find_package(mqttspec 9.0) was satisfied by mqttspec 0.1"
+fi
+
+step "start the installed mqttspecd (embedded) with the plugin"
+PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TEXT="hello-$RANDOM$RANDOM"
+cat >"$TMP/mqttspecd.yaml" <<YAML
+broker: {mode: embedded, host: 127.0.0.1, port: $PORT, data_dir: "$TMP/data"}
+database: {driver: sqlite, path: "$TMP/sdk.db", synchronous: normal}
+admin: {listen: ""}
+log: {level: info}
+models:
+  - name: public.greetings
+    primary_key: id
+    fields:
+      - {name: id, type: integer, auto_increment: true}
+      - {name: name, type: text, nullable: false}
+      - {name: greeting, type: text}
+hooks:
+  plugins:
+    - path: "$PLUGIN"
+      options: {text: "$TEXT", entity: greetings}
+YAML
+# MQTTSPEC_PLUGIN unset: the installed mqttspecd must find its broker plugin in the prefix.
+(unset MQTTSPEC_PLUGIN; cd "$TMP" && exec "$TMP/prefix/bin/mqttspecd" --config "$TMP/mqttspecd.yaml") \
+  >"$TMP/server.log" 2>&1 </dev/null &
+SERVER_PID=$!
+
+step "check with a real MQTT client that the hooks ran"
+timeout 60 "$PY" - "$REPO/tests/integration" "$PORT" "$TEXT" "$TMP/sdk.db" "$SERVER_PID" <<'PYEOF' ||
+import os, sqlite3, sys, time
+sys.path.insert(0, sys.argv[1])
+import harness
+port, text, db, pid = int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+
+def alive():
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+deadline = time.monotonic() + 20
+while True:  # the broker's listener, then a pong
+    if not alive():
+        sys.exit("mqttspecd exited before serving")
+    try:
+        c = harness.SpecClient(port, "sdk-" + harness.random_suffix())
+        break
+    except Exception as e:  # noqa: BLE001 - not listening yet
+        if time.monotonic() > deadline:
+            sys.exit(f"cannot connect: {e}")
+        time.sleep(0.1)
+try:
+    while True:
+        c.send_raw({"type": "ping", "id": "p"})
+        try:
+            c.wait_for(lambda t, m, p: m.get("id") == "p", 0.5, "pong")
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                sys.exit("no pong")
+
+    def ok(msg):
+        r = c.request(msg)
+        if r.get("success") is not True:
+            sys.exit(f"request {msg!r} failed: {r!r}")
+        return r["data"]
+
+    made = ok({"id": "c1", "operation": "create", "entity": "greetings", "data": {"name": "ann"}})
+    if made.get("greeting") != text:
+        sys.exit(f"BeforeCreate hook did not set greeting: {made!r} (expected {text!r})")
+    own = ok({"id": "c2", "operation": "create", "entity": "greetings",
+              "data": {"name": "bob", "greeting": "mine"}})
+    if own.get("greeting") != "mine":
+        sys.exit(f"BeforeCreate hook overwrote a given greeting: {own!r}")
+    got = ok({"id": "r1", "operation": "read", "entity": "greetings", "record_id": made["id"]})
+    if got.get("greeting") != text + " (read)":
+        sys.exit(f"AfterRead hook did not change the answer: {got!r}")
+    rows = ok({"id": "r2", "operation": "read", "entity": "greetings"})
+    if sorted(r["greeting"] for r in rows) != sorted([text + " (read)", "mine (read)"]):
+        sys.exit(f"AfterRead hook on a list read: {rows!r}")
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    stored = conn.execute("SELECT greeting FROM greetings WHERE id = ?", (made["id"],)).fetchone()
+    conn.close()
+    if stored != (text,):
+        sys.exit(f"stored greeting is {stored!r}, expected {text!r}")
+    print("hooks ran: created", made, "read", got)
+finally:
+    c.close()
+PYEOF
+  fail "the plugin's hooks did not run as expected"
+grep -q "hello_hooks: ready" "$TMP/server.log" || fail "no 'hello_hooks: ready' in the server log"
+grep -q "loaded hook plugin $PLUGIN" "$TMP/server.log" || fail "no 'loaded hook plugin $PLUGIN' in the log"
+
+step "stop mqttspecd (SIGTERM): exit 0 within 10 s"
+kill -TERM "$SERVER_PID"
+for _ in $(seq 100); do
+  kill -0 "$SERVER_PID" 2>/dev/null || break
+  sleep 0.1
+done
+kill -0 "$SERVER_PID" 2>/dev/null && fail "mqttspecd still running 10 s after SIGTERM"
+rc=0
+wait "$SERVER_PID" || rc=$?
+SERVER_PID=""
+[ "$rc" -eq 0 ] || fail "mqttspecd exited with $rc after SIGTERM"
+echo "PASS: out-of-tree plugin built with find_package(mqttspec) and its hooks ran"
