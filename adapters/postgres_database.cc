@@ -248,6 +248,7 @@ Status PostgresDatabase::RunPendingMigrations(PostgresConnection& conn) {
       }
       tx.exec("ALTER TABLE " + sql_.Table(m) + " ADD COLUMN " + sql_.ColumnDefinition(f));
     }
+    for (const auto& index : sql_.CreateIndexes(m)) tx.exec(index);
     tx.commit();
     pending_.erase(pending_.begin());
   }

@@ -291,6 +291,18 @@ std::string SqlBuilder::ColumnDefinition(const Field& f) const {
   return def;
 }
 
+std::vector<std::string> SqlBuilder::CreateIndexes(const Model& m) const {
+  std::vector<std::string> out;
+  const std::string table = m.schema() == "public" ? m.entity() : m.schema() + "_" + m.entity();
+  for (const auto& f : m.fields()) {
+    if (!f.indexed || f.unique || f.primary) continue;
+    // Ordered(): on PostgreSQL a text index in the "C" collation serves our ranges and sorts.
+    out.push_back("CREATE INDEX IF NOT EXISTS " + Quote(table + "_" + f.name + "_idx") + " ON " +
+                  Table(m) + " (" + Ordered(f) + ")");
+  }
+  return out;
+}
+
 std::string SqlBuilder::CreateTable(const Model& m) const {
   std::string sql = "CREATE TABLE IF NOT EXISTS " + Table(m) + " (";
   for (size_t i = 0; i < m.fields().size(); ++i) {

@@ -42,6 +42,8 @@ class SqlBuilder {
                    const FilterList& scope) const;
   // CREATE TABLE IF NOT EXISTS for the model.
   std::string CreateTable(const registry::Model& model) const;
+  // CREATE INDEX IF NOT EXISTS for each indexed field (unique and primary fields have one).
+  std::vector<std::string> CreateIndexes(const registry::Model& model) const;
   std::string ColumnDefinition(const registry::Field& field) const;
 
   // Escapes %, _ and \ so that `text` matches itself inside a LIKE pattern.

@@ -243,6 +243,9 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const SqliteOptions
 Status SqliteDatabase::Migrate(const Model& m) {
   std::lock_guard lock(writer_mu_);
   if (auto st = writer_->Exec(sql_.CreateTable(m)); !st.ok()) return st;
+  for (const auto& index : sql_.CreateIndexes(m)) {
+    if (auto st = writer_->Exec(index); !st.ok()) return st;
+  }
   // Add fields that an existing table lacks (SQLite can only add nullable or defaulted columns).
   auto cols = writer_->Query(
       Statement{"SELECT name FROM pragma_table_info(?)", {Value{sql_.TableName(m)}}}, 1);

@@ -105,6 +105,7 @@ Field ParseField(const YAML::Node& n, const std::string& key, std::string* defau
               {"unique", [&](auto& v, auto& k) { f.unique = Bool(v, k); }},
               {"primary_key", [&](auto& v, auto& k) { f.primary = Bool(v, k); }},
               {"auto_increment", [&](auto& v, auto& k) { f.auto_increment = Bool(v, k); }},
+              {"index", [&](auto& v, auto& k) { f.indexed = Bool(v, k); }},
               {"default", [&](auto& v, auto& k) { *default_text = Str(v, k); }}});
   if (f.name.empty()) Fail(key + ".name", "is required");
   if (!has_type) Fail(key + ".type", "is required");

@@ -499,6 +499,25 @@ TEST_P(SqlSortTest, OrderByIsTheSameOnBothDialects) {
                 " LIMIT $1 OFFSET $2");
 }
 
+TEST(SqlBuilderTest, IndexedFieldsGetAnIndexUniqueAndPrimaryOnesAlreadyHaveOne) {
+  Field id = MakeField("id", FieldType::kInteger);
+  Field grp = MakeField("grp", FieldType::kInteger);
+  grp.indexed = true;
+  Field name = MakeField("name", FieldType::kText);
+  name.indexed = true;
+  Field email = MakeField("email", FieldType::kText, true, /*unique=*/true);
+  email.indexed = true;
+  auto m = registry::Model::Create("iot", "items", {id, grp, name, email}, "id").value();
+  EXPECT_EQ(kSqlite.CreateIndexes(*m),
+            (std::vector<std::string>{
+                R"(CREATE INDEX IF NOT EXISTS "iot_items_grp_idx" ON "iot_items" ("grp"))",
+                R"(CREATE INDEX IF NOT EXISTS "iot_items_name_idx" ON "iot_items" ("name"))"}));
+  EXPECT_EQ(kPostgres.CreateIndexes(*m),
+            (std::vector<std::string>{
+                R"(CREATE INDEX IF NOT EXISTS "iot_items_grp_idx" ON "iot"."items" ("grp"))",
+                R"(CREATE INDEX IF NOT EXISTS "iot_items_name_idx" ON "iot"."items" ("name" COLLATE "C"))"}));
+}
+
 TEST(SqlBuilderTest, PostgresComparesAndSortsTextByteWiseLikeSqlite) {
   FilterList f;
   f.push_back(Cond(kName, Op::kGt, {Value{std::string("m")}}));
