@@ -92,7 +92,7 @@ class SqliteConnection {
         c.get());
     std::string pragmas = "PRAGMA case_sensitive_like = ON; PRAGMA foreign_keys = ON;";
     if (writer) {
-      pragmas += "PRAGMA journal_mode = WAL;";
+      pragmas += "PRAGMA journal_mode = WAL; PRAGMA journal_size_limit = 16777216;";
       pragmas += o.synchronous_full ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;";
     }
     char* err = nullptr;
@@ -223,7 +223,33 @@ class SqliteDatabase::ReaderLease {
 };
 
 SqliteDatabase::SqliteDatabase(const SqliteOptions& options) : options_(options) {}
-SqliteDatabase::~SqliteDatabase() = default;
+
+SqliteDatabase::~SqliteDatabase() {
+  if (checkpoint_thread_.joinable()) {
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      stopping_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    checkpoint_thread_.join();
+  }
+  if (writer_) sqlite3_wal_hook(writer_->db(), nullptr, nullptr);
+}
+
+void SqliteDatabase::Checkpoints() {
+  std::unique_lock lock(checkpoint_mu_);
+  for (;;) {
+    checkpoint_cv_.wait(lock, [&] { return checkpoint_wanted_ || stopping_; });
+    if (stopping_) return;
+    checkpoint_wanted_ = false;
+    lock.unlock();
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       &log, &done);
+    if (rc == SQLITE_OK) checkpoints_done_.fetch_add(1, std::memory_order_relaxed);
+    lock.lock();
+  }
+}
 
 Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const SqliteOptions& options) {
   auto db = std::unique_ptr<SqliteDatabase>(new SqliteDatabase(options));
@@ -236,6 +262,31 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const SqliteOptions
     if (!r.ok()) return r.take_error();
     db->free_readers_.push_back(r.value().get());
     db->readers_.push_back(std::move(r).value());
+  }
+  if (!memory) {
+    auto c = SqliteConnection::Open(options, /*writer=*/false);
+    if (!c.ok()) return c.take_error();
+    db->checkpointer_ = std::move(c).value();
+    // A connection attaches to the WAL only once it has read the database; until then a
+    // checkpoint through it silently does nothing.
+    if (auto st = db->checkpointer_->Exec("SELECT count(*) FROM sqlite_master"); !st.ok())
+      return st.take_error();
+    // Replaces SQLite's auto-checkpoint: called after each commit with the WAL's size.
+    sqlite3_wal_hook(
+        db->writer_->db(),
+        [](void* self, sqlite3* db, const char*, int pages) -> int {
+          auto* d = static_cast<SqliteDatabase*>(self);
+          if (pages >= kWriterCheckpointPages) {  // the backstop: bounded, as SQLite's own
+            sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+          } else if (pages >= kCheckpointPages) {
+            std::lock_guard lock(d->checkpoint_mu_);
+            d->checkpoint_wanted_ = true;
+            d->checkpoint_cv_.notify_one();
+          }
+          return SQLITE_OK;
+        },
+        db.get());
+    db->checkpoint_thread_ = std::thread([d = db.get()] { d->Checkpoints(); });
   }
   return db;
 }
