@@ -82,7 +82,12 @@ Result<Value> CoerceJson(const Field& f, const rapidjson::Value& j) {
       }
       return Invalid(f, fmt::format("expected a number, got {}", got));
     case FieldType::kText:
-      if (j.IsString()) return Value{std::string(j.GetString(), j.GetStringLength())};
+      if (j.IsString()) {
+        std::string_view s(j.GetString(), j.GetStringLength());
+        // PostgreSQL cannot store it and SQLite's LIKE stops at it: refused on every database.
+        if (s.find('\0') != std::string_view::npos) return Invalid(f, "text may not contain NUL");
+        return Value{std::string(s)};
+      }
       return Invalid(f, fmt::format("expected a string, got {}", got));
     case FieldType::kBoolean:
       if (j.IsBool()) return Value{j.GetBool()};

@@ -29,6 +29,7 @@ void ChangeFeed::OnCommitted(std::vector<Change> changes) {
   for (Change& c : changes) {
     if (queue_.size() >= capacity_) {
       ++stats_.backpressure_waits;
+      ready_.notify_one();  // what is queued so far must drain, or the wait never ends
       space_.wait(lock, [&] { return queue_.size() < capacity_ || stopping_; });
     }
     queue_.push_back(std::move(c));

@@ -91,6 +91,10 @@ bool Eval(const registry::Model& m, const Condition& c, const Row& row) {
     case Op::kStartsWith: {
       std::string text, pattern;
       if (!TextOf(x, &text) || !TextOf(c.values[0], &pattern)) return false;
+      // SQLite's LIKE reads text and pattern as C strings: both end at a NUL (which mqttspec
+      // refuses in input, but another writer of the database may have stored).
+      text.resize(std::min(text.size(), text.find('\0')));
+      pattern.resize(std::min(pattern.size(), pattern.find('\0')));
       if (c.op == Op::kContains) return text.find(pattern) != std::string::npos;
       if (c.op == Op::kStartsWith) return text.compare(0, pattern.size(), pattern) == 0;
       return LikeMatch(text, pattern, c.op == Op::kIlike);
@@ -103,6 +107,8 @@ bool Eval(const registry::Model& m, const Condition& c, const Row& row) {
 }  // namespace
 
 bool LikeMatch(std::string_view t, std::string_view p, bool fold) {
+  t = t.substr(0, t.find('\0'));  // as SQLite: text and pattern end at a NUL
+  p = p.substr(0, p.find('\0'));
   // Iterative matcher with backtracking to the last '%' (linear in practice, no recursion).
   size_t ti = 0, pi = 0;
   size_t star_p = std::string_view::npos, star_t = 0;
@@ -123,7 +129,10 @@ bool LikeMatch(std::string_view t, std::string_view p, bool fold) {
       }
       size_t plen = 1;
       size_t at = pi;
-      if (p[pi] == '\\' && pi + 1 < p.size()) at = pi + 1, plen = 2;
+      if (p[pi] == '\\') {
+        if (pi + 1 == p.size()) return false;  // a lone trailing escape matches nothing (SQLite)
+        at = pi + 1, plen = 2;
+      }
       if (same(t[ti], p[at])) {
         ++ti;
         pi += plen;

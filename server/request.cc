@@ -161,6 +161,10 @@ class FilterParser {
           return Err(ErrorCode::kInvalidValue,
                      fmt::format("operator '{}' needs a string value", opname));
         }
+        if (Sv(*value).find('\0') != std::string_view::npos) {
+          return Err(ErrorCode::kInvalidValue,
+                     fmt::format("the value of '{}' may not contain NUL", opname));
+        }
         if (c.op == Op::kLike || c.op == Op::kIlike) {
           // A pattern ending in an unescaped backslash matches nothing on SQLite and is an error on
           // PostgreSQL: refuse it on both.
