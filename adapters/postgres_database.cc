@@ -20,7 +20,8 @@ namespace {
 
 std::string ColumnOf(const std::string& what) {
   // "Key (email)=(x) already exists." / "null value in column "name" of relation …"
-  for (auto [open, close] : {std::pair{"Key (", ")"}, std::pair{"column \"", "\""}}) {
+  for (auto [open, close] : {std::pair{"Key (\"", "\")"}, std::pair{"Key (", ")"},
+                             std::pair{"column \"", "\""}}) {
     auto a = what.find(open);
     if (a == std::string::npos) continue;
     a += std::strlen(open);
@@ -46,8 +47,8 @@ Error PgError(const std::exception& e) {
     if (state.rfind("23", 0) == 0) return MakeError(ErrorCode::kInvalidValue, "constraint violated");
     if (state == "57014") return MakeError(ErrorCode::kTimeout, "query timed out");
     if (state.rfind("22", 0) == 0) return MakeError(ErrorCode::kInvalidValue, "value out of range for its column");
-    if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "42P01" ||
-        state == "3D000" || state == "28P01" || state == "28000")
+    if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "3D000" ||
+        state == "28P01" || state == "28000")
       return MakeError(ErrorCode::kUnavailable, "database unavailable");
     spdlog::warn("postgres error {}: {}", state, e.what());
     return MakeError(ErrorCode::kInternal, "database error");
@@ -229,27 +230,41 @@ Status PostgresDatabase::RunPendingMigrations(PostgresConnection& conn) {
   std::lock_guard lock(migrate_mu_);
   while (!pending_.empty()) {
     const Model& m = *pending_.front();
-    pqxx::work tx(conn.get());
-    tx.exec("CREATE SCHEMA IF NOT EXISTS " + sql_.Quote(m.schema()));
-    tx.exec(sql_.CreateTable(m));
-    // Fields an existing table lacks are added (nullable ones; others need a hand migration).
-    pqxx::result have = tx.exec_params(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND "
-        "table_name = $2",
-        m.schema(), m.entity());
-    std::vector<std::string> names;
-    for (const auto& r : have) names.push_back(r[0].c_str());
-    for (const auto& f : m.fields()) {
-      if (std::find(names.begin(), names.end(), f.name) != names.end()) continue;
-      if (!f.nullable || f.primary) {
-        return MakeError(ErrorCode::kUnavailable,
-                         fmt::format("table {} lacks column '{}', which cannot be added as NOT "
-                                     "NULL; migrate it by hand", m.qualified_name(), f.name));
+    // A lost connection propagates (the migration stays queued for later); any other failure
+    // will not heal by waiting, so it is reported once and leaves the queue.
+    auto give_up = [&](Error e) {
+      spdlog::error("migrating {}: {}", m.qualified_name(), e.message);
+      pending_.erase(pending_.begin());
+      return e;
+    };
+    try {
+      pqxx::work tx(conn.get());
+      tx.exec("CREATE SCHEMA IF NOT EXISTS " + sql_.Quote(m.schema()));
+      tx.exec(sql_.CreateTable(m));
+      // Fields an existing table lacks are added (nullable ones; others need a hand migration).
+      pqxx::result have = tx.exec_params(
+          "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND "
+          "table_name = $2",
+          m.schema(), m.entity());
+      std::vector<std::string> names;
+      for (const auto& r : have) names.push_back(r[0].c_str());
+      for (const auto& f : m.fields()) {
+        if (std::find(names.begin(), names.end(), f.name) != names.end()) continue;
+        if (!f.nullable || f.primary) {
+          return give_up(MakeError(ErrorCode::kInvalidValue,
+                                   fmt::format("table {} lacks column '{}', which cannot be added "
+                                               "as NOT NULL; migrate it by hand",
+                                               m.qualified_name(), f.name)));
+        }
+        tx.exec("ALTER TABLE " + sql_.Table(m) + " ADD COLUMN " + sql_.ColumnDefinition(f));
       }
-      tx.exec("ALTER TABLE " + sql_.Table(m) + " ADD COLUMN " + sql_.ColumnDefinition(f));
+      for (const auto& index : sql_.CreateIndexes(m)) tx.exec(index);
+      tx.commit();
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const pqxx::sql_error& e) {
+      return give_up(PgError(e));
     }
-    for (const auto& index : sql_.CreateIndexes(m)) tx.exec(index);
-    tx.commit();
     pending_.erase(pending_.begin());
   }
   return OkStatus();
@@ -261,13 +276,13 @@ Status PostgresDatabase::Migrate(const Model& m) {
     pending_.push_back(&m);
   }
   auto done = WithConnection<Ok>([](PostgresConnection&) { return Ok{}; });
-  if (!done.ok() && done.error().code == ErrorCode::kUnavailable) {
+  if (done.ok()) return OkStatus();
+  if (done.error().code == ErrorCode::kUnavailable) {  // the server: wait for it
     spdlog::warn("postgres is not reachable yet: {} will be migrated once it is",
                  m.qualified_name());
     return OkStatus();
   }
-  if (!done.ok()) return done.take_error();
-  return OkStatus();
+  return done.take_error();  // RunPendingMigrations has dropped it from the queue
 }
 
 Result<ReadResult> PostgresDatabase::Read(const ReadQuery& q) {
@@ -306,10 +321,20 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
     pqxx::work tx(conn.get());
     std::vector<Row> out;
     out.reserve(records.size());
+    bool explicit_key = false;
     for (const Record& r : records) {
       auto rows = Rows(conn.Exec(tx, sql_.Insert(m, r)), m, all);
       if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
       out.push_back(std::move(rows.front()));
+      for (const auto& a : r) explicit_key |= a.field == static_cast<int>(m.primary_index());
+    }
+    if (explicit_key && m.primary().auto_increment) {
+      // An identity column does not see keys given explicitly; SQLite's AUTOINCREMENT does.
+      // Move it past them, so the next generated key cannot collide.
+      conn.Exec(tx, Statement{"SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT "
+                              "max(" + sql_.Quote(m.primary().name) + ") FROM " + sql_.Table(m) +
+                              "), 1))",
+                              {Value{sql_.Table(m)}, Value{m.primary().name}}});
     }
     std::lock_guard order(commit_mu_);
     tx.commit();

@@ -171,7 +171,7 @@ Statement SqlBuilder::Select(const ReadQuery& q) const {
   AppendWhere(m, q.filters, st);
   st.sql += " ORDER BY ";
   if (q.sort.empty()) {
-    st.sql += Quote(m.primary().name) + " ASC";
+    st.sql += Ordered(m.primary()) + " ASC";
   } else {
     for (size_t i = 0; i < q.sort.size(); ++i) {
       const SortKey& k = q.sort[i];
@@ -184,7 +184,7 @@ Statement SqlBuilder::Select(const ReadQuery& q) const {
     if (std::none_of(q.sort.begin(), q.sort.end(), [&](const SortKey& k) {
           return static_cast<size_t>(k.field) == m.primary_index();
         })) {
-      st.sql += ", " + Quote(m.primary().name) + " ASC";  // stable pages
+      st.sql += ", " + Ordered(m.primary()) + " ASC";  // stable pages
     }
   }
   st.sql += " LIMIT ";

@@ -119,8 +119,9 @@ std::optional<std::string> NormalizeIso8601(std::string_view s) {
   if (p != s.size()) return std::nullopt;
   int64_t total = DaysFromCivil(y, mo, d) * 86400000LL + h * 3600000LL + mi * 60000LL +
                   sec * 1000LL + ms - offset_min * 60000LL;
-  // The fixed-width form (and so text order = time order) holds for years 0000–9999 only.
-  static const int64_t kMin = DaysFromCivil(0, 1, 1) * 86400000LL;
+  // The fixed-width form (and so text order = time order) holds for years 0000–9999, and
+  // PostgreSQL has no year 0: years 0001–9999.
+  static const int64_t kMin = DaysFromCivil(1, 1, 1) * 86400000LL;
   static const int64_t kMax = DaysFromCivil(10000, 1, 1) * 86400000LL;
   if (total < kMin || total >= kMax) return std::nullopt;
   return FormatMillis(total);

@@ -12,7 +12,8 @@ namespace mqttspec {
 std::string NowIso8601();
 
 // Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff…]]" with "Z", "±HH:MM", "±HHMM" or no zone
-// (taken as UTC); a space may stand for 'T'. Returns the normalized form, or nullopt.
+// (taken as UTC); a space may stand for 'T'. Returns the normalized form, or nullopt (also for
+// instants outside the years 0001–9999, which not every database can store).
 std::optional<std::string> NormalizeIso8601(std::string_view text);
 
 }  // namespace mqttspec

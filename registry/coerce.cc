@@ -38,6 +38,18 @@ std::optional<double> ParseReal(std::string_view s) {
   return v;
 }
 
+// Whether any string or key inside `j` holds a NUL character (jsonb refuses \u0000).
+bool HasNul(const rapidjson::Value& j) {
+  if (j.IsString()) return std::string_view(j.GetString(), j.GetStringLength()).find('\0') != std::string_view::npos;
+  if (j.IsArray()) {
+    for (const auto& e : j.GetArray()) if (HasNul(e)) return true;
+  }
+  if (j.IsObject()) {
+    for (const auto& m : j.GetObject()) if (HasNul(m.name) || HasNul(m.value)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string_view JsonTypeName(const rapidjson::Value& j) {
@@ -106,6 +118,7 @@ Result<Value> CoerceJson(const Field& f, const rapidjson::Value& j) {
       }
       return Invalid(f, fmt::format("expected an ISO 8601 timestamp string, got {}", got));
     case FieldType::kJson: {
+      if (HasNul(j)) return Invalid(f, "JSON strings may not contain NUL (\\u0000)");
       rapidjson::StringBuffer buf;
       rapidjson::Writer<rapidjson::StringBuffer> w(buf);
       j.Accept(w);
@@ -128,7 +141,7 @@ Result<Value> CoerceText(const Field& f, std::string_view text) {
       j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
       return CoerceJson(f, j);
     case FieldType::kJson:
-      doc.Parse(text.data(), text.size());
+      doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
       if (doc.HasParseError()) {
         j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
         return CoerceJson(f, j);
@@ -150,7 +163,7 @@ rapidjson::Value ToJson(const Field& f, const Value& v,
       const std::string& s = std::get<std::string>(v);
       if (f.type == FieldType::kJson) {
         rapidjson::Document doc(&a);
-        doc.Parse(s.data(), s.size());
+        doc.Parse<rapidjson::kParseFullPrecisionFlag>(s.data(), s.size());
         if (!doc.HasParseError()) return rapidjson::Value(doc, a);
       }
       return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
@@ -179,7 +192,7 @@ void WriteJson(const Field& f, const Value& v, JsonWriter& w) {
       const std::string& s = std::get<std::string>(v);
       if (f.type == FieldType::kJson) {
         rapidjson::Document doc;
-        doc.Parse(s.data(), s.size());
+        doc.Parse<rapidjson::kParseFullPrecisionFlag>(s.data(), s.size());
         if (!doc.HasParseError()) {
           doc.Accept(w);
           return;

@@ -135,6 +135,13 @@ class FilterParser {
     }
     c.op = *op;
     std::string_view opname = adapters::OpName(c.op);
+    // JSON values compare as text on SQLite and as jsonb on PostgreSQL: rather than differ, json
+    // fields filter by null-ness only.
+    if (field.type == FieldType::kJson && c.op != Op::kIsNull && c.op != Op::kIsNotNull) {
+      return Err(ErrorCode::kInvalidFilter,
+                 fmt::format("json field '{}' can be filtered only with is_null / is_not_null",
+                             field.name));
+    }
     const JsonValue* value = Member(f, "value");
     auto need_value = [&]() -> Status {
       if (!value) {
@@ -220,6 +227,10 @@ Status ParseSort(const Model& m, const JsonValue& v, std::vector<adapters::SortK
     if (!col.ok()) return col.take_error();
     adapters::SortKey key;
     key.field = col.value();
+    if (m.field(static_cast<size_t>(key.field)).type == FieldType::kJson) {
+      return Err(ErrorCode::kInvalidOption,
+                 fmt::format("json field '{}' cannot be sorted on", m.field(static_cast<size_t>(key.field)).name));
+    }
     if (const JsonValue* d = Member(s, "direction")) {
       if (!d->IsString()) return Err(ErrorCode::kInvalidOption, "sort direction must be asc or desc");
       if (EqualsIgnoreCase(Sv(*d), "desc")) key.desc = true;
@@ -354,7 +365,8 @@ namespace {
 Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request* out) {
   // Iterative parsing: deep nesting cannot overflow the stack. Invalid UTF-8 is refused.
   doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-            rapidjson::kParseStopWhenDoneFlag>(payload.data(), payload.size());
+            rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseFullPrecisionFlag>(
+      payload.data(), payload.size());
   if (doc.HasParseError()) {
     return Err(ErrorCode::kInvalidJson,
                fmt::format("invalid JSON at offset {}: {}", doc.GetErrorOffset(),

@@ -6,6 +6,11 @@ paho are used. Two modes (Service(mode=…), default from MQTTSPEC_MODE):
   external  a real Mosquitto broker plus mqttspecd as its client (broker.mode: external)
   embedded  mqttspecd alone (broker.mode: embedded): it execs Mosquitto with the mqttspec plugin,
             so the service's process is the broker (one PID, one log)
+Two databases (Service(db=…), default from MQTTSPEC_DB):
+  sqlite    a SQLite file in the service's temp dir (database.driver: sqlite)
+  postgres  a fresh database of its own on a PostgreSQL server (database.driver: postgres),
+            created at start and dropped at stop; read from outside with Debian's
+            python3-psycopg2. Service.db_snapshot() and Service.db_query() work on both.
 
 Environment:
   MQTTSPECD           absolute path of the server binary (default: <repo>/build/bin/mqttspecd)
@@ -13,6 +18,9 @@ Environment:
   MQTTSPEC_MODE       external (default) | embedded: the mode of Service() when none is given
   MQTTSPEC_KEEP_TMP   if set, the temp dirs are kept (and their paths printed)
   MQTTSPEC_LOG_LEVEL  mqttspecd's log.level (default: info)
+  MQTTSPEC_DB         sqlite (default) | postgres: the database of Service() when none is given
+  MQTTSPEC_PG_URL     postgres: the server's admin URL (postgresql://user@host:port/postgres) …
+  MQTTSPEC_PG_URL_FILE  … or a file holding it (written by tests/pg/pgcluster.sh start <dir>)
 """
 
 import json
@@ -100,6 +108,66 @@ def default_mode():
     if mode not in ("external", "embedded"):
         raise RuntimeError(f"MQTTSPEC_MODE must be external or embedded, not {mode!r}")
     return mode
+
+
+def default_db():
+    """The database of a Service() that names none: $MQTTSPEC_DB, else sqlite."""
+    db = os.environ.get("MQTTSPEC_DB", "").strip().lower() or "sqlite"
+    if db not in ("sqlite", "postgres"):
+        raise RuntimeError(f"MQTTSPEC_DB must be sqlite or postgres, not {db!r}")
+    return db
+
+
+def pg_admin_url():
+    """The tests' PostgreSQL server: $MQTTSPEC_PG_URL, else the URL in $MQTTSPEC_PG_URL_FILE."""
+    url = os.environ.get("MQTTSPEC_PG_URL", "").strip()
+    if url:
+        return url
+    path = os.environ.get("MQTTSPEC_PG_URL_FILE", "").strip()
+    if not path:
+        raise RuntimeError("database postgres needs a server: set MQTTSPEC_PG_URL (admin URL) or "
+                           "MQTTSPEC_PG_URL_FILE (written by tests/pg/pgcluster.sh start <dir>)")
+    try:
+        with open(path) as f:
+            url = f.readline().strip()
+    except OSError:
+        url = ""
+    if not url:
+        raise RuntimeError(f"MQTTSPEC_PG_URL_FILE={path} is missing or empty: the PostgreSQL test "
+                           "cluster is not running (ctest starts it with the pg.start fixture)")
+    return url
+
+
+def pg_url_with_database(url, database):
+    """`url` (postgresql://user@host:port/db?params) with its database replaced."""
+    rest = url.split("://", 1)
+    head, tail = (rest[0] + "://", rest[1]) if len(rest) == 2 else ("", rest[0])
+    query = ""
+    if "?" in tail:
+        tail, query = tail.split("?", 1)
+        query = "?" + query
+    authority = tail.split("/", 1)[0]
+    return f"{head}{authority}/{database}{query}"
+
+
+def psycopg2_module():
+    """Debian's python3-psycopg2, also from a python3 that is not Debian's."""
+    try:
+        import psycopg2
+    except ImportError:
+        for p in ("/usr/lib/python3/dist-packages",):
+            if os.path.isdir(os.path.join(p, "psycopg2")) and p not in sys.path:
+                sys.path.append(p)
+        import psycopg2
+    return psycopg2
+
+
+def pg_connect(url, autocommit=False):
+    """A psycopg2 connection with bounded connect and statement times."""
+    pg = psycopg2_module()
+    conn = pg.connect(url, connect_timeout=5, options="-c statement_timeout=15000")
+    conn.autocommit = autocommit
+    return conn
 
 
 def default_server_binary():
@@ -438,7 +506,8 @@ def v5_properties(response_topic=None, correlation_data=None):
 # ------------------------------------------------------------------------------------------ service
 
 class Service:
-    """mqttspecd with a SQLite database in a temp dir.
+    """mqttspecd with a SQLite database in a temp dir, or (db="postgres") a PostgreSQL database
+    of its own.
 
     mode "external": a Mosquitto broker plus mqttspecd as its client. mode "embedded": mqttspecd
     alone, which execs Mosquitto with the mqttspec plugin (the broker is self.server). The default
@@ -447,10 +516,17 @@ class Service:
     """
 
     def __init__(self, extra_models=(), limits=None, log_level=None, server_binary=None,
-                 broker_extra=None, mode=None, client_username=None, client_password=None):
+                 broker_extra=None, mode=None, client_username=None, client_password=None,
+                 db=None):
         self.mode = mode or default_mode()
         if self.mode not in ("external", "embedded"):
             raise ValueError(f"mode must be external or embedded, not {self.mode!r}")
+        self.db = db or default_db()
+        if self.db not in ("sqlite", "postgres"):
+            raise ValueError(f"db must be sqlite or postgres, not {self.db!r}")
+        self.pg_admin_url = None  # postgres: the server's admin URL
+        self.pg_database = None   # postgres: this service's own database, while it exists
+        self.pg_url = None        # postgres: database.url of the service
         self.client_username = client_username
         self.client_password = client_password
         self.probe_client_id = None  # the readiness probe's client id (default: random)
@@ -493,6 +569,17 @@ class Service:
     def embedded(self):
         return self.mode == "embedded"
 
+    @property
+    def postgres(self):
+        return self.db == "postgres"
+
+    def table_name(self, entity, schema="public"):
+        """The model's table as `meta` names it: SQLite "users" / "<schema>_<entity>",
+        PostgreSQL "<schema>.<entity>"."""
+        if self.postgres:
+            return f"{schema}.{entity}"
+        return entity if schema == "public" else f"{schema}_{entity}"
+
     # lifecycle
     def start(self, timeout=10.0):
         if not os.path.isfile(self.server_binary) or not os.access(self.server_binary, os.X_OK):
@@ -501,6 +588,8 @@ class Service:
         self.tmp = tempfile.mkdtemp(prefix="mqttspec-it-")
         os.chmod(self.tmp, 0o755)
         try:
+            if self.postgres:
+                self._create_pg_database()
             if self.embedded:
                 self.port = free_port()
             else:
@@ -510,6 +599,7 @@ class Service:
             log = self.log_tail()
             self._cleanup_processes()
             self._remove_tmp()
+            self._drop_pg_database()
             raise RuntimeError(f"service did not start: {e}\n{log}") from None
 
     def restart_broker(self, down_s=0.0, timeout=10.0):
@@ -574,9 +664,13 @@ class Service:
         else:
             broker = {"mode": "external", "url": f"tcp://127.0.0.1:{self.port}",
                       "client_id": self.server_client_id, **self.broker_extra}
+        if self.postgres:
+            database = {"driver": "postgres", "url": self.pg_url}
+        else:
+            database = {"driver": "sqlite", "path": self.db_path, "synchronous": "normal"}
         cfg = {
             "broker": broker,
-            "database": {"driver": "sqlite", "path": self.db_path, "synchronous": "normal"},
+            "database": database,
             "admin": {"listen": ""},
             "models": self.models,
             "log": {"level": self.log_level},
@@ -652,6 +746,7 @@ class Service:
             self.final_log = self.log_tail()
             self._cleanup_processes()
             self._remove_tmp()
+            self._drop_pg_database()
         if problems:
             raise AssertionError("; ".join(problems) + "\n" + self.final_log)
 
@@ -699,7 +794,15 @@ class Service:
 
     # database, read-only and from outside the service
     def db_snapshot(self):
-        """Every table's schema and rows, from a read-only SQLite connection."""
+        """Every table's schema and rows: {table: (schema, rows sorted by repr)}.
+
+        Tables are named as in SQLite ("users"; PostgreSQL: "users" for public.users, else
+        "<schema>.<table>"). The schema is SQLite's CREATE statement, or on PostgreSQL a tuple of
+        the columns (name, type, nullable, default, identity) and key/unique constraints. Read
+        in one read-only transaction.
+        """
+        if self.postgres:
+            return self._pg_snapshot()
         conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)
         try:
             snap = {}
@@ -712,6 +815,90 @@ class Service:
             return snap
         finally:
             conn.close()
+
+    def db_query(self, sql, params=()):
+        """Rows (tuples) of a read-only query with '?' placeholders, on SQLite or PostgreSQL
+        (where "users" is public.users; values come as psycopg2 gives them)."""
+        if not self.postgres:
+            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)
+            try:
+                return conn.execute(sql, tuple(params)).fetchall()
+            finally:
+                conn.close()
+        conn = pg_connect(self.pg_url)
+        try:
+            conn.set_session(readonly=True)
+            with conn.cursor() as cur:
+                cur.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+                return cur.fetchall()
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def _pg_snapshot(self):
+        pg = psycopg2_module()
+        conn = pg_connect(self.pg_url)
+        try:
+            conn.set_session(isolation_level=pg.extensions.ISOLATION_LEVEL_REPEATABLE_READ,
+                             readonly=True)
+            snap = {}
+            with conn.cursor() as cur:
+                cur.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                            "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN "
+                            "('pg_catalog', 'information_schema') ORDER BY 1, 2")
+                tables = cur.fetchall()
+                for schema, name in tables:
+                    cur.execute("SELECT column_name, data_type, is_nullable, column_default, "
+                                "is_identity FROM information_schema.columns WHERE "
+                                "table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                                (schema, name))
+                    columns = tuple(cur.fetchall())
+                    cur.execute("SELECT tc.constraint_type, k.column_name FROM "
+                                "information_schema.table_constraints tc JOIN "
+                                "information_schema.key_column_usage k ON "
+                                "k.constraint_schema = tc.constraint_schema AND "
+                                "k.constraint_name = tc.constraint_name WHERE "
+                                "tc.table_schema = %s AND tc.table_name = %s ORDER BY 1, 2",
+                                (schema, name))
+                    keys = tuple(cur.fetchall())
+                    quoted = ".".join('"' + x.replace('"', '""') + '"' for x in (schema, name))
+                    cur.execute(f"SELECT * FROM {quoted}")
+                    rows = cur.fetchall()
+                    key = name if schema == "public" else f"{schema}.{name}"
+                    snap[key] = ((columns, keys), sorted(rows, key=repr))
+            return snap
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def _create_pg_database(self):
+        self.pg_admin_url = pg_admin_url()
+        name = "mqttspec_it_" + uuid.uuid4().hex[:12]
+        conn = pg_connect(self.pg_admin_url, autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        self.pg_database = name
+        self.pg_url = pg_url_with_database(self.pg_admin_url, name)
+
+    def _drop_pg_database(self):
+        name, self.pg_database = self.pg_database, None
+        if not name:
+            return
+        if os.environ.get("MQTTSPEC_KEEP_TMP"):
+            sys.stderr.write(f"[harness] kept database {self.pg_url}\n")
+            return
+        try:
+            conn = pg_connect(self.pg_admin_url, autocommit=True)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                conn.close()
+        except Exception as e:  # noqa: BLE001 - reported, the cluster is thrown away anyway
+            sys.stderr.write(f"[harness] could not drop database {name}: {e}\n")
 
 
 # ---------------------------------------------------------------------------------------- test base

@@ -201,7 +201,7 @@ class ProtocolBehaviour(SeedTestCase):
             self.assertIn(k, meta)
         self.assertEqual(meta["schema"], "public")
         self.assertEqual(meta["entity"], "users")
-        self.assertEqual(meta["table"], "users", "SQLite: public.users is table users")
+        self.assertEqual(meta["table"], self.service.table_name("users"))
         self.assertEqual(meta["primary_key"], "id")
         cols = meta["columns"]
         self.assertEqual([c["name"] for c in cols], ["id", "name", "email", "status",
@@ -227,7 +227,7 @@ class ProtocolBehaviour(SeedTestCase):
 
     def test_meta_every_type(self):
         meta = self.assertOk(self.c.request(req("meta", "things")))
-        self.assertEqual(meta["table"], "things")
+        self.assertEqual(meta["table"], self.service.table_name("things"))
         self.assertEqual({c["name"]: c["type"] for c in meta["columns"]},
                          {"id": "integer", "label": "text", "qty": "integer", "price": "real",
                           "active": "boolean", "seen_at": "timestamp", "payload": "json",

@@ -183,6 +183,8 @@ class Generator {
     std::string op = text && Chance(0.5) ? Pick(kPattern) : Pick(kAll);
     while (!text && (op == "like" || op == "ilike" || op == "contains" || op == "starts_with"))
       op = Pick(kAll);
+    // As the parser: json fields filter by null-ness only (jsonb and text compare differently).
+    if (f == kJ && op != "is_null" && op != "is_not_null") op = Chance(0.5) ? "is_null" : "is_not_null";
     ++st.ops[op];
     std::string out = R"({"column":")" + field_names_[f] + R"(","operator":")" + op + "\"";
     if (op == "in" || op == "not_in" || op == "between") {

@@ -468,8 +468,8 @@ TEST(SqlBuilderTest, SelectUsesSchemaPrefixedTableOnSqlite) {
   EXPECT_EQ(kSqlite.Select(q).sql,
             R"(SELECT "slug", "title" FROM "blog_posts" ORDER BY "slug" ASC LIMIT ? OFFSET ?)");
   EXPECT_EQ(kPostgres.Select(q).sql,
-            R"(SELECT "slug", "title" FROM "blog"."posts" ORDER BY "slug" ASC LIMIT $1 )"
-            R"(OFFSET $2)");
+            R"(SELECT "slug", "title" FROM "blog"."posts" ORDER BY "slug" COLLATE "C" ASC )"
+            R"(LIMIT $1 OFFSET $2)");  // a text key orders byte-wise, as on SQLite
 }
 
 struct SortCase {

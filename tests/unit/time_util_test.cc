@@ -176,7 +176,8 @@ TEST(TimeUtilTest, ResultIsFixedWidthOrNulloptAtTheYearLimits) {
       EXPECT_TRUE(std::regex_match(*out, kNormalized)) << edge << " -> " << *out;
     }
   }
-  EXPECT_EQ(Norm("0000-01-01T00:00Z"), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(Norm("0000-01-01T00:00Z"), "<nullopt>");  // no year 0 (PostgreSQL has none)
+  EXPECT_EQ(Norm("0001-01-01T00:00Z"), "0001-01-01T00:00:00.000Z");
   EXPECT_EQ(Norm("9999-12-31T23:59:59.999Z"), "9999-12-31T23:59:59.999Z");
 }
 
