@@ -6,6 +6,8 @@
 #include "server/change_feed.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/unit/test_builders.h"
 #include <rapidjson/document.h>
 
 #include <atomic>
@@ -25,6 +27,9 @@
 namespace mqttspec::server {
 namespace {
 
+using namespace mqttspec::testing;  // NOLINT: the shared test builders
+
+
 using adapters::Change;
 using adapters::FilterList;
 using adapters::FilterNode;
@@ -36,13 +41,6 @@ using registry::Model;
 using registry::ModelPtr;
 using Clock = std::chrono::steady_clock;
 
-Field MakeField(std::string name, FieldType type) {
-  Field f;
-  f.name = std::move(name);
-  f.type = type;
-  return f;
-}
-
 enum { kId = 0, kStatus, kN, kActive };
 
 ModelPtr Things() {
@@ -52,19 +50,6 @@ ModelPtr Things() {
                          "id");
   EXPECT_TRUE(m.ok());
   return m.value();
-}
-
-Value S(std::string s) { return Value{std::move(s)}; }
-Value I(int64_t i) { return Value{i}; }
-const Value kNull{};
-
-FilterNode Cond(int field, Op op, std::vector<Value> values, Logic logic = Logic::kAnd) {
-  FilterNode n;
-  n.logic = logic;
-  n.cond.field = field;
-  n.cond.op = op;
-  n.cond.values = std::move(values);
-  return n;
 }
 
 Row R(int64_t id, std::string status, int64_t n = 0, int64_t active = 1) {

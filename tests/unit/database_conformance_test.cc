@@ -41,51 +41,18 @@
 #include "adapters/sqlite_database.h"
 #include "registry/coerce.h"
 #include "registry/model.h"
+#include "tests/unit/test_builders.h"
+#include "tests/unit/users_fixture.h"
 #include "tests/unit/value_printer.h"
 
-// --- PostgreSQL test servers (also used by postgres_database_test.cc) ----------------------------
-// These declarations are repeated, identically, in postgres_database_test.cc; the definitions are
-// here.
+#include "tests/unit/pg_test_env.h"
 
-namespace mqttspec::adapters::pgtest {
-
-// Where the tests' PostgreSQL server is.
-struct PgConfig {
-  std::string admin_url;  // empty: no server
-  bool required = false;  // a missing server fails the test instead of skipping it
-  std::string problem;    // why there is no server
-};
-PgConfig ReadPgConfig();
-
-// `url` with its database replaced by `database`.
-std::string UrlWithDatabase(const std::string& url, const std::string& database);
-
-// A database of its own on the test server; dropped (WITH FORCE) when destroyed.
-class ScratchDatabase {
- public:
-  explicit ScratchDatabase(std::string admin_url);
-  ~ScratchDatabase();
-  ScratchDatabase(const ScratchDatabase&) = delete;
-  ScratchDatabase& operator=(const ScratchDatabase&) = delete;
-
-  bool Create(std::string* error);  // false: *error says why
-  void Drop();
-  const std::string& name() const { return name_; }
-  const std::string& url() const { return url_; }
-  const std::string& admin_url() const { return admin_url_; }
-  // Plain SQL on the scratch database, bypassing the adapter; both throw on errors.
-  void Exec(const std::string& sql);
-  std::vector<std::vector<std::string>> Query(const std::string& sql);  // NULL as "<NULL>"
-
- private:
-  std::string admin_url_, name_, url_;
-};
-
-}  // namespace mqttspec::adapters::pgtest
 
 namespace mqttspec::adapters::pgtest {
 
 namespace {
+
+
 std::string Trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
   size_t a = 0;
@@ -196,6 +163,8 @@ std::vector<std::vector<std::string>> ScratchDatabase::Query(const std::string& 
 namespace mqttspec::adapters {
 namespace {
 
+using namespace mqttspec::testing;  // NOLINT: the shared test builders
+
 using registry::Field;
 using registry::FieldType;
 using registry::Model;
@@ -203,64 +172,7 @@ using registry::ModelPtr;
 
 // --- helpers ------------------------------------------------------------------------------------
 
-enum UserField { kId = 0, kName, kEmail, kAge, kScore, kActive, kCreatedAt, kNote, kMeta };
-constexpr size_t kUserFieldCount = 9;
 
-Field MakeField(std::string name, FieldType type, bool nullable = true, bool unique = false) {
-  Field f;
-  f.name = std::move(name);
-  f.type = type;
-  f.nullable = nullable;
-  f.unique = unique;
-  return f;
-}
-
-Field AutoId() {
-  Field id = MakeField("id", FieldType::kInteger);
-  id.auto_increment = true;
-  return id;
-}
-
-ModelPtr MustModel(std::string schema, std::string entity, std::vector<Field> fields,
-                   std::string pk) {
-  auto m = Model::Create(std::move(schema), std::move(entity), std::move(fields), std::move(pk));
-  EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
-  return m.ok() ? m.value() : nullptr;
-}
-
-ModelPtr Users() {
-  return MustModel(
-      "public", "users",
-      {AutoId(), MakeField("name", FieldType::kText, /*nullable=*/false),
-       MakeField("email", FieldType::kText, true, /*unique=*/true),
-       MakeField("age", FieldType::kInteger), MakeField("score", FieldType::kReal),
-       MakeField("active", FieldType::kBoolean), MakeField("created_at", FieldType::kTimestamp),
-       MakeField("note", FieldType::kText), MakeField("meta", FieldType::kJson)},
-      "id");
-}
-
-Value S(const char* s) { return Value{std::string(s)}; }
-Value I(int64_t i) { return Value{i}; }
-Value D(double d) { return Value{d}; }
-Value B(bool b) { return Value{b}; }
-const Value kNull{};
-
-FilterNode Cond(int field, Op op, std::vector<Value> values, Logic logic = Logic::kAnd) {
-  FilterNode n;
-  n.logic = logic;
-  n.cond.field = field;
-  n.cond.op = op;
-  n.cond.values = std::move(values);
-  return n;
-}
-
-FilterNode Group(Logic logic, FilterList children) {
-  FilterNode n;
-  n.logic = logic;
-  n.is_group = true;
-  n.children = std::move(children);
-  return n;
-}
 
 std::vector<int> AllColumns(const Model& m) {
   std::vector<int> cols;
@@ -368,44 +280,6 @@ class RecordingListener : public ChangeListener {
   std::vector<std::vector<Change>> batches_;
 };
 
-// The five seeded users (ids 1..5):
-//   id name    email               age   score active created_at                 note
-//   1  Alice   alice@example.com   30    1.5   true   2026-01-01T00:00:00.000Z  "50% off"
-//   2  alice   alice2@example.com  25    2.0   false  2026-02-01T00:00:00.000Z  "5000 off"
-//   3  Bob     NULL                NULL  NULL  true   NULL                      "a_b"
-//   4  Carol   carol@example.com   40    -3.25 NULL   2025-12-31T23:59:59.999Z  "axb"
-//   5  dave    dave@example.com    35    10.0  false  2026-03-01T00:00:00.000Z  NULL
-std::vector<Record> SeedRecords() {
-  return {
-      {{kName, S("Alice")},
-       {kEmail, S("alice@example.com")},
-       {kAge, I(30)},
-       {kScore, D(1.5)},
-       {kActive, B(true)},
-       {kCreatedAt, S("2026-01-01T00:00:00.000Z")},
-       {kNote, S("50% off")}},
-      {{kName, S("alice")},
-       {kEmail, S("alice2@example.com")},
-       {kAge, I(25)},
-       {kScore, D(2.0)},
-       {kActive, B(false)},
-       {kCreatedAt, S("2026-02-01T00:00:00.000Z")},
-       {kNote, S("5000 off")}},
-      {{kName, S("Bob")}, {kEmail, kNull}, {kActive, B(true)}, {kNote, S("a_b")}},
-      {{kName, S("Carol")},
-       {kEmail, S("carol@example.com")},
-       {kAge, I(40)},
-       {kScore, D(-3.25)},
-       {kCreatedAt, S("2025-12-31T23:59:59.999Z")},
-       {kNote, S("axb")}},
-      {{kName, S("dave")},
-       {kEmail, S("dave@example.com")},
-       {kAge, I(35)},
-       {kScore, D(10.0)},
-       {kActive, B(false)},
-       {kCreatedAt, S("2026-03-01T00:00:00.000Z")}},
-  };
-}
 
 // --- the fixture --------------------------------------------------------------------------------
 

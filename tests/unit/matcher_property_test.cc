@@ -26,12 +26,16 @@
 #include "adapters/sqlite_database.h"
 #include "registry/coerce.h"
 #include "registry/model.h"
+#include "tests/unit/test_builders.h"
 #include "server/matcher.h"
 #include "server/request.h"
 #include "tests/unit/value_printer.h"
 
 namespace mqttspec::server {
 namespace {
+
+using namespace mqttspec::testing;  // NOLINT: the shared test builders
+
 
 using adapters::FilterList;
 using adapters::Op;
@@ -44,14 +48,6 @@ constexpr int kRowsPerRound = 24;
 constexpr int kCasesPerRound = 100;
 
 enum { kId = 0, kI, kR, kT, kU, kB, kTs, kJ, kFieldCount };
-
-Field MakeField(std::string name, FieldType type, bool nullable = true) {
-  Field f;
-  f.name = std::move(name);
-  f.type = type;
-  f.nullable = nullable;
-  return f;
-}
 
 ModelPtr PropsModel() {
   auto m = Model::Create("public", "props",

@@ -13,10 +13,14 @@
 #include <vector>
 
 #include "registry/model.h"
+#include "tests/unit/test_builders.h"
 #include "tests/unit/value_printer.h"
 
 namespace mqttspec::server {
 namespace {
+
+using namespace mqttspec::testing;  // NOLINT: the shared test builders
+
 
 using adapters::FilterList;
 using adapters::FilterNode;
@@ -249,13 +253,6 @@ TEST(LikeMatchTest, ContainsAndStartsWithOnTextWithAnEmbeddedNulAgreeWithSqlite)
 
 // --- Matches -----------------------------------------------------------------------------------
 
-Field MakeField(std::string name, FieldType type) {
-  Field f;
-  f.name = std::move(name);
-  f.type = type;
-  return f;
-}
-
 enum { kId = 0, kN, kR, kT, kB, kTs, kJ };
 
 ModelPtr Things() {
@@ -267,29 +264,6 @@ ModelPtr Things() {
                          "id");
   EXPECT_TRUE(m.ok());
   return m.value();
-}
-
-Value S(std::string s) { return Value{std::move(s)}; }
-Value I(int64_t i) { return Value{i}; }
-Value D(double d) { return Value{d}; }
-Value B(bool b) { return Value{b}; }
-const Value kNull{};
-
-FilterNode Cond(int field, Op op, std::vector<Value> values, Logic logic = Logic::kAnd) {
-  FilterNode n;
-  n.logic = logic;
-  n.cond.field = field;
-  n.cond.op = op;
-  n.cond.values = std::move(values);
-  return n;
-}
-
-FilterNode Group(FilterList children, Logic logic = Logic::kAnd) {
-  FilterNode n;
-  n.logic = logic;
-  n.is_group = true;
-  n.children = std::move(children);
-  return n;
 }
 
 class MatchesTest : public ::testing::Test {

@@ -30,49 +30,19 @@
 #include <vector>
 
 #include "registry/model.h"
+#include "tests/unit/test_builders.h"
+#include "tests/unit/users_fixture.h"
 #include "tests/unit/value_printer.h"
 
-// --- PostgreSQL test servers: defined in database_conformance_test.cc ----------------------------
-// (These declarations are the same as there.)
 
-namespace mqttspec::adapters::pgtest {
-
-// Where the tests' PostgreSQL server is.
-struct PgConfig {
-  std::string admin_url;  // empty: no server
-  bool required = false;  // a missing server fails the test instead of skipping it
-  std::string problem;    // why there is no server
-};
-PgConfig ReadPgConfig();
-
-// `url` with its database replaced by `database`.
-std::string UrlWithDatabase(const std::string& url, const std::string& database);
-
-// A database of its own on the test server; dropped (WITH FORCE) when destroyed.
-class ScratchDatabase {
- public:
-  explicit ScratchDatabase(std::string admin_url);
-  ~ScratchDatabase();
-  ScratchDatabase(const ScratchDatabase&) = delete;
-  ScratchDatabase& operator=(const ScratchDatabase&) = delete;
-
-  bool Create(std::string* error);  // false: *error says why
-  void Drop();
-  const std::string& name() const { return name_; }
-  const std::string& url() const { return url_; }
-  const std::string& admin_url() const { return admin_url_; }
-  // Plain SQL on the scratch database, bypassing the adapter; both throw on errors.
-  void Exec(const std::string& sql);
-  std::vector<std::vector<std::string>> Query(const std::string& sql);  // NULL as "<NULL>"
-
- private:
-  std::string admin_url_, name_, url_;
-};
-
-}  // namespace mqttspec::adapters::pgtest
+#include "tests/unit/pg_test_env.h"
 
 namespace mqttspec::adapters {
 namespace {
+
+using namespace mqttspec::testing;  // NOLINT: the shared test builders
+
+
 
 using registry::Field;
 using registry::FieldType;
@@ -82,51 +52,6 @@ using Table = std::vector<std::vector<std::string>>;
 
 enum UserField { kId = 0, kName, kEmail, kAge, kScore, kActive, kCreatedAt, kNote, kMeta };
 
-Field MakeField(std::string name, FieldType type, bool nullable = true, bool unique = false) {
-  Field f;
-  f.name = std::move(name);
-  f.type = type;
-  f.nullable = nullable;
-  f.unique = unique;
-  return f;
-}
-
-Field AutoId() {
-  Field id = MakeField("id", FieldType::kInteger);
-  id.auto_increment = true;
-  return id;
-}
-
-ModelPtr MustModel(std::string schema, std::string entity, std::vector<Field> fields,
-                   std::string pk) {
-  auto m = Model::Create(std::move(schema), std::move(entity), std::move(fields), std::move(pk));
-  EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
-  return m.ok() ? m.value() : nullptr;
-}
-
-ModelPtr Users() {
-  return MustModel(
-      "public", "users",
-      {AutoId(), MakeField("name", FieldType::kText, /*nullable=*/false),
-       MakeField("email", FieldType::kText, true, /*unique=*/true),
-       MakeField("age", FieldType::kInteger), MakeField("score", FieldType::kReal),
-       MakeField("active", FieldType::kBoolean), MakeField("created_at", FieldType::kTimestamp),
-       MakeField("note", FieldType::kText), MakeField("meta", FieldType::kJson)},
-      "id");
-}
-
-Value S(const char* s) { return Value{std::string(s)}; }
-Value I(int64_t i) { return Value{i}; }
-Value D(double d) { return Value{d}; }
-Value B(bool b) { return Value{b}; }
-
-FilterNode Cond(int field, Op op, std::vector<Value> values) {
-  FilterNode n;
-  n.cond.field = field;
-  n.cond.op = op;
-  n.cond.values = std::move(values);
-  return n;
-}
 
 std::vector<int> AllColumns(const Model& m) {
   std::vector<int> cols;

@@ -10,17 +10,14 @@
 #include <vector>
 
 #include "registry/model.h"
+#include "tests/unit/test_builders.h"
 #include "registry/model_registry.h"
 
 namespace mqttspec::registry {
 namespace {
 
-Field MakeField(std::string name, FieldType type = FieldType::kText) {
-  Field f;
-  f.name = std::move(name);
-  f.type = type;
-  return f;
-}
+using namespace mqttspec::testing;  // NOLINT: the shared test builders
+
 
 Field IdField() {
   Field f = MakeField("id", FieldType::kInteger);

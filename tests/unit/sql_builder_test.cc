@@ -12,10 +12,14 @@
 #include <vector>
 
 #include "registry/model.h"
+#include "tests/unit/test_builders.h"
 #include "tests/unit/value_printer.h"
 
 namespace mqttspec::adapters {
 namespace {
+
+using namespace mqttspec::testing;  // NOLINT: the shared test builders
+
 
 using registry::Field;
 using registry::FieldType;
@@ -24,15 +28,6 @@ using registry::ModelPtr;
 
 // public.users: the fields' indexes are used throughout.
 enum UserField { kId = 0, kName, kEmail, kAge, kScore, kActive, kCreatedAt, kMeta };
-
-Field MakeField(std::string name, FieldType type, bool nullable = true, bool unique = false) {
-  Field f;
-  f.name = std::move(name);
-  f.type = type;
-  f.nullable = nullable;
-  f.unique = unique;
-  return f;
-}
 
 ModelPtr Users() {
   Field id = MakeField("id", FieldType::kInteger);
@@ -59,26 +54,6 @@ ModelPtr BlogPosts() {
 
 const char* kAllUserColumns =
     R"("id", "name", "email", "age", "score", "active", "created_at", "meta")";
-
-Value S(const char* s) { return Value{std::string(s)}; }
-Value I(int64_t i) { return Value{i}; }
-
-FilterNode Cond(int field, Op op, std::vector<Value> values, Logic logic = Logic::kAnd) {
-  FilterNode n;
-  n.logic = logic;
-  n.cond.field = field;
-  n.cond.op = op;
-  n.cond.values = std::move(values);
-  return n;
-}
-
-FilterNode Group(Logic logic, FilterList children) {
-  FilterNode n;
-  n.logic = logic;
-  n.is_group = true;
-  n.children = std::move(children);
-  return n;
-}
 
 ReadQuery Query(ModelPtr model, FilterList filters = {}, std::vector<SortKey> sort = {},
                 std::vector<int> columns = {kId, kName}, int64_t limit = 20, int64_t offset = 0) {

@@ -17,10 +17,15 @@
 #include <vector>
 
 #include "registry/model.h"
+#include "tests/unit/test_builders.h"
+#include "tests/unit/users_fixture.h"
 #include "tests/unit/value_printer.h"
 
 namespace mqttspec::adapters {
 namespace {
+
+using namespace mqttspec::testing;  // NOLINT: the shared test builders
+
 
 using registry::Field;
 using registry::FieldType;
@@ -29,56 +34,7 @@ using registry::ModelPtr;
 
 // --- helpers ------------------------------------------------------------------------------------
 
-enum UserField { kId = 0, kName, kEmail, kAge, kScore, kActive, kCreatedAt, kNote, kMeta };
-constexpr size_t kUserFieldCount = 9;
 
-Field MakeField(std::string name, FieldType type, bool nullable = true, bool unique = false) {
-  Field f;
-  f.name = std::move(name);
-  f.type = type;
-  f.nullable = nullable;
-  f.unique = unique;
-  return f;
-}
-
-Field AutoId() {
-  Field id = MakeField("id", FieldType::kInteger);
-  id.auto_increment = true;
-  return id;
-}
-
-ModelPtr MustModel(std::string schema, std::string entity, std::vector<Field> fields,
-                   std::string pk) {
-  auto m = Model::Create(std::move(schema), std::move(entity), std::move(fields), std::move(pk));
-  EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
-  return m.ok() ? m.value() : nullptr;
-}
-
-ModelPtr Users() {
-  return MustModel(
-      "public", "users",
-      {AutoId(), MakeField("name", FieldType::kText, /*nullable=*/false),
-       MakeField("email", FieldType::kText, true, /*unique=*/true),
-       MakeField("age", FieldType::kInteger), MakeField("score", FieldType::kReal),
-       MakeField("active", FieldType::kBoolean), MakeField("created_at", FieldType::kTimestamp),
-       MakeField("note", FieldType::kText), MakeField("meta", FieldType::kJson)},
-      "id");
-}
-
-Value S(const char* s) { return Value{std::string(s)}; }
-Value I(int64_t i) { return Value{i}; }
-Value D(double d) { return Value{d}; }
-Value B(bool b) { return Value{b}; }
-const Value kNull{};
-
-FilterNode Cond(int field, Op op, std::vector<Value> values, Logic logic = Logic::kAnd) {
-  FilterNode n;
-  n.logic = logic;
-  n.cond.field = field;
-  n.cond.op = op;
-  n.cond.values = std::move(values);
-  return n;
-}
 
 std::vector<int> AllColumns() {
   std::vector<int> cols;
@@ -147,44 +103,6 @@ std::unique_ptr<SqliteDatabase> MustOpen(const SqliteOptions& options) {
   return db.ok() ? std::move(db).value() : nullptr;
 }
 
-// The five seeded users (ids 1..5):
-//   id name    email               age   score active created_at                 note
-//   1  Alice   alice@example.com   30    1.5   true   2026-01-01T00:00:00.000Z  "50% off"
-//   2  alice   alice2@example.com  25    2.0   false  2026-02-01T00:00:00.000Z  "5000 off"
-//   3  Bob     NULL                NULL  NULL  true   NULL                      "a_b"
-//   4  Carol   carol@example.com   40    -3.25 NULL   2025-12-31T23:59:59.999Z  "axb"
-//   5  dave    dave@example.com    35    10.0  false  2026-03-01T00:00:00.000Z  NULL
-std::vector<Record> SeedRecords() {
-  return {
-      {{kName, S("Alice")},
-       {kEmail, S("alice@example.com")},
-       {kAge, I(30)},
-       {kScore, D(1.5)},
-       {kActive, B(true)},
-       {kCreatedAt, S("2026-01-01T00:00:00.000Z")},
-       {kNote, S("50% off")}},
-      {{kName, S("alice")},
-       {kEmail, S("alice2@example.com")},
-       {kAge, I(25)},
-       {kScore, D(2.0)},
-       {kActive, B(false)},
-       {kCreatedAt, S("2026-02-01T00:00:00.000Z")},
-       {kNote, S("5000 off")}},
-      {{kName, S("Bob")}, {kEmail, kNull}, {kActive, B(true)}, {kNote, S("a_b")}},
-      {{kName, S("Carol")},
-       {kEmail, S("carol@example.com")},
-       {kAge, I(40)},
-       {kScore, D(-3.25)},
-       {kCreatedAt, S("2025-12-31T23:59:59.999Z")},
-       {kNote, S("axb")}},
-      {{kName, S("dave")},
-       {kEmail, S("dave@example.com")},
-       {kAge, I(35)},
-       {kScore, D(10.0)},
-       {kActive, B(false)},
-       {kCreatedAt, S("2026-03-01T00:00:00.000Z")}},
-  };
-}
 
 // --- file-only behaviour ------------------------------------------------------------------------
 

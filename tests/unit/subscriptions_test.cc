@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/test_builders.h"
+
 #include <algorithm>
 #include <atomic>
 #include <random>
@@ -20,6 +22,9 @@
 namespace mqttspec::server {
 namespace {
 
+using namespace mqttspec::testing;  // NOLINT: the shared test builders
+
+
 using adapters::FilterList;
 using adapters::FilterNode;
 using adapters::Logic;
@@ -28,13 +33,6 @@ using registry::Field;
 using registry::FieldType;
 using registry::Model;
 using registry::ModelPtr;
-
-Field MakeField(std::string name, FieldType type) {
-  Field f;
-  f.name = std::move(name);
-  f.type = type;
-  return f;
-}
 
 enum { kId = 0, kStatus, kN, kR, kB, kTs };
 
@@ -47,29 +45,6 @@ ModelPtr Things(const std::string& entity = "things") {
                          "id");
   EXPECT_TRUE(m.ok());
   return m.value();
-}
-
-Value S(std::string s) { return Value{std::move(s)}; }
-Value I(int64_t i) { return Value{i}; }
-Value D(double d) { return Value{d}; }
-Value B(bool b) { return Value{b}; }
-const Value kNull{};
-
-FilterNode Cond(int field, Op op, std::vector<Value> values, Logic logic = Logic::kAnd) {
-  FilterNode n;
-  n.logic = logic;
-  n.cond.field = field;
-  n.cond.op = op;
-  n.cond.values = std::move(values);
-  return n;
-}
-
-FilterNode Group(FilterList children, Logic logic = Logic::kAnd) {
-  FilterNode n;
-  n.logic = logic;
-  n.is_group = true;
-  n.children = std::move(children);
-  return n;
 }
 
 Row MakeRow(Value status, Value n = kNull, Value r = kNull, Value b = kNull, Value ts = kNull) {

@@ -1,0 +1,42 @@
+#pragma once
+// The tests' PostgreSQL server (the pg fixture's cluster, see tests/CMakeLists.txt) and scratch
+// databases on it. Defined in database_conformance_test.cc; used by postgres_database_test.cc too.
+
+#include <string>
+#include <vector>
+
+namespace mqttspec::adapters::pgtest {
+
+// Where the tests' PostgreSQL server is.
+struct PgConfig {
+  std::string admin_url;  // empty: no server
+  bool required = false;  // a missing server fails the test instead of skipping it
+  std::string problem;    // why there is no server
+};
+PgConfig ReadPgConfig();
+
+// `url` with its database replaced by `database`.
+std::string UrlWithDatabase(const std::string& url, const std::string& database);
+
+// A database of its own on the test server; dropped (WITH FORCE) when destroyed.
+class ScratchDatabase {
+ public:
+  explicit ScratchDatabase(std::string admin_url);
+  ~ScratchDatabase();
+  ScratchDatabase(const ScratchDatabase&) = delete;
+  ScratchDatabase& operator=(const ScratchDatabase&) = delete;
+
+  bool Create(std::string* error);  // false: *error says why
+  void Drop();
+  const std::string& name() const { return name_; }
+  const std::string& url() const { return url_; }
+  const std::string& admin_url() const { return admin_url_; }
+  // Plain SQL on the scratch database, bypassing the adapter; both throw on errors.
+  void Exec(const std::string& sql);
+  std::vector<std::vector<std::string>> Query(const std::string& sql);  // NULL as "<NULL>"
+
+ private:
+  std::string admin_url_, name_, url_;
+};
+
+}  // namespace mqttspec::adapters::pgtest
