@@ -3,9 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <pqxx/pqxx>
-
 #include <charconv>
+#include <pqxx/pqxx>
 #include <unordered_map>
 
 #include "common/time_util.h"
@@ -20,8 +19,8 @@ namespace {
 
 std::string ColumnOf(const std::string& what) {
   // "Key (email)=(x) already exists." / "null value in column "name" of relation …"
-  for (auto [open, close] : {std::pair{"Key (\"", "\")"}, std::pair{"Key (", ")"},
-                             std::pair{"column \"", "\""}}) {
+  for (auto [open, close] :
+       {std::pair{"Key (\"", "\")"}, std::pair{"Key (", ")"}, std::pair{"column \"", "\""}}) {
     auto a = what.find(open);
     if (a == std::string::npos) continue;
     a += std::strlen(open);
@@ -44,16 +43,19 @@ Error PgError(const std::exception& e) {
     if (state == "23502")
       return MakeError(ErrorCode::kInvalidValue,
                        fmt::format("field '{}' may not be null", ColumnOf(e.what())));
-    if (state.rfind("23", 0) == 0) return MakeError(ErrorCode::kInvalidValue, "constraint violated");
+    if (state.rfind("23", 0) == 0)
+      return MakeError(ErrorCode::kInvalidValue, "constraint violated");
     if (state == "57014") return MakeError(ErrorCode::kTimeout, "query timed out");
-    if (state.rfind("22", 0) == 0) return MakeError(ErrorCode::kInvalidValue, "value out of range for its column");
+    if (state.rfind("22", 0) == 0)
+      return MakeError(ErrorCode::kInvalidValue, "value out of range for its column");
     if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "3D000" ||
         state == "28P01" || state == "28000")
       return MakeError(ErrorCode::kUnavailable, "database unavailable");
     spdlog::warn("postgres error {}: {}", state, e.what());
     return MakeError(ErrorCode::kInternal, "database error");
   }
-  if (dynamic_cast<const pqxx::broken_connection*>(&e) || dynamic_cast<const pqxx::in_doubt_error*>(&e))
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) ||
+      dynamic_cast<const pqxx::in_doubt_error*>(&e))
     return MakeError(ErrorCode::kUnavailable, "database unavailable");
   spdlog::warn("postgres: {}", e.what());
   return MakeError(ErrorCode::kInternal, "database error");
@@ -219,7 +221,8 @@ Result<T> PostgresDatabase::WithConnection(F&& work) {
       return MakeError(ErrorCode::kUnavailable, "database unavailable");
     } catch (const pqxx::in_doubt_error&) {
       conn.Reset();
-      return MakeError(ErrorCode::kUnavailable, "database unavailable; the write may or may not have happened");
+      return MakeError(ErrorCode::kUnavailable,
+                       "database unavailable; the write may or may not have happened");
     } catch (const std::exception& e) {
       return PgError(e);
     }
@@ -288,8 +291,7 @@ Status PostgresDatabase::Migrate(const Model& m) {
 Result<ReadResult> PostgresDatabase::Read(const ReadQuery& q) {
   return WithConnection<ReadResult>([&](PostgresConnection& conn) {
     // One snapshot for rows and total.
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(
-        conn.get());
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn.get());
     ReadResult out;
     out.rows = Rows(conn.Exec(tx, sql_.Select(q)), *q.model, q.columns);
     if (q.count_total) {
@@ -306,52 +308,56 @@ Result<ReadResult> PostgresDatabase::Read(const ReadQuery& q) {
 Result<std::optional<Row>> PostgresDatabase::ReadByKey(const Model& m, const Value& key,
                                                        const std::vector<int>& columns,
                                                        const FilterList& scope) {
-  return WithConnection<std::optional<Row>>([&](PostgresConnection& conn) -> Result<std::optional<Row>> {
-    pqxx::read_transaction tx(conn.get());
-    auto rows = Rows(conn.Exec(tx, sql_.SelectByKey(m, key, columns, scope)), m, columns);
-    tx.commit();
-    return First(std::move(rows));
-  });
+  return WithConnection<std::optional<Row>>(
+      [&](PostgresConnection& conn) -> Result<std::optional<Row>> {
+        pqxx::read_transaction tx(conn.get());
+        auto rows = Rows(conn.Exec(tx, sql_.SelectByKey(m, key, columns, scope)), m, columns);
+        tx.commit();
+        return First(std::move(rows));
+      });
 }
 
 Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
                                                   const std::vector<Record>& records) {
   const auto all = All(m);
-  return WithConnection<std::vector<Row>>([&](PostgresConnection& conn) -> Result<std::vector<Row>> {
-    pqxx::work tx(conn.get());
-    std::vector<Row> out;
-    out.reserve(records.size());
-    bool explicit_key = false;
-    for (const Record& r : records) {
-      auto rows = Rows(conn.Exec(tx, sql_.Insert(m, r)), m, all);
-      if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
-      out.push_back(std::move(rows.front()));
-      for (const auto& a : r) explicit_key |= a.field == static_cast<int>(m.primary_index());
-    }
-    if (explicit_key && m.primary().auto_increment) {
-      // An identity column does not see keys given explicitly; SQLite's AUTOINCREMENT does.
-      // Move it past them, so the next generated key cannot collide.
-      conn.Exec(tx, Statement{"SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT "
-                              "max(" + sql_.Quote(m.primary().name) + ") FROM " + sql_.Table(m) +
-                              "), 1))",
-                              {Value{sql_.Table(m)}, Value{m.primary().name}}});
-    }
-    std::lock_guard order(commit_mu_);
-    tx.commit();
-    if (listener_) {
-      std::vector<Change> changes;
-      for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
-      listener_->OnCommitted(std::move(changes));
-    }
-    return out;
-  });
+  return WithConnection<std::vector<Row>>(
+      [&](PostgresConnection& conn) -> Result<std::vector<Row>> {
+        pqxx::work tx(conn.get());
+        std::vector<Row> out;
+        out.reserve(records.size());
+        bool explicit_key = false;
+        for (const Record& r : records) {
+          auto rows = Rows(conn.Exec(tx, sql_.Insert(m, r)), m, all);
+          if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
+          out.push_back(std::move(rows.front()));
+          for (const auto& a : r) explicit_key |= a.field == static_cast<int>(m.primary_index());
+        }
+        if (explicit_key && m.primary().auto_increment) {
+          // An identity column does not see keys given explicitly; SQLite's AUTOINCREMENT does.
+          // Move it past them, so the next generated key cannot collide.
+          conn.Exec(
+              tx, Statement{"SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT "
+                            "max(" +
+                                sql_.Quote(m.primary().name) + ") FROM " + sql_.Table(m) + "), 1))",
+                            {Value{sql_.Table(m)}, Value{m.primary().name}}});
+        }
+        std::lock_guard order(commit_mu_);
+        tx.commit();
+        if (listener_) {
+          std::vector<Change> changes;
+          for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
+          listener_->OnCommitted(std::move(changes));
+        }
+        return out;
+      });
 }
 
 Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value& key,
                                                     const Record& changes,
                                                     const FilterList& scope) {
   const auto all = All(m);
-  return WithConnection<std::optional<Row>>([&](PostgresConnection& conn) -> Result<std::optional<Row>> {
+  return WithConnection<std::optional<Row>>([&](PostgresConnection& conn)
+                                                -> Result<std::optional<Row>> {
     pqxx::work tx(conn.get());
     // The row before, locked, tells subscribers whether the row left their filter.
     Statement lock = sql_.SelectByKey(m, key, all, scope);
@@ -375,19 +381,20 @@ Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value&
 Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value& key,
                                                     const FilterList& scope) {
   const auto all = All(m);
-  return WithConnection<std::optional<Row>>([&](PostgresConnection& conn) -> Result<std::optional<Row>> {
-    pqxx::work tx(conn.get());
-    auto rows = Rows(conn.Exec(tx, sql_.Delete(m, key, scope)), m, all);
-    if (rows.empty()) return std::optional<Row>();
-    std::lock_guard order(commit_mu_);
-    tx.commit();
-    if (listener_) {
-      std::vector<Change> change;
-      change.push_back(Change{Change::Kind::kDelete, &m, rows.front(), {}});
-      listener_->OnCommitted(std::move(change));
-    }
-    return std::optional<Row>(std::move(rows.front()));
-  });
+  return WithConnection<std::optional<Row>>(
+      [&](PostgresConnection& conn) -> Result<std::optional<Row>> {
+        pqxx::work tx(conn.get());
+        auto rows = Rows(conn.Exec(tx, sql_.Delete(m, key, scope)), m, all);
+        if (rows.empty()) return std::optional<Row>();
+        std::lock_guard order(commit_mu_);
+        tx.commit();
+        if (listener_) {
+          std::vector<Change> change;
+          change.push_back(Change{Change::Kind::kDelete, &m, rows.front(), {}});
+          listener_->OnCommitted(std::move(change));
+        }
+        return std::optional<Row>(std::move(rows.front()));
+      });
 }
 
 Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::string& schema) {
@@ -406,7 +413,8 @@ Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::
             "SELECT tc.table_name, tc.constraint_type, tc.constraint_name, k.column_name "
             "FROM information_schema.table_constraints tc JOIN "
             "     information_schema.key_column_usage k "
-            "  ON k.constraint_schema = tc.constraint_schema AND k.constraint_name = tc.constraint_name "
+            "  ON k.constraint_schema = tc.constraint_schema AND k.constraint_name = "
+            "tc.constraint_name "
             "WHERE tc.table_schema = $1 AND tc.constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
             schema);
         tx.commit();
@@ -418,24 +426,32 @@ Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::
           constraints[key].push_back(r[3].c_str());
           kinds[key] = r[1].c_str();
         }
-        std::map<std::string, std::string> primary;        // table → pk column
+        std::map<std::string, std::string> primary;              // table → pk column
         std::map<std::string, std::vector<std::string>> unique;  // table → unique columns
         for (const auto& [key, columns] : constraints) {
           if (columns.size() != 1) continue;
-          if (kinds[key] == "PRIMARY KEY") primary[key.first] = columns.front();
-          else unique[key.first].push_back(columns.front());
+          if (kinds[key] == "PRIMARY KEY")
+            primary[key.first] = columns.front();
+          else
+            unique[key.first].push_back(columns.front());
         }
         std::map<std::string, std::vector<Field>> tables;
         for (const auto& r : cols) {
           std::string table = r[0].c_str(), type = r[2].c_str();
           Field f;
           f.name = r[1].c_str();
-          if (type == "integer" || type == "bigint" || type == "smallint") f.type = FieldType::kInteger;
-          else if (type == "real" || type == "double precision" || type == "numeric") f.type = FieldType::kReal;
-          else if (type == "boolean") f.type = FieldType::kBoolean;
-          else if (type.rfind("timestamp", 0) == 0 || type == "date") f.type = FieldType::kTimestamp;
-          else if (type == "json" || type == "jsonb") f.type = FieldType::kJson;
-          else f.type = FieldType::kText;
+          if (type == "integer" || type == "bigint" || type == "smallint")
+            f.type = FieldType::kInteger;
+          else if (type == "real" || type == "double precision" || type == "numeric")
+            f.type = FieldType::kReal;
+          else if (type == "boolean")
+            f.type = FieldType::kBoolean;
+          else if (type.rfind("timestamp", 0) == 0 || type == "date")
+            f.type = FieldType::kTimestamp;
+          else if (type == "json" || type == "jsonb")
+            f.type = FieldType::kJson;
+          else
+            f.type = FieldType::kText;
           f.nullable = std::string_view(r[3].c_str()) == "YES";
           f.auto_increment = r[4].as<bool>(false) && f.type == FieldType::kInteger;
           tables[table].push_back(std::move(f));
@@ -444,7 +460,8 @@ Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::
         for (auto& [table, fields] : tables) {
           auto pk = primary.find(table);
           if (pk == primary.end()) {
-            spdlog::warn("introspect: {}.{} has no single-column primary key; not served", schema, table);
+            spdlog::warn("introspect: {}.{} has no single-column primary key; not served", schema,
+                         table);
             continue;
           }
           for (auto& f : fields) {

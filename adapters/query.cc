@@ -6,10 +6,20 @@
 namespace mqttspec::adapters {
 namespace {
 constexpr std::array<std::pair<std::string_view, Op>, 15> kOps{{
-    {"eq", Op::kEq}, {"neq", Op::kNeq}, {"gt", Op::kGt}, {"gte", Op::kGte}, {"lt", Op::kLt},
-    {"lte", Op::kLte}, {"like", Op::kLike}, {"ilike", Op::kIlike}, {"in", Op::kIn},
-    {"not_in", Op::kNotIn}, {"between", Op::kBetween}, {"is_null", Op::kIsNull},
-    {"is_not_null", Op::kIsNotNull}, {"contains", Op::kContains},
+    {"eq", Op::kEq},
+    {"neq", Op::kNeq},
+    {"gt", Op::kGt},
+    {"gte", Op::kGte},
+    {"lt", Op::kLt},
+    {"lte", Op::kLte},
+    {"like", Op::kLike},
+    {"ilike", Op::kIlike},
+    {"in", Op::kIn},
+    {"not_in", Op::kNotIn},
+    {"between", Op::kBetween},
+    {"is_null", Op::kIsNull},
+    {"is_not_null", Op::kIsNotNull},
+    {"contains", Op::kContains},
     {"starts_with", Op::kStartsWith},
 }};
 }  // namespace

@@ -14,8 +14,21 @@
 namespace mqttspec::adapters {
 
 enum class Op {
-  kEq, kNeq, kGt, kGte, kLt, kLte, kLike, kIlike, kIn, kNotIn, kBetween, kIsNull, kIsNotNull,
-  kContains, kStartsWith,
+  kEq,
+  kNeq,
+  kGt,
+  kGte,
+  kLt,
+  kLte,
+  kLike,
+  kIlike,
+  kIn,
+  kNotIn,
+  kBetween,
+  kIsNull,
+  kIsNotNull,
+  kContains,
+  kStartsWith,
 };
 
 std::optional<Op> ParseOp(std::string_view name);
@@ -36,7 +49,7 @@ struct Condition {
 struct FilterNode {
   Logic logic = Logic::kAnd;
   bool is_group = false;
-  Condition cond;                   // when !is_group
+  Condition cond;                    // when !is_group
   std::vector<FilterNode> children;  // when is_group
 };
 using FilterList = std::vector<FilterNode>;

@@ -147,8 +147,10 @@ void SqlBuilder::AppendFilterList(const Model& m, const FilterList& filters, Sta
     if (i) st.sql += n.logic == Logic::kOr ? " OR " : " AND ";
     st.sql += '(';
     if (n.is_group) {
-      if (n.children.empty()) st.sql += "1 = 1";
-      else AppendFilterList(m, n.children, st);
+      if (n.children.empty())
+        st.sql += "1 = 1";
+      else
+        AppendFilterList(m, n.children, st);
     } else {
       AppendCondition(m, n.cond, st);
     }
@@ -212,8 +214,7 @@ void SqlBuilder::AppendKeyAndScope(const Model& m, const Value& key, const Filte
   }
 }
 
-Statement SqlBuilder::SelectByKey(const Model& m, const Value& key,
-                                  const std::vector<int>& columns,
+Statement SqlBuilder::SelectByKey(const Model& m, const Value& key, const std::vector<int>& columns,
                                   const FilterList& scope) const {
   Statement st;
   st.sql = "SELECT ";

@@ -38,8 +38,7 @@ class SqlBuilder {
   Statement Insert(const registry::Model& model, const Record& record) const;
   Statement Update(const registry::Model& model, const Value& key, const Record& changes,
                    const FilterList& scope) const;
-  Statement Delete(const registry::Model& model, const Value& key,
-                   const FilterList& scope) const;
+  Statement Delete(const registry::Model& model, const Value& key, const FilterList& scope) const;
   // CREATE TABLE IF NOT EXISTS for the model.
   std::string CreateTable(const registry::Model& model) const;
   // CREATE INDEX IF NOT EXISTS for each indexed field (unique and primary fields have one).

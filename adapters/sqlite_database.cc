@@ -389,8 +389,7 @@ Result<std::vector<Row>> SqliteDatabase::Create(const Model& m,
 }
 
 Result<std::optional<Row>> SqliteDatabase::Update(const Model& m, const Value& key,
-                                                  const Record& changes,
-                                                  const FilterList& scope) {
+                                                  const Record& changes, const FilterList& scope) {
   std::vector<int> all(m.fields().size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
   std::lock_guard lock(writer_mu_);

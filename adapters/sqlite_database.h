@@ -3,9 +3,9 @@
 // serialized by SQLite anyway) and a pool of reader connections that read concurrently with it.
 // Each connection caches its prepared statements. WAL checkpoints run on a background connection
 // (PASSIVE, so they never block the writer): SQLite's own auto-checkpoint would run them, fsync
-// included, inside whichever commit crossed the threshold, while every queued write waits. `like` is made case-sensitive with
-// PRAGMA case_sensitive_like; `ilike` compares lower() of both sides (ASCII case folding).
-// Thread-safety: all methods may be called from any thread.
+// included, inside whichever commit crossed the threshold, while every queued write waits. `like`
+// is made case-sensitive with PRAGMA case_sensitive_like; `ilike` compares lower() of both sides
+// (ASCII case folding). Thread-safety: all methods may be called from any thread.
 
 #include <atomic>
 #include <condition_variable>

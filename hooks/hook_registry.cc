@@ -9,9 +9,9 @@ namespace mqttspec::hooks {
 
 std::string_view HookTypeName(HookType type) {
   static constexpr std::string_view kNames[kHookTypeCount] = {
-      "BeforeHandle", "BeforeConnect", "AfterConnect", "BeforeDisconnect", "AfterDisconnect",
-      "BeforeRead",   "AfterRead",     "BeforeCreate", "AfterCreate",      "BeforeUpdate",
-      "AfterUpdate",  "BeforeDelete",  "AfterDelete",  "BeforeSubscribe",  "AfterSubscribe",
+      "BeforeHandle",      "BeforeConnect",   "AfterConnect", "BeforeDisconnect", "AfterDisconnect",
+      "BeforeRead",        "AfterRead",       "BeforeCreate", "AfterCreate",      "BeforeUpdate",
+      "AfterUpdate",       "BeforeDelete",    "AfterDelete",  "BeforeSubscribe",  "AfterSubscribe",
       "BeforeUnsubscribe", "AfterUnsubscribe"};
   return kNames[static_cast<size_t>(type)];
 }
@@ -30,7 +30,8 @@ Error AbortState::error() const {
   if (failure_) return *failure_;
   for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
     if (ErrorCodeName(static_cast<ErrorCode>(c)) == code_)
-      return MakeError(static_cast<ErrorCode>(c), message_.empty() ? "refused by a hook" : message_);
+      return MakeError(static_cast<ErrorCode>(c),
+                       message_.empty() ? "refused by a hook" : message_);
   }
   return MakeError(ErrorCode::kForbidden, message_.empty() ? "refused by a hook" : message_);
 }

@@ -21,8 +21,9 @@ Result<mqttspec_plugin_init_fn> Open(const std::string& path, void** handle_out)
   auto init = reinterpret_cast<mqttspec_plugin_init_fn>(dlsym(handle, "mqttspec_plugin_init"));
   if (!version || !init) {
     dlclose(handle);
-    return Fail(path, "not an mqttspec plugin (mqttspec_plugin_abi_version / "
-                      "mqttspec_plugin_init missing)");
+    return Fail(path,
+                "not an mqttspec plugin (mqttspec_plugin_abi_version / "
+                "mqttspec_plugin_init missing)");
   }
   if (int v = version(); v != MQTTSPEC_PLUGIN_ABI_VERSION) {
     dlclose(handle);

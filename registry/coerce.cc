@@ -40,12 +40,16 @@ std::optional<double> ParseReal(std::string_view s) {
 
 // Whether any string or key inside `j` holds a NUL character (jsonb refuses \u0000).
 bool HasNul(const rapidjson::Value& j) {
-  if (j.IsString()) return std::string_view(j.GetString(), j.GetStringLength()).find('\0') != std::string_view::npos;
+  if (j.IsString())
+    return std::string_view(j.GetString(), j.GetStringLength()).find('\0') !=
+           std::string_view::npos;
   if (j.IsArray()) {
-    for (const auto& e : j.GetArray()) if (HasNul(e)) return true;
+    for (const auto& e : j.GetArray())
+      if (HasNul(e)) return true;
   }
   if (j.IsObject()) {
-    for (const auto& m : j.GetObject()) if (HasNul(m.name) || HasNul(m.value)) return true;
+    for (const auto& m : j.GetObject())
+      if (HasNul(m.name) || HasNul(m.value)) return true;
   }
   return false;
 }
@@ -153,8 +157,7 @@ Result<Value> CoerceText(const Field& f, std::string_view text) {
   }
 }
 
-rapidjson::Value ToJson(const Field& f, const Value& v,
-                        rapidjson::Document::AllocatorType& a) {
+rapidjson::Value ToJson(const Field& f, const Value& v, rapidjson::Document::AllocatorType& a) {
   switch (v.index()) {
     case 1: return rapidjson::Value(std::get<bool>(v));
     case 2: return rapidjson::Value(static_cast<int64_t>(std::get<int64_t>(v)));
@@ -177,15 +180,21 @@ void WriteJson(const Field& f, const Value& v, JsonWriter& w) {
     case 0: w.Null(); return;
     case 1: w.Bool(std::get<bool>(v)); return;
     case 2:
-      if (f.type == FieldType::kBoolean) w.Bool(std::get<int64_t>(v) != 0);
-      else if (f.type == FieldType::kReal) w.Double(static_cast<double>(std::get<int64_t>(v)));
-      else w.Int64(std::get<int64_t>(v));
+      if (f.type == FieldType::kBoolean)
+        w.Bool(std::get<int64_t>(v) != 0);
+      else if (f.type == FieldType::kReal)
+        w.Double(static_cast<double>(std::get<int64_t>(v)));
+      else
+        w.Int64(std::get<int64_t>(v));
       return;
     case 3: {
       double d = std::get<double>(v);
-      if (f.type == FieldType::kInteger && std::trunc(d) == d) w.Int64(static_cast<int64_t>(d));
-      else if (std::isfinite(d)) w.Double(d);
-      else w.Null();
+      if (f.type == FieldType::kInteger && std::trunc(d) == d)
+        w.Int64(static_cast<int64_t>(d));
+      else if (std::isfinite(d))
+        w.Double(d);
+      else
+        w.Null();
       return;
     }
     case 4: {

@@ -19,8 +19,8 @@ std::string_view FieldTypeName(FieldType type) {
 }
 
 std::optional<FieldType> ParseFieldType(std::string_view name) {
-  for (FieldType t : {FieldType::kInteger, FieldType::kReal, FieldType::kText,
-                      FieldType::kBoolean, FieldType::kTimestamp, FieldType::kJson}) {
+  for (FieldType t : {FieldType::kInteger, FieldType::kReal, FieldType::kText, FieldType::kBoolean,
+                      FieldType::kTimestamp, FieldType::kJson}) {
     if (FieldTypeName(t) == name) return t;
   }
   return std::nullopt;
@@ -58,8 +58,8 @@ Result<ModelPtr> Model::Create(std::string schema, std::string entity, std::vect
     }
   }
   if (pk < 0) {
-    return bad(fmt::format("model {}.{}: primary key '{}' is not a field", schema, entity,
-                           primary_key));
+    return bad(
+        fmt::format("model {}.{}: primary key '{}' is not a field", schema, entity, primary_key));
   }
   for (size_t i = 0; i < fields.size(); ++i) {
     Field& f = fields[i];

@@ -9,8 +9,7 @@ namespace mqttspec::server {
 
 using adapters::Change;
 
-ChangeFeed::ChangeFeed(Subscriptions& subscriptions, Publisher& publisher, int qos,
-                       size_t capacity)
+ChangeFeed::ChangeFeed(Subscriptions& subscriptions, Publisher& publisher, int qos, size_t capacity)
     : subscriptions_(subscriptions), publisher_(publisher), qos_(qos), capacity_(capacity) {
   thread_ = std::thread([this] { Run(); });
 }
@@ -98,7 +97,8 @@ void ChangeFeed::FanOut(const Change& c) {
   std::vector<SubscriptionPtr> left;  // matched the old row, not the new one
   if (c.kind == Change::Kind::kUpdate && !c.before.empty()) {
     for (auto& s : subscriptions_.Match(m, c.before)) {
-      if (std::find(matched.begin(), matched.end(), s) == matched.end()) left.push_back(std::move(s));
+      if (std::find(matched.begin(), matched.end(), s) == matched.end())
+        left.push_back(std::move(s));
     }
   }
   if (matched.empty() && left.empty()) return;

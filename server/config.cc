@@ -29,9 +29,10 @@ std::string Join(const std::string& parent, const std::string& key) {
 }
 
 // Walks a mapping, rejecting keys it does not know.
-void ForEachKey(const YAML::Node& node, const std::string& path,
-                const std::map<std::string, std::function<void(const YAML::Node&,
-                                                               const std::string&)>>& handlers) {
+void ForEachKey(
+    const YAML::Node& node, const std::string& path,
+    const std::map<std::string, std::function<void(const YAML::Node&, const std::string&)>>&
+        handlers) {
   if (!node || node.IsNull()) return;
   if (!node.IsMap()) Fail(path.empty() ? "config" : path, "expected a mapping");
   for (const auto& kv : node) {
@@ -161,20 +162,27 @@ Config Parse(const YAML::Node& root) {
       {{"broker",
         [&](auto& n, auto& p) {
           auto& b = c.broker;
-          ForEachKey(n, p,
-                     {{"mode", [&](auto& v, auto& k) { b.mode = OneOf(v, k, {"embedded", "external"}); }},
-                      {"host", [&](auto& v, auto& k) { b.host = Str(v, k); }},
-                      {"port", [&](auto& v, auto& k) { b.port = static_cast<int>(Int(v, k, 1, 65535)); }},
-                      {"websocket_port", [&](auto& v, auto& k) { b.websocket_port = static_cast<int>(Int(v, k, 0, 65535)); }},
-                      {"mosquitto", [&](auto& v, auto& k) { b.mosquitto = Str(v, k); }},
-                      {"data_dir", [&](auto& v, auto& k) { b.data_dir = Str(v, k); }},
-                      {"allow_anonymous", [&](auto& v, auto& k) { b.allow_anonymous = Bool(v, k); }},
-                      {"password_file", [&](auto& v, auto& k) { b.password_file = Str(v, k); }},
-                      {"url", [&](auto& v, auto& k) { b.url = Str(v, k); }},
-                      {"client_id", [&](auto& v, auto& k) { b.client_id = Str(v, k); }},
-                      {"username", [&](auto& v, auto& k) { b.username = Str(v, k); }},
-                      {"password", [&](auto& v, auto& k) { b.password = Str(v, k); }},
-                      {"shared_group", [&](auto& v, auto& k) { b.shared_group = Str(v, k); }}});
+          ForEachKey(
+              n, p,
+              {{"mode",
+                [&](auto& v, auto& k) {
+                  b.mode = OneOf(v, k, {"embedded", "external"});
+                }},
+               {"host", [&](auto& v, auto& k) { b.host = Str(v, k); }},
+               {"port", [&](auto& v, auto& k) { b.port = static_cast<int>(Int(v, k, 1, 65535)); }},
+               {"websocket_port",
+                [&](auto& v, auto& k) {
+                  b.websocket_port = static_cast<int>(Int(v, k, 0, 65535));
+                }},
+               {"mosquitto", [&](auto& v, auto& k) { b.mosquitto = Str(v, k); }},
+               {"data_dir", [&](auto& v, auto& k) { b.data_dir = Str(v, k); }},
+               {"allow_anonymous", [&](auto& v, auto& k) { b.allow_anonymous = Bool(v, k); }},
+               {"password_file", [&](auto& v, auto& k) { b.password_file = Str(v, k); }},
+               {"url", [&](auto& v, auto& k) { b.url = Str(v, k); }},
+               {"client_id", [&](auto& v, auto& k) { b.client_id = Str(v, k); }},
+               {"username", [&](auto& v, auto& k) { b.username = Str(v, k); }},
+               {"password", [&](auto& v, auto& k) { b.password = Str(v, k); }},
+               {"shared_group", [&](auto& v, auto& k) { b.shared_group = Str(v, k); }}});
         }},
        {"topics",
         [&](auto& n, auto& p) {
@@ -187,21 +195,34 @@ Config Parse(const YAML::Node& root) {
         }},
        {"qos",
         [&](auto& n, auto& p) {
-          ForEachKey(n, p,
-                     {{"request", [&](auto& v, auto& k) { c.qos.request = static_cast<int>(Int(v, k, 0, 2)); }},
-                      {"response", [&](auto& v, auto& k) { c.qos.response = static_cast<int>(Int(v, k, 0, 2)); }},
-                      {"notification", [&](auto& v, auto& k) { c.qos.notification = static_cast<int>(Int(v, k, 0, 2)); }}});
+          ForEachKey(
+              n, p,
+              {{"request",
+                [&](auto& v, auto& k) { c.qos.request = static_cast<int>(Int(v, k, 0, 2)); }},
+               {"response",
+                [&](auto& v, auto& k) { c.qos.response = static_cast<int>(Int(v, k, 0, 2)); }},
+               {"notification", [&](auto& v, auto& k) {
+                  c.qos.notification = static_cast<int>(Int(v, k, 0, 2));
+                }}});
         }},
        {"database",
         [&](auto& n, auto& p) {
           auto& d = c.database;
-          ForEachKey(n, p,
-                     {{"driver", [&](auto& v, auto& k) { d.driver = OneOf(v, k, {"sqlite", "postgres"}); }},
-                      {"path", [&](auto& v, auto& k) { d.path = Str(v, k); }},
-                      {"synchronous", [&](auto& v, auto& k) { d.synchronous = OneOf(v, k, {"full", "normal"}); }},
-                      {"url", [&](auto& v, auto& k) { d.url = Str(v, k); }},
-                      {"pool_size", [&](auto& v, auto& k) { d.pool_size = static_cast<int>(Int(v, k, 1, 1024)); }},
-                      {"migrate", [&](auto& v, auto& k) { d.migrate = Bool(v, k); }}});
+          ForEachKey(
+              n, p,
+              {{"driver",
+                [&](auto& v, auto& k) {
+                  d.driver = OneOf(v, k, {"sqlite", "postgres"});
+                }},
+               {"path", [&](auto& v, auto& k) { d.path = Str(v, k); }},
+               {"synchronous",
+                [&](auto& v, auto& k) {
+                  d.synchronous = OneOf(v, k, {"full", "normal"});
+                }},
+               {"url", [&](auto& v, auto& k) { d.url = Str(v, k); }},
+               {"pool_size",
+                [&](auto& v, auto& k) { d.pool_size = static_cast<int>(Int(v, k, 1, 1024)); }},
+               {"migrate", [&](auto& v, auto& k) { d.migrate = Bool(v, k); }}});
         }},
        {"models",
         [&](auto& n, auto& p) {
@@ -225,15 +246,16 @@ Config Parse(const YAML::Node& root) {
                                for (size_t i = 0; i < v.size(); ++i) {
                                  PluginConfig pc;
                                  std::string pk = fmt::format("{}[{}]", k, i);
-                                 ForEachKey(v[i], pk,
-                                            {{"path", [&](auto& x, auto& kk) { pc.path = Str(x, kk); }},
-                                             {"options", [&](auto& x, auto& kk) {
-                                                if (x.IsNull()) return;
-                                                if (!x.IsMap()) Fail(kk, "expected a mapping");
-                                                for (const auto& o : x)
-                                                  pc.options[o.first.Scalar()] =
-                                                      Str(o.second, kk + "." + o.first.Scalar());
-                                              }}});
+                                 ForEachKey(
+                                     v[i], pk,
+                                     {{"path", [&](auto& x, auto& kk) { pc.path = Str(x, kk); }},
+                                      {"options", [&](auto& x, auto& kk) {
+                                         if (x.IsNull()) return;
+                                         if (!x.IsMap()) Fail(kk, "expected a mapping");
+                                         for (const auto& o : x)
+                                           pc.options[o.first.Scalar()] =
+                                               Str(o.second, kk + "." + o.first.Scalar());
+                                       }}});
                                  if (pc.path.empty()) Fail(pk + ".path", "is required");
                                  c.plugins.push_back(std::move(pc));
                                }
@@ -248,20 +270,34 @@ Config Parse(const YAML::Node& root) {
        {"limits",
         [&](auto& n, auto& p) {
           auto& l = c.limits;
-          ForEachKey(n, p,
-                     {{"max_payload_bytes", [&](auto& v, auto& k) { l.max_payload_bytes = Int(v, k, 64, 268435455); }},
-                      {"max_rows", [&](auto& v, auto& k) { l.max_rows = Int(v, k, 1, 1000000); }},
-                      {"max_filters", [&](auto& v, auto& k) { l.max_filters = static_cast<int>(Int(v, k, 1, 10000)); }},
-                      {"max_subscriptions_per_client", [&](auto& v, auto& k) { l.max_subscriptions_per_client = static_cast<int>(Int(v, k, 0, 1000000)); }},
-                      {"query_timeout_ms", [&](auto& v, auto& k) { l.query_timeout_ms = static_cast<int>(Int(v, k, 1, 3600000)); }},
-                      {"requests_per_second_per_client", [&](auto& v, auto& k) { l.requests_per_second_per_client = Real(v, k); }},
-                      {"dedup_window_s", [&](auto& v, auto& k) { l.dedup_window_s = static_cast<int>(Int(v, k, 0, 86400)); }}});
+          ForEachKey(
+              n, p,
+              {{"max_payload_bytes",
+                [&](auto& v, auto& k) { l.max_payload_bytes = Int(v, k, 64, 268435455); }},
+               {"max_rows", [&](auto& v, auto& k) { l.max_rows = Int(v, k, 1, 1000000); }},
+               {"max_filters",
+                [&](auto& v, auto& k) { l.max_filters = static_cast<int>(Int(v, k, 1, 10000)); }},
+               {"max_subscriptions_per_client",
+                [&](auto& v, auto& k) {
+                  l.max_subscriptions_per_client = static_cast<int>(Int(v, k, 0, 1000000));
+                }},
+               {"query_timeout_ms",
+                [&](auto& v, auto& k) {
+                  l.query_timeout_ms = static_cast<int>(Int(v, k, 1, 3600000));
+                }},
+               {"requests_per_second_per_client",
+                [&](auto& v, auto& k) { l.requests_per_second_per_client = Real(v, k); }},
+               {"dedup_window_s", [&](auto& v, auto& k) {
+                  l.dedup_window_s = static_cast<int>(Int(v, k, 0, 86400));
+                }}});
         }},
        {"log",
         [&](auto& n, auto& p) {
-          ForEachKey(n, p, {{"level", [&](auto& v, auto& k) {
-                               c.log_level = OneOf(v, k, {"trace", "debug", "info", "warn", "error", "off"});
-                             }}});
+          ForEachKey(
+              n, p,
+              {{"level", [&](auto& v, auto& k) {
+                  c.log_level = OneOf(v, k, {"trace", "debug", "info", "warn", "error", "off"});
+                }}});
         }},
        {"workers", [&](auto& v, auto& k) { c.workers = static_cast<int>(Int(v, k, 0, 256)); }}});
   if (c.database.driver == "postgres" && c.database.url.empty())

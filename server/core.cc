@@ -13,7 +13,8 @@ Status CheckSupported(const Config& c) {
   auto refuse = [](std::string msg) { return MakeError(ErrorCode::kInvalidValue, std::move(msg)); };
 
   if (!c.introspect.empty() && c.database.driver != "postgres")
-    return refuse("introspect: needs database.driver postgres (SQLite tables are declared under models)");
+    return refuse(
+        "introspect: needs database.driver postgres (SQLite tables are declared under models)");
   return OkStatus();
 }
 
@@ -58,8 +59,8 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
       spdlog::info("introspected {} ({} fields)", m->qualified_name(), m->fields().size());
     }
   }
-  core->host_ = std::make_unique<CorePluginHost>(core->hooks_, core->models_, *core->db_,
-                                                 c.database.migrate);
+  core->host_ =
+      std::make_unique<CorePluginHost>(core->hooks_, core->models_, *core->db_, c.database.migrate);
   for (const auto& plugin : c.plugins) {
     if (auto st = hooks::LoadPlugin(plugin.path, plugin.options, *core->host_); !st.ok())
       return st.take_error();
@@ -71,8 +72,8 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
   ro.dedup_window_s = c.limits.dedup_window_s;
   core->subscriptions_ =
       std::make_unique<Subscriptions>(c.topic_prefix, c.limits.max_subscriptions_per_client);
-  core->router_ = std::make_unique<Router>(core->models_, *core->db_, ro, core->subscriptions_.get(),
-                                           &core->hooks_);
+  core->router_ = std::make_unique<Router>(core->models_, *core->db_, ro,
+                                           core->subscriptions_.get(), &core->hooks_);
   spdlog::info("{} model(s), database {}", core->models_.All().size(),
                c.database.driver == "postgres" ? "postgres" : "sqlite (" + c.database.path + ")");
   return core;

@@ -7,10 +7,10 @@
 
 #include "adapters/database.h"
 #include "common/error.h"
-#include "registry/model_registry.h"
-#include "server/config.h"
 #include "hooks/hook_registry.h"
+#include "registry/model_registry.h"
 #include "server/clients.h"
+#include "server/config.h"
 #include "server/plugin_host.h"
 #include "server/router.h"
 #include "server/subscriptions.h"

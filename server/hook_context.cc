@@ -12,8 +12,8 @@ ModelInfo DescribeModel(const registry::Model& m) {
   info.entity = m.entity();
   info.primary_key = m.primary().name;
   for (const auto& f : m.fields()) {
-    info.fields.push_back(FieldInfo{f.name, std::string(registry::FieldTypeName(f.type)), f.nullable,
-                                    f.primary, f.unique || f.primary});
+    info.fields.push_back(FieldInfo{f.name, std::string(registry::FieldTypeName(f.type)),
+                                    f.nullable, f.primary, f.unique || f.primary});
   }
   return info;
 }
@@ -48,9 +48,8 @@ bool RequestHookContext::SetField(std::string_view name, const Value& value) {
   }
   int idx = model_->FindField(name);
   if (idx < 0) {
-    state_.Fail(MakeError(ErrorCode::kUnknownColumn,
-                          fmt::format("column '{}' is not a field of {}", name,
-                                      model_->qualified_name())));
+    state_.Fail(MakeError(ErrorCode::kUnknownColumn, fmt::format("column '{}' is not a field of {}",
+                                                                 name, model_->qualified_name())));
     return false;
   }
   const auto& field = model_->field(static_cast<size_t>(idx));
@@ -85,8 +84,11 @@ bool RequestHookContext::AddFilter(std::string_view column, std::string_view op,
   // Built as the JSON a client would send, then parsed by the same rules.
   rapidjson::Document doc(rapidjson::kObjectType);
   auto& a = doc.GetAllocator();
-  doc.AddMember("column", rapidjson::Value(column.data(), static_cast<rapidjson::SizeType>(column.size()), a), a);
-  doc.AddMember("operator", rapidjson::Value(op.data(), static_cast<rapidjson::SizeType>(op.size()), a), a);
+  doc.AddMember("column",
+                rapidjson::Value(column.data(), static_cast<rapidjson::SizeType>(column.size()), a),
+                a);
+  doc.AddMember("operator",
+                rapidjson::Value(op.data(), static_cast<rapidjson::SizeType>(op.size()), a), a);
   int idx = model_->FindField(column);
   const registry::Field& field = model_->field(static_cast<size_t>(idx < 0 ? 0 : idx));
   const bool list = op == "in" || op == "not_in" || op == "between";
@@ -104,8 +106,9 @@ bool RequestHookContext::AddFilter(std::string_view column, std::string_view op,
   }
   // AND it with everything so far: with an OR at the top level, the existing filters become a
   // group first, so the hook's condition narrows all of them.
-  auto has_or = std::any_of(filters_->begin() + (filters_->empty() ? 0 : 1), filters_->end(),
-                            [](const adapters::FilterNode& n) { return n.logic == adapters::Logic::kOr; });
+  auto has_or =
+      std::any_of(filters_->begin() + (filters_->empty() ? 0 : 1), filters_->end(),
+                  [](const adapters::FilterNode& n) { return n.logic == adapters::Logic::kOr; });
   if (has_or) {
     adapters::FilterNode group;
     group.is_group = true;

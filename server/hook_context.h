@@ -19,7 +19,10 @@ class RequestHookContext : public HookContext {
  public:
   RequestHookContext(ClientInfo& client, std::string_view operation, registry::ModelPtr model,
                      const std::optional<Value>* key, const ParseLimits& limits)
-      : client_(client), operation_(operation), model_(std::move(model)), key_(key),
+      : client_(client),
+        operation_(operation),
+        model_(std::move(model)),
+        key_(key),
         limits_(limits) {}
 
   void set_type(HookType t) { type_ = t; }

@@ -10,7 +10,6 @@
 //
 // Exit codes: 0 clean stop, 1 runtime failure (database, broker), 2 configuration error.
 
-#include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -18,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -48,14 +48,18 @@ int Failure(const std::string& message) {
 
 // The executable `name` (a path, or looked up in PATH), or "".
 std::string FindExecutable(const std::string& name) {
-  auto executable = [](const fs::path& p) { return access(p.c_str(), X_OK) == 0 && fs::is_regular_file(p); };
-  if (name.find('/') != std::string::npos) return executable(name) ? fs::absolute(name).string() : "";
+  auto executable = [](const fs::path& p) {
+    return access(p.c_str(), X_OK) == 0 && fs::is_regular_file(p);
+  };
+  if (name.find('/') != std::string::npos)
+    return executable(name) ? fs::absolute(name).string() : "";
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   size_t start = 0;
   while (start <= dirs.size()) {
     size_t colon = dirs.find(':', start);
-    std::string dir = dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string dir =
+        dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     if (!dir.empty() && executable(fs::path(dir) / name)) return (fs::path(dir) / name).string();
     if (colon == std::string::npos) break;
     start = colon + 1;
@@ -66,7 +70,8 @@ std::string FindExecutable(const std::string& name) {
 // mqttspec_mosquitto.so: $MQTTSPEC_PLUGIN, else next to this executable (build tree: ../lib,
 // installed: ../lib/mqttspec).
 std::string FindPlugin() {
-  if (const char* env = std::getenv("MQTTSPEC_PLUGIN")) return fs::exists(env) ? fs::absolute(env).string() : "";
+  if (const char* env = std::getenv("MQTTSPEC_PLUGIN"))
+    return fs::exists(env) ? fs::absolute(env).string() : "";
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return "";
@@ -83,7 +88,8 @@ std::string PortProblem(const std::string& host, int port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return "";  // a name: let the broker judge
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+    return "";  // a name: let the broker judge
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return "";
   int one = 1;
@@ -99,12 +105,15 @@ int RunEmbedded(const server::Config& config, const std::string& config_path) {
   const auto& b = config.broker;
   std::string mosquitto = FindExecutable(b.mosquitto);
   if (mosquitto.empty())
-    return Failure(fmt::format("broker.mosquitto: '{}' not found; install Mosquitto "
-                               "(apt-get install mosquitto) or set broker.mosquitto", b.mosquitto));
+    return Failure(
+        fmt::format("broker.mosquitto: '{}' not found; install Mosquitto "
+                    "(apt-get install mosquitto) or set broker.mosquitto",
+                    b.mosquitto));
   std::string plugin = FindPlugin();
   if (plugin.empty())
-    return Failure("the broker plugin mqttspec_mosquitto.so was not found next to mqttspecd "
-                   "(set MQTTSPEC_PLUGIN to its path)");
+    return Failure(
+        "the broker plugin mqttspec_mosquitto.so was not found next to mqttspecd "
+        "(set MQTTSPEC_PLUGIN to its path)");
   if (auto p = PortProblem(b.host, b.port); !p.empty()) return Failure("broker.port: " + p);
   if (b.websocket_port > 0) {
     if (auto p = PortProblem(b.host, b.websocket_port); !p.empty())
@@ -117,14 +126,16 @@ int RunEmbedded(const server::Config& config, const std::string& config_path) {
   }
   std::error_code ec;
   fs::create_directories(b.data_dir, ec);
-  if (ec) return Failure(fmt::format("broker.data_dir: cannot create {}: {}", b.data_dir, ec.message()));
+  if (ec)
+    return Failure(fmt::format("broker.data_dir: cannot create {}: {}", b.data_dir, ec.message()));
   server::embedded::BrokerFiles files;
   files.plugin_path = plugin;
   files.config_path = config_path.empty() ? "" : fs::absolute(config_path).string();
   files.data_dir = fs::absolute(b.data_dir).lexically_normal().string();
   files.run_as_root = geteuid() == 0;
   server::Config resolved = config;
-  if (!b.password_file.empty()) resolved.broker.password_file = fs::absolute(b.password_file).string();
+  if (!b.password_file.empty())
+    resolved.broker.password_file = fs::absolute(b.password_file).string();
   fs::path conf = fs::path(files.data_dir) / "mosquitto.conf";
   {
     std::ofstream out(conf, std::ios::trunc);
@@ -132,8 +143,9 @@ int RunEmbedded(const server::Config& config, const std::string& config_path) {
     if (!out) return Failure(fmt::format("cannot write {}", conf.string()));
   }
   if (files.run_as_root)
-    spdlog::warn("running as root: the broker keeps root (user root); run mqttspecd as an "
-                 "unprivileged user in production (deploy/mqttspecd.service)");
+    spdlog::warn(
+        "running as root: the broker keeps root (user root); run mqttspecd as an "
+        "unprivileged user in production (deploy/mqttspecd.service)");
   spdlog::info("embedded mode: starting {} with {} (listener {}:{})", mosquitto, conf.string(),
                b.host, b.port);
   std::fflush(nullptr);
@@ -176,7 +188,8 @@ int main(int argc, char** argv) {
   CLI::App app{"mqttspecd — database queries over MQTT", "mqttspecd"};
   std::string config_path;
   bool check_only = false;
-  app.add_option("-c,--config", config_path, "YAML configuration file (defaults apply without one)");
+  app.add_option("-c,--config", config_path,
+                 "YAML configuration file (defaults apply without one)");
   app.add_flag("--check-config", check_only, "validate the configuration and exit");
   app.set_version_flag("-v,--version", std::string("mqttspecd ") + MQTTSPEC_VERSION);
   try {
@@ -191,7 +204,8 @@ int main(int argc, char** argv) {
   if (auto st = server::CheckSupported(config); !st.ok()) return ConfigError(st.error().message);
   if (check_only) {
     for (const auto& plugin : config.plugins) {
-      if (auto st = hooks::CheckPlugin(plugin.path); !st.ok()) return ConfigError(st.error().message);
+      if (auto st = hooks::CheckPlugin(plugin.path); !st.ok())
+        return ConfigError(st.error().message);
     }
     std::cout << "configuration OK: " << config.models.size() << " model(s), broker "
               << config.broker.mode << ", database " << config.database.driver << "\n";

@@ -159,8 +159,8 @@ bool Matches(const registry::Model& m, const FilterList& filters, const Row& row
       run = true;
     }
     if (!run) continue;  // this AND-run is already false
-    bool v = n.is_group ? (n.children.empty() || Matches(m, n.children, row))
-                        : Eval(m, n.cond, row);
+    bool v =
+        n.is_group ? (n.children.empty() || Matches(m, n.children, row)) : Eval(m, n.cond, row);
     run = run && v;
   }
   return any || run;

@@ -85,10 +85,14 @@ bool CorePluginHost::Insert(std::string_view schema, std::string_view entity,
 }
 
 void CorePluginHost::Log(std::string_view level, std::string_view message) {
-  if (level == "error") spdlog::error("{}", message);
-  else if (level == "warn" || level == "warning") spdlog::warn("{}", message);
-  else if (level == "debug") spdlog::debug("{}", message);
-  else spdlog::info("{}", message);
+  if (level == "error")
+    spdlog::error("{}", message);
+  else if (level == "warn" || level == "warning")
+    spdlog::warn("{}", message);
+  else if (level == "debug")
+    spdlog::debug("{}", message);
+  else
+    spdlog::info("{}", message);
 }
 
 }  // namespace mqttspec::server

@@ -64,7 +64,8 @@ const JsonValue* Member(const JsonValue& obj, const char* name) {
 
 Result<int> ResolveColumn(const Model& m, const JsonValue* v, ErrorCode missing_code,
                           const char* what) {
-  if (!v || !v->IsString()) return Err(missing_code, fmt::format("{} must be a column name string", what));
+  if (!v || !v->IsString())
+    return Err(missing_code, fmt::format("{} must be a column name string", what));
   int idx = m.FindField(Sv(*v));
   if (idx < 0) {
     return Err(ErrorCode::kUnknownColumn,
@@ -75,8 +76,9 @@ Result<int> ResolveColumn(const Model& m, const JsonValue* v, ErrorCode missing_
 
 Result<Value> NonNull(const Field& f, const JsonValue& v, std::string_view op) {
   if (v.IsNull()) {
-    return Err(ErrorCode::kInvalidValue,
-               fmt::format("operator '{}' on '{}' needs a non-null value (use is_null)", op, f.name));
+    return Err(
+        ErrorCode::kInvalidValue,
+        fmt::format("operator '{}' on '{}' needs a non-null value (use is_null)", op, f.name));
   }
   return registry::CoerceJson(f, v);
 }
@@ -94,8 +96,7 @@ class FilterParser {
     FilterList out;
     for (const auto& item : arr.GetArray()) {
       if (++count_ > l_.max_filters) {
-        return Err(ErrorCode::kInvalidFilter,
-                   fmt::format("more than {} filters", l_.max_filters));
+        return Err(ErrorCode::kInvalidFilter, fmt::format("more than {} filters", l_.max_filters));
       }
       auto node = Node(item, depth);
       if (!node.ok()) return node.take_error();
@@ -109,8 +110,10 @@ class FilterParser {
     if (!f.IsObject()) return Err(ErrorCode::kInvalidFilter, "each filter must be an object");
     FilterNode node;
     if (const JsonValue* lo = Member(f, "logic_operator")) {
-      if (!lo->IsString()) return Err(ErrorCode::kInvalidFilter, "logic_operator must be AND or OR");
-      if (EqualsIgnoreCase(Sv(*lo), "or")) node.logic = adapters::Logic::kOr;
+      if (!lo->IsString())
+        return Err(ErrorCode::kInvalidFilter, "logic_operator must be AND or OR");
+      if (EqualsIgnoreCase(Sv(*lo), "or"))
+        node.logic = adapters::Logic::kOr;
       else if (!EqualsIgnoreCase(Sv(*lo), "and"))
         return Err(ErrorCode::kInvalidFilter,
                    fmt::format("logic_operator '{}' is not AND or OR", Echo(Sv(*lo))));
@@ -150,14 +153,22 @@ class FilterParser {
       return OkStatus();
     };
     switch (c.op) {
-      case Op::kEq: case Op::kNeq: case Op::kGt: case Op::kGte: case Op::kLt: case Op::kLte: {
+      case Op::kEq:
+      case Op::kNeq:
+      case Op::kGt:
+      case Op::kGte:
+      case Op::kLt:
+      case Op::kLte: {
         if (auto st = need_value(); !st.ok()) return st.take_error();
         auto v = NonNull(field, *value, opname);
         if (!v.ok()) return v.take_error();
         c.values.push_back(std::move(v).value());
         break;
       }
-      case Op::kLike: case Op::kIlike: case Op::kContains: case Op::kStartsWith: {
+      case Op::kLike:
+      case Op::kIlike:
+      case Op::kContains:
+      case Op::kStartsWith: {
         if (field.type != FieldType::kText) {
           return Err(ErrorCode::kInvalidFilter,
                      fmt::format("operator '{}' needs a text column; '{}' is {}", opname,
@@ -177,7 +188,8 @@ class FilterParser {
           // PostgreSQL: refuse it on both.
           std::string_view pat = Sv(*value);
           size_t backslashes = 0;
-          while (backslashes < pat.size() && pat[pat.size() - 1 - backslashes] == '\\') ++backslashes;
+          while (backslashes < pat.size() && pat[pat.size() - 1 - backslashes] == '\\')
+            ++backslashes;
           if (backslashes % 2 == 1) {
             return Err(ErrorCode::kInvalidFilter,
                        fmt::format("pattern of '{}' ends with an unescaped '\\'", opname));
@@ -186,7 +198,9 @@ class FilterParser {
         c.values.push_back(Value{std::string(Sv(*value))});
         break;
       }
-      case Op::kIn: case Op::kNotIn: case Op::kBetween: {
+      case Op::kIn:
+      case Op::kNotIn:
+      case Op::kBetween: {
         if (auto st = need_value(); !st.ok()) return st.take_error();
         if (!value->IsArray()) {
           return Err(ErrorCode::kInvalidFilter,
@@ -197,8 +211,8 @@ class FilterParser {
           return Err(ErrorCode::kInvalidFilter, "operator 'between' needs [low, high]");
         }
         if (n > l_.max_list_values) {
-          return Err(ErrorCode::kInvalidFilter,
-                     fmt::format("operator '{}' takes at most {} values", opname, l_.max_list_values));
+          return Err(ErrorCode::kInvalidFilter, fmt::format("operator '{}' takes at most {} values",
+                                                            opname, l_.max_list_values));
         }
         for (const auto& e : value->GetArray()) {
           auto v = NonNull(field, e, opname);
@@ -207,7 +221,8 @@ class FilterParser {
         }
         break;
       }
-      case Op::kIsNull: case Op::kIsNotNull: break;
+      case Op::kIsNull:
+      case Op::kIsNotNull: break;
     }
     return node;
   }
@@ -229,19 +244,25 @@ Status ParseSort(const Model& m, const JsonValue& v, std::vector<adapters::SortK
     key.field = col.value();
     if (m.field(static_cast<size_t>(key.field)).type == FieldType::kJson) {
       return Err(ErrorCode::kInvalidOption,
-                 fmt::format("json field '{}' cannot be sorted on", m.field(static_cast<size_t>(key.field)).name));
+                 fmt::format("json field '{}' cannot be sorted on",
+                             m.field(static_cast<size_t>(key.field)).name));
     }
     if (const JsonValue* d = Member(s, "direction")) {
-      if (!d->IsString()) return Err(ErrorCode::kInvalidOption, "sort direction must be asc or desc");
-      if (EqualsIgnoreCase(Sv(*d), "desc")) key.desc = true;
+      if (!d->IsString())
+        return Err(ErrorCode::kInvalidOption, "sort direction must be asc or desc");
+      if (EqualsIgnoreCase(Sv(*d), "desc"))
+        key.desc = true;
       else if (!EqualsIgnoreCase(Sv(*d), "asc"))
         return Err(ErrorCode::kInvalidOption,
                    fmt::format("sort direction '{}' is not asc or desc", Echo(Sv(*d))));
     }
     if (const JsonValue* n = Member(s, "nulls")) {
-      if (n->IsString() && EqualsIgnoreCase(Sv(*n), "first")) key.nulls = adapters::Nulls::kFirst;
-      else if (n->IsString() && EqualsIgnoreCase(Sv(*n), "last")) key.nulls = adapters::Nulls::kLast;
-      else return Err(ErrorCode::kInvalidOption, "sort nulls must be first or last");
+      if (n->IsString() && EqualsIgnoreCase(Sv(*n), "first"))
+        key.nulls = adapters::Nulls::kFirst;
+      else if (n->IsString() && EqualsIgnoreCase(Sv(*n), "last"))
+        key.nulls = adapters::Nulls::kLast;
+      else
+        return Err(ErrorCode::kInvalidOption, "sort nulls must be first or last");
     }
     out->push_back(key);
   }
@@ -253,7 +274,8 @@ Status ParseColumns(const Model& m, const JsonValue* columns, const JsonValue* o
   std::vector<bool> selected(m.fields().size(), columns == nullptr);
   auto each = [&](const JsonValue* list, const char* what, bool value) -> Status {
     if (!list || list->IsNull()) return OkStatus();
-    if (!list->IsArray()) return Err(ErrorCode::kInvalidOption, fmt::format("{} must be an array", what));
+    if (!list->IsArray())
+      return Err(ErrorCode::kInvalidOption, fmt::format("{} must be an array", what));
     for (const auto& c : list->GetArray()) {
       auto idx = ResolveColumn(m, &c, ErrorCode::kInvalidOption, what);
       if (!idx.ok()) return idx.take_error();
@@ -274,7 +296,8 @@ Status ParseColumns(const Model& m, const JsonValue* columns, const JsonValue* o
 Result<int64_t> NonNegativeInt(const JsonValue& v, const char* what) {
   if (v.IsInt64() && v.GetInt64() >= 0) return v.GetInt64();
   if (v.IsUint64()) return std::numeric_limits<int64_t>::max();
-  if (v.IsDouble() && v.GetDouble() >= 0 && v.GetDouble() == static_cast<double>(static_cast<int64_t>(std::min(v.GetDouble(), 9e18))))
+  if (v.IsDouble() && v.GetDouble() >= 0 &&
+      v.GetDouble() == static_cast<double>(static_cast<int64_t>(std::min(v.GetDouble(), 9e18))))
     return static_cast<int64_t>(std::min(v.GetDouble(), 9e18));
   return Err(ErrorCode::kInvalidOption, fmt::format("{} must be a non-negative integer", what));
 }
@@ -289,9 +312,9 @@ Status ParseOptions(const Model& m, const JsonValue* options, const ParseLimits&
     for (const char* refused : {"customOperators", "custom_operators", "computedColumns",
                                 "computed_columns", "preload", "sql_joins", "where", "sql"}) {
       if (Member(*options, refused)) {
-        return Err(ErrorCode::kInvalidOption,
-                   fmt::format("option '{}' is refused: client-supplied SQL is not accepted",
-                               refused));
+        return Err(
+            ErrorCode::kInvalidOption,
+            fmt::format("option '{}' is refused: client-supplied SQL is not accepted", refused));
       }
     }
     if (const JsonValue* f = Member(*options, "filters"); f && !f->IsNull()) {
@@ -332,7 +355,8 @@ Result<adapters::Record> ParseRecord(const Model& m, const JsonValue& obj, bool 
     if (!v.ok()) return v.take_error();
     if (partial && f.primary) {
       if (key && *key != v.value())
-        return Err(ErrorCode::kInvalidValue, fmt::format("the primary key '{}' cannot be changed", f.name));
+        return Err(ErrorCode::kInvalidValue,
+                   fmt::format("the primary key '{}' cannot be changed", f.name));
       continue;
     }
     rec.push_back({idx.value(), std::move(v).value()});
@@ -344,12 +368,16 @@ Result<adapters::Record> ParseRecord(const Model& m, const JsonValue& obj, bool 
 
 Result<Operation> ParseOperation(std::string_view type, const JsonValue* opv) {
   if (type == "ping") return Operation::kPing;
-  if (!opv || !opv->IsString()) return Err(ErrorCode::kInvalidMessage, "operation must be a string");
+  if (!opv || !opv->IsString())
+    return Err(ErrorCode::kInvalidMessage, "operation must be a string");
   std::string_view op = Sv(*opv);
   static constexpr std::pair<std::string_view, Operation> kOps[] = {
-      {"read", Operation::kRead},     {"create", Operation::kCreate},
-      {"update", Operation::kUpdate}, {"delete", Operation::kDelete},
-      {"meta", Operation::kMeta},     {"subscribe", Operation::kSubscribe},
+      {"read", Operation::kRead},
+      {"create", Operation::kCreate},
+      {"update", Operation::kUpdate},
+      {"delete", Operation::kDelete},
+      {"meta", Operation::kMeta},
+      {"subscribe", Operation::kSubscribe},
       {"unsubscribe", Operation::kUnsubscribe}};
   for (const auto& [name, value] : kOps) {
     if (name == op) return value;
@@ -365,8 +393,8 @@ namespace {
 Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request* out) {
   // Iterative parsing: deep nesting cannot overflow the stack. Invalid UTF-8 is refused.
   doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-            rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseFullPrecisionFlag>(
-      payload.data(), payload.size());
+            rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseFullPrecisionFlag>(payload.data(),
+                                                                                    payload.size());
   if (doc.HasParseError()) {
     return Err(ErrorCode::kInvalidJson,
                fmt::format("invalid JSON at offset {}: {}", doc.GetErrorOffset(),
@@ -494,13 +522,13 @@ Status ParseRequest(std::string_view payload, const registry::ModelRegistry& mod
   const JsonValue* options = Member(doc, "options");
   switch (out->op) {
     case Operation::kRead:
-    case Operation::kSubscribe:
-      return ParseOptions(m, options, limits, &out->query);
+    case Operation::kSubscribe: return ParseOptions(m, options, limits, &out->query);
     case Operation::kCreate: {
       if (!data) return Err(ErrorCode::kInvalidMessage, "create needs data");
       if (data->IsArray()) {
         out->batch = true;
-        if (data->Empty()) return Err(ErrorCode::kInvalidMessage, "create needs at least one record");
+        if (data->Empty())
+          return Err(ErrorCode::kInvalidMessage, "create needs at least one record");
         if (data->Size() > limits.max_batch)
           return Err(ErrorCode::kInvalidMessage,
                      fmt::format("a batch create takes at most {} records", limits.max_batch));
@@ -520,7 +548,8 @@ Status ParseRequest(std::string_view payload, const registry::ModelRegistry& mod
       if (!out->key)
         return Err(ErrorCode::kInvalidMessage,
                    fmt::format("update needs record_id or '{}' in data", pk.name));
-      if (!data || !data->IsObject()) return Err(ErrorCode::kInvalidMessage, "update needs a data object");
+      if (!data || !data->IsObject())
+        return Err(ErrorCode::kInvalidMessage, "update needs a data object");
       auto r = ParseRecord(m, *data, true, out->key);
       if (!r.ok()) return r.take_error();
       if (r.value().empty())
@@ -533,8 +562,7 @@ Status ParseRequest(std::string_view payload, const registry::ModelRegistry& mod
         return Err(ErrorCode::kInvalidMessage,
                    fmt::format("delete needs record_id or '{}' in data", pk.name));
       return OkStatus();
-    default:
-      return OkStatus();
+    default: return OkStatus();
   }
 }
 

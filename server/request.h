@@ -24,10 +24,10 @@ inline bool IsWrite(Operation op) {
 
 struct ParseLimits {
   int64_t max_rows = 1000;
-  int max_filters = 64;     // conditions and groups, counted together
-  int max_filter_depth = 8;  // nesting of groups
+  int max_filters = 64;           // conditions and groups, counted together
+  int max_filter_depth = 8;       // nesting of groups
   size_t max_list_values = 1000;  // values of one in/not_in
-  size_t max_batch = 1000;         // records of one create
+  size_t max_batch = 1000;        // records of one create
 };
 
 struct Request {
@@ -44,8 +44,8 @@ struct Request {
 
 // One filter object ({"column", "operator", "value"} or a group) checked exactly like a client's:
 // used for filters that hooks add.
-Result<adapters::FilterNode> ParseFilter(const registry::Model& model, const rapidjson::Value& filter,
-                                         const ParseLimits& limits);
+Result<adapters::FilterNode> ParseFilter(const registry::Model& model,
+                                         const rapidjson::Value& filter, const ParseLimits& limits);
 
 // Fills in the defaults (literal or now) of the fields a create leaves out.
 void ApplyDefaults(const registry::Model& model, adapters::Record* record);

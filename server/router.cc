@@ -105,9 +105,9 @@ std::string Router::Execute(ClientInfo& client, Request& req) {
     rapidjson::StringBuffer key;
     JsonWriter kw(key);
     registry::WriteJson(m.primary(), *req.key, kw);
-    return fail(MakeError(ErrorCode::kNotFound, fmt::format("no {} with {} = {}",
-                                                            m.qualified_name(), m.primary().name,
-                                                            key.GetString())));
+    return fail(MakeError(
+        ErrorCode::kNotFound,
+        fmt::format("no {} with {} = {}", m.qualified_name(), m.primary().name, key.GetString())));
   };
   const std::vector<int> all = AllColumns(m);
   adapters::FilterList scope;  // what hooks add to by-key reads, updates and deletes
@@ -245,8 +245,7 @@ std::string Router::Execute(ClientInfo& client, Request& req) {
       break;
     }
     case Operation::kUnsubscribe:  // handled above
-    case Operation::kPing:
-      return RenderPong(req.id_json);
+    case Operation::kPing: return RenderPong(req.id_json);
   }
   EndResponse(w);
   return {buf.GetString(), buf.GetSize()};
@@ -279,8 +278,10 @@ void Router::WriteMeta(const Model& m, JsonWriter& w) const {
     w.Key("auto_increment");
     w.Bool(f.auto_increment);
     w.Key("default");
-    if (f.default_value) w.String(f.default_value->display.c_str());
-    else w.Null();
+    if (f.default_value)
+      w.String(f.default_value->display.c_str());
+    else
+      w.Null();
     w.EndObject();
   }
   w.EndArray();

@@ -6,6 +6,9 @@
 // Thread-safety: Handle may be called concurrently for different clients; the caller runs the
 // requests of one client in order (server/client_executor.h).
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <atomic>
 #include <chrono>
 #include <list>
@@ -14,9 +17,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "adapters/database.h"
 #include "hooks/hook_registry.h"
@@ -70,7 +70,7 @@ class Router {
     void Expire(std::chrono::steady_clock::time_point now);
     std::chrono::seconds window_;
     size_t capacity_;
-    std::mutex mu_;  // guards entries_ and index_
+    std::mutex mu_;             // guards entries_ and index_
     std::list<Entry> entries_;  // oldest first
     std::unordered_map<std::string, std::list<Entry>::iterator> index_;
   };

@@ -22,7 +22,8 @@ std::string CanonicalKey(FieldType type, const Value& v) {
     case 2: return "i" + std::to_string(std::get<int64_t>(v));
     case 3: {
       double d = std::get<double>(v);
-      if (std::trunc(d) == d && std::fabs(d) < 9.2e18) return "i" + std::to_string(static_cast<int64_t>(d));
+      if (std::trunc(d) == d && std::fabs(d) < 9.2e18)
+        return "i" + std::to_string(static_cast<int64_t>(d));
       return fmt::format("d{}", d);
     }
     default: return "s" + std::get<std::string>(v);
@@ -43,7 +44,7 @@ Subscriptions::Subscriptions(std::string topic_prefix, int max_per_client)
 std::string Subscriptions::EntityKey(const registry::Model& m) { return m.qualified_name(); }
 
 std::pair<int, std::vector<std::string>> Subscriptions::IndexKeys(const registry::Model& m,
-                                                                 const FilterList& filters) {
+                                                                  const FilterList& filters) {
   // Only a pure AND list can be filed under one of its conditions: with an OR anywhere at the
   // top level, a row could match without satisfying that condition.
   for (size_t i = 1; i < filters.size(); ++i) {
@@ -60,7 +61,8 @@ std::pair<int, std::vector<std::string>> Subscriptions::IndexKeys(const registry
     if (best >= 0 && (keys.size() <= c.values.size())) continue;
     best = c.field;
     keys.clear();
-    for (const Value& v : c.values) keys.push_back(CanonicalKey(m.field(static_cast<size_t>(c.field)).type, v));
+    for (const Value& v : c.values)
+      keys.push_back(CanonicalKey(m.field(static_cast<size_t>(c.field)).type, v));
     if (keys.size() == 1) break;
   }
   std::sort(keys.begin(), keys.end());
@@ -123,8 +125,8 @@ Status Subscriptions::Remove(const std::string& client_id, const std::string& id
   std::lock_guard lock(mu_);
   auto it = by_id_.find(id);
   if (it == by_id_.end() || it->second->client_id != client_id) {
-    return MakeError(ErrorCode::kNotFound, fmt::format("no subscription '{}' of this client",
-                                                       id.substr(0, 64)));
+    return MakeError(ErrorCode::kNotFound,
+                     fmt::format("no subscription '{}' of this client", id.substr(0, 64)));
   }
   SubscriptionPtr sub = it->second;
   by_id_.erase(it);
@@ -164,7 +166,8 @@ std::vector<SubscriptionPtr> Subscriptions::Match(const registry::Model& m, cons
       const Value& v = row[static_cast<size_t>(field)];
       if (IsNull(v)) continue;
       auto vit = values.find(CanonicalKey(m.field(static_cast<size_t>(field)).type, v));
-      if (vit != values.end()) candidates.insert(candidates.end(), vit->second.begin(), vit->second.end());
+      if (vit != values.end())
+        candidates.insert(candidates.end(), vit->second.begin(), vit->second.end());
     }
   }
   std::vector<SubscriptionPtr> out;

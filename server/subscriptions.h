@@ -60,7 +60,7 @@ class Subscriptions {
   };
   // The (field, keys) a subscription is filed under, or field -1 for the scan list.
   static std::pair<int, std::vector<std::string>> IndexKeys(const registry::Model& model,
-                                                           const adapters::FilterList& filters);
+                                                            const adapters::FilterList& filters);
   static std::string EntityKey(const registry::Model& model);
   void Unindex(const SubscriptionPtr& sub);
 

@@ -11,7 +11,8 @@ namespace mqttspec::server {
 bool IsValidClientId(std::string_view id);
 
 // The client id of "<prefix>/<client>/request", or nullopt for any other shape or an invalid id.
-std::optional<std::string_view> ClientOfRequestTopic(std::string_view prefix, std::string_view topic);
+std::optional<std::string_view> ClientOfRequestTopic(std::string_view prefix,
+                                                     std::string_view topic);
 
 // Where `client` may have answers sent (MQTT 5 Response Topic) and may subscribe: its own tree,
 // "<prefix>/<client>/<level>[/…]" with <level> not "request" (answers must never become requests),

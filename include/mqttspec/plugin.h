@@ -8,8 +8,8 @@
 // false stops start-up with a clear message.
 //
 //   #include <mqttspec/plugin.h>
-//   MQTTSPEC_PLUGIN_EXPORT int mqttspec_plugin_abi_version() { return MQTTSPEC_PLUGIN_ABI_VERSION; }
-//   MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
+//   MQTTSPEC_PLUGIN_EXPORT int mqttspec_plugin_abi_version() { return MQTTSPEC_PLUGIN_ABI_VERSION;
+//   } MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
 //                                                    const mqttspec::PluginOptions& options) {
 //     host.RegisterHook(mqttspec::HookType::kBeforeDelete, [](mqttspec::HookContext& ctx) {
 //       if (ctx.client().metadata["role"] != "admin") ctx.Abort("delete requires admin role");
@@ -107,7 +107,7 @@ class HookContext {
   virtual HookType type() const = 0;
   virtual ClientInfo& client() = 0;
   virtual std::string_view operation() const = 0;  // "read", "create", …; "" for connect hooks
-  virtual const ModelInfo* model() const = 0;       // null for connect/disconnect/unsubscribe
+  virtual const ModelInfo* model() const = 0;      // null for connect/disconnect/unsubscribe
   virtual std::string_view schema() const = 0;
   virtual std::string_view entity() const = 0;
   virtual const Value* record_id() const = 0;  // the single-record target, if any
@@ -138,8 +138,8 @@ class HookContext {
 using HookFn = std::function<void(HookContext&)>;
 
 struct HookOptions {
-  int priority = 0;      // lower runs first; equal priorities run in registration order
-  std::string entity;    // "schema.entity" (or "entity" for public): only for that model; "" = all
+  int priority = 0;    // lower runs first; equal priorities run in registration order
+  std::string entity;  // "schema.entity" (or "entity" for public): only for that model; "" = all
 };
 
 // What mqttspec offers a plugin during init (and after: the host outlives the plugin).

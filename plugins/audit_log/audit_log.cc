@@ -20,7 +20,8 @@ namespace {
 std::string NowIso() {
   auto now = std::chrono::system_clock::now();
   std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];
@@ -82,22 +83,26 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
                                                  const mqttspec::PluginOptions& options) {
   std::string entity = "audit_log";
   for (const auto& [key, value] : options) {
-    if (key == "entity") entity = value;
+    if (key == "entity")
+      entity = value;
     else {
       host.Log("error", "audit_log: unknown option '" + key + "'");
       return false;
     }
   }
-  mqttspec::ModelInfo model{"public", entity, "id", {
-      {"id", "integer", false, true, true},
-      {"at", "timestamp", false, false, false},
-      {"client_id", "text", false, false, false},
-      {"user_id", "text", true, false, false},
-      {"operation", "text", false, false, false},
-      {"entity", "text", false, false, false},
-      {"record_id", "text", true, false, false},
-      {"data", "json", true, false, false},
-  }};
+  mqttspec::ModelInfo model{"public",
+                            entity,
+                            "id",
+                            {
+                                {"id", "integer", false, true, true},
+                                {"at", "timestamp", false, false, false},
+                                {"client_id", "text", false, false, false},
+                                {"user_id", "text", true, false, false},
+                                {"operation", "text", false, false, false},
+                                {"entity", "text", false, false, false},
+                                {"record_id", "text", true, false, false},
+                                {"data", "json", true, false, false},
+                            }};
   std::string error;
   if (!host.RegisterModel(model, &error)) {
     host.Log("error", "audit_log: cannot register public." + entity + ": " + error);
@@ -107,18 +112,17 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
     if (ctx.entity() == entity && ctx.schema() == "public") return;  // never audit the audit
     auto user = ctx.client().metadata.find("user_id");
     std::string why;
-    bool ok = host.Insert("public", entity,
-                          {{"at", mqttspec::Value{NowIso()}},
-                           {"client_id", mqttspec::Value{ctx.client().id}},
-                           {"user_id", user == ctx.client().metadata.end()
-                                           ? mqttspec::Value{}
-                                           : mqttspec::Value{user->second}},
-                           {"operation", mqttspec::Value{std::string(ctx.operation())}},
-                           {"entity", mqttspec::Value{std::string(ctx.schema()) + "." +
-                                                      std::string(ctx.entity())}},
-                           {"record_id", mqttspec::Value{RecordId(ctx)}},
-                           {"data", mqttspec::Value{RowJson(ctx)}}},
-                          &why);
+    bool ok = host.Insert(
+        "public", entity,
+        {{"at", mqttspec::Value{NowIso()}},
+         {"client_id", mqttspec::Value{ctx.client().id}},
+         {"user_id",
+          user == ctx.client().metadata.end() ? mqttspec::Value{} : mqttspec::Value{user->second}},
+         {"operation", mqttspec::Value{std::string(ctx.operation())}},
+         {"entity", mqttspec::Value{std::string(ctx.schema()) + "." + std::string(ctx.entity())}},
+         {"record_id", mqttspec::Value{RecordId(ctx)}},
+         {"data", mqttspec::Value{RowJson(ctx)}}},
+        &why);
     if (!ok) throw std::runtime_error("audit_log: cannot write the audit row: " + why);
   };
   using mqttspec::HookType;

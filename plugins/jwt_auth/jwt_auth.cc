@@ -61,12 +61,15 @@ std::string Roles(jwt_t* jwt) {
 void Authenticate(const Settings& cfg, mqttspec::HookContext& ctx) {
   mqttspec::ClientInfo& client = ctx.client();
   std::string token;
-  if (cfg.token_from != "password" && LooksLikeJwt(client.username)) token = client.username;
-  else if (cfg.token_from != "username" && LooksLikeJwt(client.password)) token = client.password;
+  if (cfg.token_from != "password" && LooksLikeJwt(client.username))
+    token = client.username;
+  else if (cfg.token_from != "username" && LooksLikeJwt(client.password))
+    token = client.password;
   if (token.empty()) return ctx.Abort("no JWT in the username or password");
   jwt_t* raw = nullptr;
-  int rc = jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(cfg.secret.data()),
-                      static_cast<int>(cfg.secret.size()));
+  int rc =
+      jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(cfg.secret.data()),
+                 static_cast<int>(cfg.secret.size()));
   std::unique_ptr<jwt_t, decltype(&jwt_free)> jwt(raw, jwt_free);
   if (rc != 0 || !jwt) return ctx.Abort("invalid token");
   if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256) return ctx.Abort("token must be signed with HS256");
@@ -96,10 +99,14 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
                                                  const mqttspec::PluginOptions& options) {
   auto cfg = std::make_shared<Settings>();
   for (const auto& [key, value] : options) {
-    if (key == "secret") cfg->secret = value;
-    else if (key == "token_from") cfg->token_from = value;
-    else if (key == "require_exp") cfg->require_exp = value != "false";
-    else if (key == "leeway_s") cfg->leeway_s = std::strtol(value.c_str(), nullptr, 10);
+    if (key == "secret")
+      cfg->secret = value;
+    else if (key == "token_from")
+      cfg->token_from = value;
+    else if (key == "require_exp")
+      cfg->require_exp = value != "false";
+    else if (key == "leeway_s")
+      cfg->leeway_s = std::strtol(value.c_str(), nullptr, 10);
     else {
       host.Log("error", "jwt_auth: unknown option '" + key + "'");
       return false;
@@ -109,7 +116,8 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
     host.Log("error", "jwt_auth: option 'secret' is required");
     return false;
   }
-  if (cfg->token_from != "username" && cfg->token_from != "password" && cfg->token_from != "either") {
+  if (cfg->token_from != "username" && cfg->token_from != "password" &&
+      cfg->token_from != "either") {
     host.Log("error", "jwt_auth: token_from must be username, password or either");
     return false;
   }

@@ -42,9 +42,12 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
                                                  const mqttspec::PluginOptions& options) {
   std::string role = "admin", operations = "delete", entity;
   for (const auto& [key, value] : options) {
-    if (key == "role") role = value;
-    else if (key == "operations") operations = value;
-    else if (key == "entity") entity = value;
+    if (key == "role")
+      role = value;
+    else if (key == "operations")
+      operations = value;
+    else if (key == "entity")
+      entity = value;
     else {
       host.Log("error", "rbac: unknown option '" + key + "'");
       return false;
@@ -53,11 +56,16 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
   using mqttspec::HookType;
   for (const auto& op : Split(operations)) {
     HookType type;
-    if (op == "read") type = HookType::kBeforeRead;
-    else if (op == "create") type = HookType::kBeforeCreate;
-    else if (op == "update") type = HookType::kBeforeUpdate;
-    else if (op == "delete") type = HookType::kBeforeDelete;
-    else if (op == "subscribe") type = HookType::kBeforeSubscribe;
+    if (op == "read")
+      type = HookType::kBeforeRead;
+    else if (op == "create")
+      type = HookType::kBeforeCreate;
+    else if (op == "update")
+      type = HookType::kBeforeUpdate;
+    else if (op == "delete")
+      type = HookType::kBeforeDelete;
+    else if (op == "subscribe")
+      type = HookType::kBeforeSubscribe;
     else {
       host.Log("error", "rbac: unknown operation '" + op + "'");
       return false;

@@ -71,8 +71,10 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
                                                  const mqttspec::PluginOptions& options) {
   auto cfg = std::make_shared<Settings>();
   for (const auto& [key, value] : options) {
-    if (key == "column") cfg->column = value;
-    else if (key == "metadata_key") cfg->metadata_key = value;
+    if (key == "column")
+      cfg->column = value;
+    else if (key == "metadata_key")
+      cfg->metadata_key = value;
     else {
       host.Log("error", "tenant_isolation: unknown option '" + key + "'");
       return false;
@@ -83,7 +85,9 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
   host.RegisterHook(HookType::kBeforeRead, narrow);
   host.RegisterHook(HookType::kBeforeDelete, narrow);
   host.RegisterHook(HookType::kBeforeSubscribe, narrow);
-  host.RegisterHook(HookType::kBeforeUpdate, [cfg](mqttspec::HookContext& ctx) { KeepTenant(*cfg, ctx); });
-  host.RegisterHook(HookType::kBeforeCreate, [cfg](mqttspec::HookContext& ctx) { Stamp(*cfg, ctx); });
+  host.RegisterHook(HookType::kBeforeUpdate,
+                    [cfg](mqttspec::HookContext& ctx) { KeepTenant(*cfg, ctx); });
+  host.RegisterHook(HookType::kBeforeCreate,
+                    [cfg](mqttspec::HookContext& ctx) { Stamp(*cfg, ctx); });
   return true;
 }

@@ -7,7 +7,8 @@ namespace mqttspec::server::embedded {
 std::string RenderMosquittoConf(const Config& c, const BrokerFiles& f) {
   const BrokerConfig& b = c.broker;
   std::string out;
-  out += "# Written by mqttspecd for embedded mode at every start; edit the mqttspec YAML instead.\n";
+  out +=
+      "# Written by mqttspecd for embedded mode at every start; edit the mqttspec YAML instead.\n";
   out += "per_listener_settings false\n";  // with true, TICK never fires: answers would stall
   out += "set_tcp_nodelay true\n";         // without it each QoS 1 round trip costs ~40 ms
   out += fmt::format("listener {} {}\n", b.port, b.host);

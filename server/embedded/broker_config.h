@@ -11,9 +11,9 @@
 namespace mqttspec::server::embedded {
 
 struct BrokerFiles {
-  std::string plugin_path;  // absolute path of mqttspec_mosquitto.so
-  std::string config_path;  // absolute path of the mqttspec YAML ("" = defaults)
-  std::string data_dir;     // absolute broker.data_dir
+  std::string plugin_path;   // absolute path of mqttspec_mosquitto.so
+  std::string config_path;   // absolute path of the mqttspec YAML ("" = defaults)
+  std::string data_dir;      // absolute broker.data_dir
   bool run_as_root = false;  // keep root instead of dropping to user mosquitto
 };
 

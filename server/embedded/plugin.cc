@@ -103,8 +103,8 @@ int OnMessage(Plugin* p, void* event_data) {
     }
     void* corr = nullptr;
     uint16_t corr_len = 0;
-    if (mosquitto_property_read_binary(ev->properties, MQTT_PROP_CORRELATION_DATA, &corr,
-                                       &corr_len, false)) {
+    if (mosquitto_property_read_binary(ev->properties, MQTT_PROP_CORRELATION_DATA, &corr, &corr_len,
+                                       false)) {
       in.correlation_data.assign(static_cast<const char*>(corr), corr_len);
       mosquitto_free(corr);
     }
@@ -122,8 +122,9 @@ int OnTick(Plugin* p, void*) {
     } else if (p->transport.InstallWake()) {
       spdlog::info("answers leave through the eventfd wake-up in the broker's epoll set");
     } else {
-      spdlog::warn("broker epoll set not found: answers leave on the broker's tick only "
-                   "(up to 100 ms late)");
+      spdlog::warn(
+          "broker epoll set not found: answers leave on the broker's tick only "
+          "(up to 100 ms late)");
     }
   }
   p->transport.Drain();
@@ -165,7 +166,8 @@ int OnBasicAuth(Plugin* p, void* event_data) {
     spdlog::info("refusing client '{}': {}", client->id, st.error().message);
     return MOSQ_ERR_AUTH;
   }
-  p->connections[ev->client] = Connection{std::move(client), mosquitto_client_clean_session(ev->client), false};
+  p->connections[ev->client] =
+      Connection{std::move(client), mosquitto_client_clean_session(ev->client), false};
   // A plugin's SUCCESS ends the broker's checks (MOSQUITTO.md §1): give it only when the plugin
   // is the authority and no password file is to be checked.
   if (p->plugin_decides_auth && p->config.broker.password_file.empty()) return MOSQ_ERR_SUCCESS;
@@ -218,7 +220,7 @@ using mqttspec::server::embedded::Plugin;
 extern "C" {
 
 __attribute__((visibility("default"))) int mosquitto_plugin_version(int count,
-                                                                      const int* versions) {
+                                                                    const int* versions) {
   for (int i = 0; i < count; ++i) {
     if (versions[i] == 5) return 5;
   }
@@ -226,9 +228,9 @@ __attribute__((visibility("default"))) int mosquitto_plugin_version(int count,
 }
 
 __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugin_id_t* id,
-                                                                   void** userdata,
-                                                                   struct mosquitto_opt* opts,
-                                                                   int opt_count) {
+                                                                 void** userdata,
+                                                                 struct mosquitto_opt* opts,
+                                                                 int opt_count) {
   using namespace mqttspec::server;
   using namespace mqttspec::server::embedded;
   try {
@@ -243,13 +245,15 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
       } else if (std::strcmp(opts[i].key, "broker_auth") == 0) {
         broker_auth = opts[i].value;
       } else {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: unknown option plugin_opt_%s (known: config, broker_auth)",
+        mosquitto_log_printf(MOSQ_LOG_ERR,
+                             "mqttspec: unknown option plugin_opt_%s (known: config, broker_auth)",
                              opts[i].key);
         return MOSQ_ERR_INVAL;
       }
     }
     if (broker_auth != "broker" && broker_auth != "plugin") {
-      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: plugin_opt_broker_auth must be broker or plugin");
+      mosquitto_log_printf(MOSQ_LOG_ERR,
+                           "mqttspec: plugin_opt_broker_auth must be broker or plugin");
       return MOSQ_ERR_INVAL;
     }
     auto config = config_path.empty() ? ParseConfig("") : LoadConfig(config_path);
@@ -279,8 +283,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: registering broker callbacks failed");
       return MOSQ_ERR_INVAL;
     }
-    spdlog::info("mqttspec {} serving {}/+/request inside the broker", MQTTSPEC_VERSION,
-                 p->prefix);
+    spdlog::info("mqttspec {} serving {}/+/request inside the broker", MQTTSPEC_VERSION, p->prefix);
     *userdata = p.release();
     return MOSQ_ERR_SUCCESS;
   } catch (const std::exception& e) {
@@ -290,7 +293,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
 }
 
 __attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userdata,
-                                                                      struct mosquitto_opt*, int) {
+                                                                    struct mosquitto_opt*, int) {
   auto* p = static_cast<Plugin*>(userdata);
   if (!p) return MOSQ_ERR_SUCCESS;
   try {
@@ -300,7 +303,8 @@ __attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userda
     p->service->Drain();
     auto s = p->service->stats();
     spdlog::info("mqttspec stopped: answered {} of {} requests, {} answers published, {} unsent",
-                 s.answered, s.taken, p->transport.published(), s.answered - p->transport.published());
+                 s.answered, s.taken, p->transport.published(),
+                 s.answered - p->transport.published());
   } catch (...) {
   }
   delete p;

@@ -1,8 +1,7 @@
 #include "server/external/paho_transport.h"
 
-#include <spdlog/spdlog.h>
-
 #include <mqtt/async_client.h>
+#include <spdlog/spdlog.h>
 
 #include <vector>
 
@@ -51,7 +50,8 @@ void PahoTransport::Start(Service& service) {
   });
   client_->set_connected_handler([this](const std::string&) { OnConnected(); });
   client_->set_connection_lost_handler([this](const std::string& cause) {
-    spdlog::warn("lost the broker connection ({}); reconnecting", cause.empty() ? "no reason" : cause);
+    spdlog::warn("lost the broker connection ({}); reconnecting",
+                 cause.empty() ? "no reason" : cause);
   });
   connector_ = std::thread([this] { ConnectLoop(); });
 }

@@ -79,7 +79,7 @@ class PahoTransport : public Publisher, private mqtt::iaction_listener {
   std::thread connector_;
   std::atomic<uint64_t> publish_failures_{0};
 
-  std::mutex mu_;  // guards everything below
+  std::mutex mu_;               // guards everything below
   std::condition_variable cv_;  // queue space, idle, stopping
   bool stopping_ = false;
   bool taking_ = true;

@@ -14,9 +14,12 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
                                                  const mqttspec::PluginOptions& options) {
   std::string field = "greeting", text = "hello", entity;
   for (const auto& [key, value] : options) {
-    if (key == "field") field = value;
-    else if (key == "text") text = value;
-    else if (key == "entity") entity = value;
+    if (key == "field")
+      field = value;
+    else if (key == "text")
+      text = value;
+    else if (key == "entity")
+      entity = value;
     else {
       host.Log("error", "hello_hooks: unknown option '" + key + "'");
       return false;

@@ -6,8 +6,6 @@
 #include "server/change_feed.h"
 
 #include <gtest/gtest.h>
-
-#include "tests/unit/test_builders.h"
 #include <rapidjson/document.h>
 
 #include <atomic>
@@ -23,12 +21,12 @@
 
 #include "server/core.h"
 #include "server/service.h"
+#include "tests/unit/test_builders.h"
 
 namespace mqttspec::server {
 namespace {
 
 using namespace mqttspec::testing;  // NOLINT: the shared test builders
-
 
 using adapters::Change;
 using adapters::FilterList;
@@ -44,10 +42,11 @@ using Clock = std::chrono::steady_clock;
 enum { kId = 0, kStatus, kN, kActive };
 
 ModelPtr Things() {
-  auto m = Model::Create("public", "things",
-                         {MakeField("id", FieldType::kInteger), MakeField("status", FieldType::kText),
-                          MakeField("n", FieldType::kInteger), MakeField("active", FieldType::kBoolean)},
-                         "id");
+  auto m =
+      Model::Create("public", "things",
+                    {MakeField("id", FieldType::kInteger), MakeField("status", FieldType::kText),
+                     MakeField("n", FieldType::kInteger), MakeField("active", FieldType::kBoolean)},
+                    "id");
   EXPECT_TRUE(m.ok());
   return m.value();
 }
@@ -196,7 +195,8 @@ TEST_F(ChangeFeedTest, CreateUpdateDeleteNotifyWithTheDocumentedPayload) {
     ASSERT_TRUE(d["data"].IsObject()) << m.payload;
     EXPECT_EQ(d["data"]["id"].GetInt64(), 10);
     EXPECT_STREQ(d["data"]["status"].GetString(), "active");
-    EXPECT_EQ(d["data"]["n"].GetInt64(), ns[i]) << "create/update: the new row; delete: the deleted row";
+    EXPECT_EQ(d["data"]["n"].GetInt64(), ns[i])
+        << "create/update: the new row; delete: the deleted row";
     EXPECT_TRUE(d["data"]["active"].IsBool()) << "booleans render as JSON booleans: " << m.payload;
     EXPECT_EQ(SeqOf(d), i + 1);
     EXPECT_TRUE(std::regex_match(std::string(d["timestamp"].GetString()), iso)) << m.payload;
@@ -207,9 +207,9 @@ TEST_F(ChangeFeedTest, CreateUpdateDeleteNotifyWithTheDocumentedPayload) {
 
 TEST_F(ChangeFeedTest, NonMatchingChangesAndOtherEntitiesNotifyNobody) {
   auto s = Sub({Cond(kStatus, Op::kEq, {S("active")})});
-  auto other_model = Model::Create("public", "others", {MakeField("id", FieldType::kInteger),
-                                                        MakeField("status", FieldType::kText)},
-                                   "id");
+  auto other_model = Model::Create(
+      "public", "others",
+      {MakeField("id", FieldType::kInteger), MakeField("status", FieldType::kText)}, "id");
   ASSERT_TRUE(other_model.ok());
   {
     ChangeFeed feed(subs_, pub_, 1, 100);
@@ -230,7 +230,8 @@ TEST_F(ChangeFeedTest, BatchCreateNotifiesEveryRowInOrder) {
   {
     ChangeFeed feed(subs_, pub_, 1, 100);
     std::vector<Change> batch;
-    for (int i = 1; i <= 5; ++i) batch.push_back(Create(*model_, R(i, i == 3 ? "inactive" : "active")));
+    for (int i = 1; i <= 5; ++i)
+      batch.push_back(Create(*model_, R(i, i == 3 ? "inactive" : "active")));
     feed.OnCommitted(std::move(batch));
     feed.Drain();
   }
@@ -251,8 +252,8 @@ TEST_F(ChangeFeedTest, AnUpdateThatLeavesTheViewSendsMatchFalseAndOneThatEntersA
   {
     ChangeFeed feed(subs_, pub_, 1, 100);
     feed.OnCommitted(One(Create(*model_, R(1, "active"))));
-    feed.OnCommitted(One(Update(*model_, R(1, "active"), R(1, "banned"))));   // leaves active
-    feed.OnCommitted(One(Update(*model_, R(1, "banned"), R(1, "active"))));   // enters active
+    feed.OnCommitted(One(Update(*model_, R(1, "active"), R(1, "banned"))));  // leaves active
+    feed.OnCommitted(One(Update(*model_, R(1, "banned"), R(1, "active"))));  // enters active
     feed.Drain();
   }
   auto a = PayloadsFor(active);
@@ -326,7 +327,8 @@ TEST_F(ChangeFeedTest, ConcurrentWritersNotificationsFollowCommitOrder) {
     for (size_t i = 0; i < got.size(); ++i) {
       const int64_t row = got[i]["data"]["id"].GetInt64(), n = got[i]["data"]["n"].GetInt64();
       ASSERT_EQ(SeqOf(got[i]), i + 1) << "seq gap";
-      ASSERT_EQ(std::make_pair(row, n), commit_log[i]) << "notification " << i << " out of commit order";
+      ASSERT_EQ(std::make_pair(row, n), commit_log[i])
+          << "notification " << i << " out of commit order";
       ASSERT_GT(n, last[row]) << "row " << row << " went back in time";
       last[row] = n;
     }
@@ -337,7 +339,8 @@ TEST_F(ChangeFeedTest, FanOutToTenThousandSubscribersDoesNotHoldUpTheWriter) {
   // The publisher holds every notification until the test opens it: the writer must get back
   // from OnCommitted while none of the 10 000 notifications has been handed over.
   constexpr int kSubscribers = 10000;
-  for (int i = 0; i < kSubscribers; ++i) Sub({Cond(kStatus, Op::kEq, {S("hot")})}, "c" + std::to_string(i));
+  for (int i = 0; i < kSubscribers; ++i)
+    Sub({Cond(kStatus, Op::kEq, {S("hot")})}, "c" + std::to_string(i));
   Sub({Cond(kStatus, Op::kEq, {S("cold")})}, "cold");
   pub_.hold = [](const OutboundMessage&) { return true; };
   ChangeFeed feed(subs_, pub_, 1, 100);
@@ -348,7 +351,8 @@ TEST_F(ChangeFeedTest, FanOutToTenThousandSubscribersDoesNotHoldUpTheWriter) {
   });
   // Bounded: the writer must be back within 5 s although the fan-out cannot progress.
   const auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (!returned && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!returned && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const size_t published_when_writer_returned = pub_.count();
   const bool writer_back = returned.load();
   pub_.Open();  // whatever happened, let everything go
@@ -368,7 +372,8 @@ TEST_F(ChangeFeedTest, WriterLatencyVersusFanOutOfTenThousandMeasured) {
   // notifications takes (printed). Asserted only with a generous bound (the ordering itself is
   // asserted deterministically by the gated test above).
   constexpr int kSubscribers = 10000;
-  for (int i = 0; i < kSubscribers; ++i) Sub({Cond(kStatus, Op::kEq, {S("hot")})}, "c" + std::to_string(i));
+  for (int i = 0; i < kSubscribers; ++i)
+    Sub({Cond(kStatus, Op::kEq, {S("hot")})}, "c" + std::to_string(i));
   ChangeFeed feed(subs_, pub_, 1, 100);
   const auto t0 = Clock::now();
   feed.OnCommitted(One(Create(*model_, R(1, "hot"))));
@@ -403,7 +408,8 @@ TEST_F(ChangeFeedTest, AFullQueueMakesTheWriterWaitCountedAndNothingIsDropped) {
   // the writer waits in OnCommitted of change 4.
   bool waited = false;
   for (const auto deadline = Clock::now() + std::chrono::seconds(5); Clock::now() < deadline;) {
-    if (pub_.WaitUntil([](const auto&, int held) { return held >= 1; }, std::chrono::milliseconds(1)) &&
+    if (pub_.WaitUntil([](const auto&, int held) { return held >= 1; },
+                       std::chrono::milliseconds(1)) &&
         feed.stats().backpressure_waits >= 1 && handed_over.load() == 3) {
       waited = true;
       break;
@@ -444,7 +450,8 @@ TEST_F(ChangeFeedTest, ABatchLargerThanTheQueueIsAcceptedWhileTheFeedIsIdle) {
     done = true;
   });
   const auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (!done && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  while (!done && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   const bool finished = done.load();
   // Rescue, so the test ends: an empty commit wakes the fan-out thread (repeatedly: it may go
   // back to sleep on an emptied queue while the writer still waits for space).
@@ -466,7 +473,8 @@ TEST_F(ChangeFeedTest, DestroyingTheFeedPublishesWhatIsQueued) {
   {
     ChangeFeed feed(subs_, pub_, 1, 100);
     for (int i = 1; i <= 20; ++i) feed.OnCommitted(One(Create(*model_, R(i, "x"))));
-    ASSERT_TRUE(pub_.WaitUntil([](const auto&, int held) { return held >= 1; }, std::chrono::seconds(5)));
+    ASSERT_TRUE(
+        pub_.WaitUntil([](const auto&, int held) { return held >= 1; }, std::chrono::seconds(5)));
     pub_.Open();
   }  // ~ChangeFeed
   EXPECT_EQ(PayloadsFor(s).size(), 20u);
@@ -477,7 +485,8 @@ TEST_F(ChangeFeedTest, DrainWaitsForTheChangeBeingFannedOut) {
   pub_.hold = [](const OutboundMessage&) { return true; };
   ChangeFeed feed(subs_, pub_, 1, 100);
   feed.OnCommitted(One(Create(*model_, R(1, "x"))));
-  ASSERT_TRUE(pub_.WaitUntil([](const auto&, int held) { return held >= 1; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(
+      pub_.WaitUntil([](const auto&, int held) { return held >= 1; }, std::chrono::seconds(5)));
   std::atomic<bool> drained{false};
   std::thread t([&] {
     feed.Drain();
@@ -518,13 +527,16 @@ models:
   Service service(config, *core, pub);
   InboundMessage in;
   in.topic = "spec/writer/request";
-  in.payload = R"({"id":"w1","type":"request","operation":"create","entity":"things","data":{"status":"active"}})";
+  in.payload =
+      R"({"id":"w1","type":"request","operation":"create","entity":"things","data":{"status":"active"}})";
   service.OnMessage(in);
-  const bool answered = pub.WaitUntil([](const auto& sent, int) {
-    for (const auto& s : sent)
-      if (s.msg.topic == "spec/writer/response") return true;
-    return false;
-  }, std::chrono::seconds(5));
+  const bool answered = pub.WaitUntil(
+      [](const auto& sent, int) {
+        for (const auto& s : sent)
+          if (s.msg.topic == "spec/writer/response") return true;
+        return false;
+      },
+      std::chrono::seconds(5));
   const size_t notifications_before = pub.count() - (answered ? 1 : 0);
   pub.Open();
   service.Drain();

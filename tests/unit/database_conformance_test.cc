@@ -41,17 +41,14 @@
 #include "adapters/sqlite_database.h"
 #include "registry/coerce.h"
 #include "registry/model.h"
+#include "tests/unit/pg_test_env.h"
 #include "tests/unit/test_builders.h"
 #include "tests/unit/users_fixture.h"
 #include "tests/unit/value_printer.h"
 
-#include "tests/unit/pg_test_env.h"
-
-
 namespace mqttspec::adapters::pgtest {
 
 namespace {
-
 
 std::string Trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
@@ -121,8 +118,8 @@ bool ScratchDatabase::Create(std::string* error) {
     url_ = UrlWithDatabase(admin_url_, name_);
     return true;
   } catch (const std::exception& e) {
-    *error = std::string("cannot create a test database on the PostgreSQL server (") + e.what() +
-             ")";
+    *error =
+        std::string("cannot create a test database on the PostgreSQL server (") + e.what() + ")";
     name_.clear();
     return false;
   }
@@ -172,8 +169,6 @@ using registry::ModelPtr;
 
 // --- helpers ------------------------------------------------------------------------------------
 
-
-
 std::vector<int> AllColumns(const Model& m) {
   std::vector<int> cols;
   for (size_t i = 0; i < m.fields().size(); ++i) cols.push_back(static_cast<int>(i));
@@ -217,8 +212,8 @@ std::string WireRow(const Model& m, const std::vector<int>& columns, const Row& 
   return out + "}";
 }
 
-::testing::AssertionResult RowIs(const Model& m, const std::vector<int>& columns,
-                                 const Row& actual, const Row& expected) {
+::testing::AssertionResult RowIs(const Model& m, const std::vector<int>& columns, const Row& actual,
+                                 const Row& expected) {
   bool same = actual.size() == columns.size() && expected.size() == columns.size();
   for (size_t i = 0; same && i < columns.size(); ++i) {
     same = SameOnWire(m.field(static_cast<size_t>(columns[i])), actual[i], expected[i]);
@@ -240,9 +235,9 @@ std::string WireRow(const Model& m, const std::vector<int>& columns, const Row& 
   }
   const Field& f = m.field(static_cast<size_t>(field));
   if (SameOnWire(f, row[field], expected)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << f.name << " is " << Wire(f, row[field]) << ", expected "
-                                       << Wire(f, expected) << " (row "
-                                       << WireRow(m, AllColumns(m), row) << ")";
+  return ::testing::AssertionFailure()
+         << f.name << " is " << Wire(f, row[field]) << ", expected " << Wire(f, expected)
+         << " (row " << WireRow(m, AllColumns(m), row) << ")";
 }
 
 // A record from a JSON object, each member coerced to its field like a request's data.
@@ -279,7 +274,6 @@ class RecordingListener : public ChangeListener {
   std::mutex mu_;
   std::vector<std::vector<Change>> batches_;
 };
-
 
 // --- the fixture --------------------------------------------------------------------------------
 
@@ -544,9 +538,9 @@ TEST_P(DatabaseConformanceTest, AutoIncrementKeysAreNotReusedAfterDelete) {
 
 // A client may give an auto-increment key explicitly; generated keys then continue above it.
 TEST_P(DatabaseConformanceTest, GeneratedKeysSkipKeysGivenExplicitly) {
-  ASSERT_TRUE(db_->Create(*users_, {{{kId, I(1)}, {kName, S("one")}},
-                                    {{kId, I(2)}, {kName, S("two")}}})
-                  .ok());
+  ASSERT_TRUE(
+      db_->Create(*users_, {{{kId, I(1)}, {kName, S("one")}}, {{kId, I(2)}, {kName, S("two")}}})
+          .ok());
   auto r = db_->Create(*users_, {{{kName, S("generated")}}});
   ASSERT_TRUE(r.ok()) << "a create without a key after keys 1 and 2 were given: "
                       << r.error().message;
@@ -624,7 +618,10 @@ TEST_P(DatabaseConformanceTest, ValuesCoercedFromJsonComeBackTheSameOnTheWire) {
 
 TEST_P(DatabaseConformanceTest, IntegerExtremesRoundTripAndCompare) {
   const int64_t values[] = {std::numeric_limits<int64_t>::max(),
-                            std::numeric_limits<int64_t>::min(), 0, -1, 1LL << 53,
+                            std::numeric_limits<int64_t>::min(),
+                            0,
+                            -1,
+                            1LL << 53,
                             (1LL << 53) + 1};
   for (int64_t v : values) {
     auto r = db_->Create(*users_, {{{kName, S("n")}, {kAge, I(v)}}});
@@ -643,17 +640,8 @@ TEST_P(DatabaseConformanceTest, IntegerExtremesRoundTripAndCompare) {
 }
 
 TEST_P(DatabaseConformanceTest, RealValuesRoundTripExactly) {
-  const double values[] = {0.1,
-                           1.0 / 3.0,
-                           -2.5,
-                           123456789.123456789,
-                           1e-300,
-                           DBL_MAX,
-                           -DBL_MAX,
-                           DBL_MIN,
-                           DBL_EPSILON,
-                           9007199254740993.0,
-                           0.0};
+  const double values[] = {0.1,      1.0 / 3.0, -2.5,        123456789.123456789, 1e-300, DBL_MAX,
+                           -DBL_MAX, DBL_MIN,   DBL_EPSILON, 9007199254740993.0,  0.0};
   for (double v : values) {
     auto r = db_->Create(*users_, {{{kName, S("r")}, {kScore, D(v)}}});
     ASSERT_TRUE(r.ok()) << v << ": " << r.error().message;
@@ -846,10 +834,10 @@ TEST_P(DatabaseConformanceTest, IlikeIsCaseInsensitive) {
 // of non-ASCII letters by ilike is not portable — ASCII only on SQLite, as documented — and so
 // not tested here.)
 TEST_P(DatabaseConformanceTest, PatternsOnNonAsciiTextMatchCharacters) {
-  ASSERT_TRUE(db_->Create(*users_, {{{kName, S("caf\xC3\xA9")}},
-                                    {{kName, S("CAF\xC3\x89")}},
-                                    {{kName, S("cafe")}}})
-                  .ok());
+  ASSERT_TRUE(
+      db_->Create(*users_,
+                  {{{kName, S("caf\xC3\xA9")}}, {{kName, S("CAF\xC3\x89")}}, {{kName, S("cafe")}}})
+          .ok());
   EXPECT_EQ(IdsWhere(Cond(kName, Op::kLike, {S("caf_")})), (IdList{1, 3}));
   EXPECT_EQ(IdsWhere(Cond(kName, Op::kLike, {S("caf\xC3\xA9")})), (IdList{1}));
   EXPECT_EQ(IdsWhere(Cond(kName, Op::kLike, {S("%\xC3\x89")})), (IdList{2}));
@@ -1027,7 +1015,8 @@ TEST_P(DatabaseConformanceTest, SortByTextIsBinaryOrder) {
 }
 
 TEST_P(DatabaseConformanceTest, SortByNonAsciiTextIsByteOrder) {
-  ASSERT_TRUE(db_->Create(*users_, {{{kName, S("\xC3\xA9" "clair")}},   // éclair
+  ASSERT_TRUE(db_->Create(*users_, {{{kName, S("\xC3\xA9"
+                                               "clair")}},  // éclair
                                     {{kName, S("Zebra")}},
                                     {{kName, S("\xC3\x84pfel")}},  // Äpfel
                                     {{kName, S("apple")}},
@@ -1225,9 +1214,15 @@ TEST_P(DatabaseConformanceTest, UpdateSetsEveryType) {
   auto r = db_->Update(*users_, I(3), changes, {});
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_TRUE(r.value().has_value());
-  Row expected = {I(3),     S("Bob"),  S("new@example.com"), I(-7),
-                  D(0.25),  B(false),  S("2030-01-02T02:04:05.678Z"),
-                  S("n"),   S(R"([{"x":1}])")};
+  Row expected = {I(3),
+                  S("Bob"),
+                  S("new@example.com"),
+                  I(-7),
+                  D(0.25),
+                  B(false),
+                  S("2030-01-02T02:04:05.678Z"),
+                  S("n"),
+                  S(R"([{"x":1}])")};
   EXPECT_TRUE(RowIs(*users_, *r.value(), expected));
   auto again = ByKey(3);
   ASSERT_TRUE(again.has_value());
@@ -1420,8 +1415,9 @@ TEST_P(DatabaseConformanceTest, ListenerHearsNothingOfWritesThatChangeNothing) {
   Seed();
   RecordingListener listener;
   db_->SetChangeListener(&listener);
-  EXPECT_FALSE(db_->Create(*users_, {{{kName, S("N")}}, {{kName, S("M")}, {kEmail,
-                                      S("alice@example.com")}}}).ok());
+  EXPECT_FALSE(
+      db_->Create(*users_, {{{kName, S("N")}}, {{kName, S("M")}, {kEmail, S("alice@example.com")}}})
+          .ok());
   EXPECT_FALSE(db_->Create(*users_, {{{kEmail, S("no-name@example.com")}}}).ok());
   EXPECT_FALSE(db_->Update(*users_, I(2), {{kEmail, S("alice@example.com")}}, {}).ok());
   auto outside = db_->Update(*users_, I(1), {{kAge, I(1)}}, {Cond(kName, Op::kEq, {S("Bob")})});
@@ -1470,7 +1466,10 @@ TEST_P(DatabaseConformanceTest, MigrateAddsMissingNullableColumnToExistingTable)
   ASSERT_TRUE(old_row.value().has_value());
   EXPECT_TRUE(RowIs(*v2, *old_row.value(), {I(1), S("old"), kNull, kNull, kNull, kNull}));
 
-  auto created = db_->Create(*v2, {{{1, S("new")}, {2, S("text")}, {3, I(5)}, {4, B(true)},
+  auto created = db_->Create(*v2, {{{1, S("new")},
+                                    {2, S("text")},
+                                    {3, I(5)},
+                                    {4, B(true)},
                                     {5, S("2026-01-01T00:00:00.000Z")}}});
   ASSERT_TRUE(created.ok()) << created.error().message;
   EXPECT_TRUE(RowIs(*v2, created.value()[0],
@@ -1593,9 +1592,9 @@ TEST_P(DatabaseConformanceTest, SqlKeywordsWorkAsTableAndFieldNames) {
 
 // A text primary key (not generated).
 TEST_P(DatabaseConformanceTest, TextPrimaryKeyWorksForEveryOperation) {
-  auto m = MustModel("public", "tags",
-                     {MakeField("slug", FieldType::kText), MakeField("n", FieldType::kInteger)},
-                     "slug");
+  auto m =
+      MustModel("public", "tags",
+                {MakeField("slug", FieldType::kText), MakeField("n", FieldType::kInteger)}, "slug");
   ASSERT_TRUE(db_->Migrate(*m).ok());
   auto created = db_->Create(*m, {{{0, S("b")}, {1, I(2)}}, {{0, S("a")}, {1, I(1)}}});
   ASSERT_TRUE(created.ok()) << created.error().message;

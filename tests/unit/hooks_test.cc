@@ -8,7 +8,7 @@
 // init_throws), only the plugin part below is compiled. The tests find the plugins in
 // $MQTTSPEC_TEST_PLUGIN_DIR, else in the directory compiled in as MQTTSPEC_TEST_PLUGIN_DIR.
 
-#if defined(MQTTSPEC_TEST_PLUGIN_ok) || defined(MQTTSPEC_TEST_PLUGIN_wrong_abi) ||          \
+#if defined(MQTTSPEC_TEST_PLUGIN_ok) || defined(MQTTSPEC_TEST_PLUGIN_wrong_abi) ||               \
     defined(MQTTSPEC_TEST_PLUGIN_no_entry_points) || defined(MQTTSPEC_TEST_PLUGIN_init_false) || \
     defined(MQTTSPEC_TEST_PLUGIN_init_throws)
 
@@ -64,7 +64,6 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -133,8 +132,9 @@ TEST(HookRegistryTest, LowerPriorityRunsFirstAndEqualPrioritiesKeepRegistrationO
   HookRegistry registry;
   std::string trace;
   auto add = [&](char c, int priority) {
-    registry.Register(HookType::kBeforeCreate, [&trace, c](HookContext&) { trace += c; },
-                      HookOptions{priority, ""});
+    registry.Register(
+        HookType::kBeforeCreate, [&trace, c](HookContext&) { trace += c; },
+        HookOptions{priority, ""});
   };
   add('a', 0);
   add('b', 10);
@@ -162,9 +162,10 @@ TEST(HookRegistryTest, EntityScopedHookRunsOnlyForItsModelAndBareNamesMeanPublic
   HookRegistry registry;
   std::vector<std::string> ran;
   auto add = [&](std::string scope) {
-    registry.Register(HookType::kBeforeRead,
-                      [&ran, scope](HookContext&) { ran.push_back(scope.empty() ? "*" : scope); },
-                      HookOptions{0, scope});
+    registry.Register(
+        HookType::kBeforeRead,
+        [&ran, scope](HookContext&) { ran.push_back(scope.empty() ? "*" : scope); },
+        HookOptions{0, scope});
   };
   add("users");
   add("public.users");
@@ -201,10 +202,14 @@ TEST(HookRegistryTest, AbortStopsTheLaterHooksAndYieldsForbiddenWithItsMessage) 
 
 TEST(HookRegistryTest, AbortWithAProtocolCodeYieldsThatCodeAndAnUnknownCodeYieldsForbidden) {
   const std::pair<const char*, const char*> cases[] = {
-      {"not_found", "not_found"},         {"conflict", "conflict"},
-      {"invalid_value", "invalid_value"}, {"rate_limited", "rate_limited"},
-      {"forbidden", "forbidden"},         {"teapot", "forbidden"},
-      {"", "forbidden"},                  {"NOT_FOUND", "forbidden"},
+      {"not_found", "not_found"},
+      {"conflict", "conflict"},
+      {"invalid_value", "invalid_value"},
+      {"rate_limited", "rate_limited"},
+      {"forbidden", "forbidden"},
+      {"teapot", "forbidden"},
+      {"", "forbidden"},
+      {"NOT_FOUND", "forbidden"},
   };
   for (const auto& [code, expected] : cases) {
     HookRegistry registry;
@@ -318,8 +323,8 @@ TEST_F(RequestHookContextTest, AddFilterAppendsACheckedAndCoercedCondition) {
 }
 
 TEST_F(RequestHookContextTest, AddFilterRefusesUnknownAndInjectedColumnsAndAddsNothing) {
-  for (const char* column : {"nope", "name; DROP TABLE users", "name\" OR 1=1 --", "users.name",
-                             "", "NAME"}) {
+  for (const char* column :
+       {"nope", "name; DROP TABLE users", "name\" OR 1=1 --", "users.name", "", "NAME"}) {
     RequestHookContext ctx(client_, "read", users_, nullptr, limits_);
     adapters::FilterList filters;
     ctx.BindFilters(&filters);
@@ -355,8 +360,8 @@ TEST_F(RequestHookContextTest, AddFilterRefusesBadValuesAndOperatorsAndAddsNothi
     EXPECT_FALSE(ctx.AddFilter(c.column, c.op, c.values)) << c.column << " " << c.op;
     EXPECT_TRUE(filters.empty()) << c.column << " " << c.op;
     ASSERT_TRUE(ctx.state().failed()) << c.column << " " << c.op;
-    EXPECT_EQ(CodeName(ctx.state().error()), c.code) << c.column << " " << c.op << ": "
-                                                     << ctx.state().error().message;
+    EXPECT_EQ(CodeName(ctx.state().error()), c.code)
+        << c.column << " " << c.op << ": " << ctx.state().error().message;
   }
 }
 
@@ -559,8 +564,9 @@ TEST_F(RouterHooksTest, BeforeCreateAbortWritesNothingAndAnswersForbiddenWithIts
   EXPECT_EQ(CodeOf(b), "forbidden");
   EXPECT_EQ(StoredUsers(), 0);
   // What the hook lets through is written.
-  EXPECT_EQ(CodeOf(Send(R"({"id":"c3","operation":"create","entity":"users","data":{"name":"Ann"}})")),
-            "success");
+  EXPECT_EQ(
+      CodeOf(Send(R"({"id":"c3","operation":"create","entity":"users","data":{"name":"Ann"}})")),
+      "success");
   EXPECT_EQ(StoredUsers(), 1);
 }
 
@@ -650,7 +656,8 @@ TEST_F(RouterHooksTest, AfterCreateAndAfterUpdateMayChangeTheAnswerButNotTheStor
   };
   hooks_.Register(HookType::kAfterCreate, redact);
   hooks_.Register(HookType::kAfterUpdate, redact);
-  auto c = Send(R"({"id":"c","operation":"create","entity":"users","data":{"name":"Ann","tenant":"t1"}})");
+  auto c = Send(
+      R"({"id":"c","operation":"create","entity":"users","data":{"name":"Ann","tenant":"t1"}})");
   ASSERT_EQ(CodeOf(c), "success");
   EXPECT_STREQ(c["data"]["tenant"].GetString(), "***");
   int64_t id = c["data"]["id"].GetInt64();
@@ -700,7 +707,8 @@ TEST_F(RouterHooksTest, BeforeCreateHookMaySupplyARequiredField) {
 
 TEST_F(RouterHooksTest, BeforeCreateHookRemovingARequiredFieldIsRefusedAsInvalidValue) {
   hooks_.Register(HookType::kBeforeCreate, [](HookContext& ctx) { ctx.RemoveField("owner"); });
-  auto c = Send(R"({"id":"c","operation":"create","entity":"accounts","data":{"owner":"o","label":"x"}})");
+  auto c = Send(
+      R"({"id":"c","operation":"create","entity":"accounts","data":{"owner":"o","label":"x"}})");
   EXPECT_EQ(CodeOf(c), "invalid_value") << MessageOf(c);
   auto truth = Truth(R"({"id":"n","operation":"read","entity":"accounts"})");
   EXPECT_EQ(truth["metadata"]["total"].GetInt64(), 0);
@@ -834,7 +842,8 @@ TEST_F(RouterHooksTest, BeforeSubscribeAbortOrAfterSubscribeFailureLeavesNoSubsc
   hooks_.Register(HookType::kAfterSubscribe, [](HookContext& ctx) {
     if (ctx.client().metadata["after"] == "throw") throw std::runtime_error("after failed");
   });
-  const std::string sub = R"({"id":"s","type":"subscription","operation":"subscribe","entity":"users"})";
+  const std::string sub =
+      R"({"id":"s","type":"subscription","operation":"subscribe","entity":"users"})";
   EXPECT_EQ(CodeOf(Send(sub)), "forbidden");
   EXPECT_EQ(subs_->size(), 0u);
   client_.metadata["may_subscribe"] = "yes";
@@ -860,12 +869,15 @@ TEST_F(RouterHooksTest, BeforeUnsubscribeAbortKeepsTheSubscription) {
 
 TEST_F(RouterHooksTest, EntityScopedHooksRunOnlyForTheirModel) {
   std::vector<std::string> ran;
-  hooks_.Register(HookType::kBeforeRead, [&](HookContext&) { ran.push_back("users"); },
-                  HookOptions{0, "users"});
-  hooks_.Register(HookType::kBeforeRead, [&](HookContext&) { ran.push_back("public.users"); },
-                  HookOptions{0, "public.users"});
-  hooks_.Register(HookType::kBeforeRead, [&](HookContext&) { ran.push_back("iot.readings"); },
-                  HookOptions{0, "iot.readings"});
+  hooks_.Register(
+      HookType::kBeforeRead, [&](HookContext&) { ran.push_back("users"); },
+      HookOptions{0, "users"});
+  hooks_.Register(
+      HookType::kBeforeRead, [&](HookContext&) { ran.push_back("public.users"); },
+      HookOptions{0, "public.users"});
+  hooks_.Register(
+      HookType::kBeforeRead, [&](HookContext&) { ran.push_back("iot.readings"); },
+      HookOptions{0, "iot.readings"});
   hooks_.Register(HookType::kBeforeRead, [&](HookContext&) { ran.push_back("*"); });
   ASSERT_EQ(CodeOf(Send(R"({"id":"r","operation":"read","entity":"users"})")), "success");
   EXPECT_EQ(ran, (std::vector<std::string>{"users", "public.users", "*"}));
@@ -917,7 +929,8 @@ TEST_F(RouterHooksTest, BatchCreateRunsCreateHooksOncePerRecord) {
     ASSERT_EQ(ctx.result()->size(), 1u);
     after.push_back(std::get<std::string>((*ctx.result())[0][1]));
   });
-  auto c = Send(R"({"id":"c","operation":"create","entity":"users","data":[{"name":"a"},{"name":"b"}]})");
+  auto c = Send(
+      R"({"id":"c","operation":"create","entity":"users","data":[{"name":"a"},{"name":"b"}]})");
   ASSERT_EQ(CodeOf(c), "success");
   EXPECT_EQ(before, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(after, (std::vector<std::string>{"a", "b"}));
@@ -995,7 +1008,7 @@ bool Succeeded(const rapidjson::Document& d) {
 TEST_F(ServiceHooksTest, EveryHookTypeFiresWhereItShould) {
   std::mutex mu;
   std::map<HookType, int> count;
-  std::map<HookType, std::vector<std::string>> operations;  // operation() each time
+  std::map<HookType, std::vector<std::string> > operations;  // operation() each time
   std::vector<std::string> problems;
   for (int t = 0; t < kHookTypeCount; ++t) {
     const auto type = static_cast<HookType>(t);
@@ -1022,15 +1035,22 @@ TEST_F(ServiceHooksTest, EveryHookTypeFiresWhereItShould) {
   service_->OnClientConnected(client, true);
   service_->Drain();
 
-  ASSERT_TRUE(Succeeded(Request("dev1", "c", R"("operation":"create","entity":"things","data":{"n":1})")));
+  ASSERT_TRUE(
+      Succeeded(Request("dev1", "c", R"("operation":"create","entity":"things","data":{"n":1})")));
   ASSERT_TRUE(Succeeded(Request("dev1", "l", R"("operation":"read","entity":"things")")));
-  ASSERT_TRUE(Succeeded(Request("dev1", "k", R"("operation":"read","entity":"things","record_id":1)")));
-  auto sub = Request("dev1", "s", R"("type":"subscription","operation":"subscribe","entity":"things")");
+  ASSERT_TRUE(
+      Succeeded(Request("dev1", "k", R"("operation":"read","entity":"things","record_id":1)")));
+  auto sub =
+      Request("dev1", "s", R"("type":"subscription","operation":"subscribe","entity":"things")");
   ASSERT_TRUE(Succeeded(sub));
-  ASSERT_TRUE(Succeeded(Request("dev1", "u", R"("operation":"update","entity":"things","record_id":1,"data":{"n":2})")));
-  ASSERT_TRUE(Succeeded(Request("dev1", "x", std::string(R"("type":"subscription","operation":"unsubscribe","subscription_id":")") +
-                                                 sub["data"]["subscription_id"].GetString() + "\"")));
-  ASSERT_TRUE(Succeeded(Request("dev1", "d", R"("operation":"delete","entity":"things","record_id":1)")));
+  ASSERT_TRUE(Succeeded(Request(
+      "dev1", "u", R"("operation":"update","entity":"things","record_id":1,"data":{"n":2})")));
+  ASSERT_TRUE(Succeeded(Request(
+      "dev1", "x",
+      std::string(R"("type":"subscription","operation":"unsubscribe","subscription_id":")") +
+          sub["data"]["subscription_id"].GetString() + "\"")));
+  ASSERT_TRUE(
+      Succeeded(Request("dev1", "d", R"("operation":"delete","entity":"things","record_id":1)")));
   ASSERT_TRUE(Succeeded(Request("dev1", "m", R"("operation":"meta","entity":"things")")));
   Request("dev1", "p", R"("type":"ping")");  // no hooks at all
   service_->OnClientDisconnected("dev1", true);
@@ -1038,20 +1058,27 @@ TEST_F(ServiceHooksTest, EveryHookTypeFiresWhereItShould) {
 
   std::lock_guard l(mu);
   const std::map<HookType, int> expected = {
-      {HookType::kBeforeConnect, 1},    {HookType::kAfterConnect, 1},
-      {HookType::kBeforeDisconnect, 1}, {HookType::kAfterDisconnect, 1},
+      {HookType::kBeforeConnect, 1},
+      {HookType::kAfterConnect, 1},
+      {HookType::kBeforeDisconnect, 1},
+      {HookType::kAfterDisconnect, 1},
       // create, list read, by-key read, subscribe, update, delete, meta: the requests with a model
       {HookType::kBeforeHandle, 7},
-      {HookType::kBeforeRead, 2},       {HookType::kAfterRead, 2},
-      {HookType::kBeforeCreate, 1},     {HookType::kAfterCreate, 1},
-      {HookType::kBeforeUpdate, 1},     {HookType::kAfterUpdate, 1},
-      {HookType::kBeforeDelete, 1},     {HookType::kAfterDelete, 1},
-      {HookType::kBeforeSubscribe, 1},  {HookType::kAfterSubscribe, 1},
-      {HookType::kBeforeUnsubscribe, 1}, {HookType::kAfterUnsubscribe, 1},
+      {HookType::kBeforeRead, 2},
+      {HookType::kAfterRead, 2},
+      {HookType::kBeforeCreate, 1},
+      {HookType::kAfterCreate, 1},
+      {HookType::kBeforeUpdate, 1},
+      {HookType::kAfterUpdate, 1},
+      {HookType::kBeforeDelete, 1},
+      {HookType::kAfterDelete, 1},
+      {HookType::kBeforeSubscribe, 1},
+      {HookType::kAfterSubscribe, 1},
+      {HookType::kBeforeUnsubscribe, 1},
+      {HookType::kAfterUnsubscribe, 1},
   };
   ASSERT_EQ(expected.size(), 17u);
-  for (const auto& [type, n] : expected)
-    EXPECT_EQ(count[type], n) << hooks::HookTypeName(type);
+  for (const auto& [type, n] : expected) EXPECT_EQ(count[type], n) << hooks::HookTypeName(type);
   EXPECT_EQ(problems, std::vector<std::string>{});
   EXPECT_EQ(operations[HookType::kBeforeConnect], std::vector<std::string>{""});
   EXPECT_EQ(operations[HookType::kAfterDisconnect], std::vector<std::string>{""});

@@ -26,16 +26,15 @@
 #include "adapters/sqlite_database.h"
 #include "registry/coerce.h"
 #include "registry/model.h"
-#include "tests/unit/test_builders.h"
 #include "server/matcher.h"
 #include "server/request.h"
+#include "tests/unit/test_builders.h"
 #include "tests/unit/value_printer.h"
 
 namespace mqttspec::server {
 namespace {
 
 using namespace mqttspec::testing;  // NOLINT: the shared test builders
-
 
 using adapters::FilterList;
 using adapters::Op;
@@ -50,13 +49,13 @@ constexpr int kCasesPerRound = 100;
 enum { kId = 0, kI, kR, kT, kU, kB, kTs, kJ, kFieldCount };
 
 ModelPtr PropsModel() {
-  auto m = Model::Create("public", "props",
-                         {MakeField("id", FieldType::kInteger, false),
-                          MakeField("i", FieldType::kInteger), MakeField("r", FieldType::kReal),
-                          MakeField("t", FieldType::kText), MakeField("u", FieldType::kText),
-                          MakeField("b", FieldType::kBoolean),
-                          MakeField("ts", FieldType::kTimestamp), MakeField("j", FieldType::kJson)},
-                         "id");
+  auto m = Model::Create(
+      "public", "props",
+      {MakeField("id", FieldType::kInteger, false), MakeField("i", FieldType::kInteger),
+       MakeField("r", FieldType::kReal), MakeField("t", FieldType::kText),
+       MakeField("u", FieldType::kText), MakeField("b", FieldType::kBoolean),
+       MakeField("ts", FieldType::kTimestamp), MakeField("j", FieldType::kJson)},
+      "id");
   EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
   return m.value();
 }
@@ -71,27 +70,77 @@ std::string JsonString(std::string_view s) {
 // Pieces texts and patterns are made of: ASCII of both cases, the LIKE metacharacters, and
 // 2-, 3- and 4-byte UTF-8 (É/é are not folded by SQLite's lower(), ß has no ASCII case).
 const std::vector<std::string> kTextPieces = {
-    "a", "b", "c", "A", "B", "ab", "Ab", " ", "%", "_", "\\", "\xC3\xA9", "\xC3\x89", "\xC3\x9F",
-    "\xE6\x97\xA5", "\xF0\x9F\x98\x80", "x"};
-const std::vector<std::string> kPatternPieces = {
-    "%", "%", "_", "_", "\\%", "\\_", "\\\\", "\\a", "\\", "a", "b", "A", "B", "ab", " ",
-    "\xC3\xA9", "\xC3\x89", "\xE6\x97\xA5", "\xF0\x9F\x98\x80", "x"};
+    "a", "b", "c",  "A",        "B",        "ab",       "Ab",           " ",
+    "%", "_", "\\", "\xC3\xA9", "\xC3\x89", "\xC3\x9F", "\xE6\x97\xA5", "\xF0\x9F\x98\x80",
+    "x"};
+const std::vector<std::string> kPatternPieces = {"%",
+                                                 "%",
+                                                 "_",
+                                                 "_",
+                                                 "\\%",
+                                                 "\\_",
+                                                 "\\\\",
+                                                 "\\a",
+                                                 "\\",
+                                                 "a",
+                                                 "b",
+                                                 "A",
+                                                 "B",
+                                                 "ab",
+                                                 " ",
+                                                 "\xC3\xA9",
+                                                 "\xC3\x89",
+                                                 "\xE6\x97\xA5",
+                                                 "\xF0\x9F\x98\x80",
+                                                 "x"};
 
 // Wire values a client could send for each type (some different spellings of the same value).
-const std::vector<std::string> kIntegerJson = {
-    "0", "1", "-1", "2", "3", "7", "-3", "42", "\"2\"", "\"-1\"", "2.0", "1e0", "1099511627776",
-    "-9007199254740991", "9223372036854775807", "-9223372036854775808"};
-const std::vector<std::string> kRealJson = {
-    "0", "-0.0", "0.0", "1", "1.0", "1.5", "-2.25", "2", "3", "0.1", "0.30000000000000004",
-    "0.3", "1e10", "-1e-7", "\"2.5\"", "\"1\"", "1e300", "9007199254740993", "-5"};
+const std::vector<std::string> kIntegerJson = {"0",
+                                               "1",
+                                               "-1",
+                                               "2",
+                                               "3",
+                                               "7",
+                                               "-3",
+                                               "42",
+                                               "\"2\"",
+                                               "\"-1\"",
+                                               "2.0",
+                                               "1e0",
+                                               "1099511627776",
+                                               "-9007199254740991",
+                                               "9223372036854775807",
+                                               "-9223372036854775808"};
+const std::vector<std::string> kRealJson = {"0",
+                                            "-0.0",
+                                            "0.0",
+                                            "1",
+                                            "1.0",
+                                            "1.5",
+                                            "-2.25",
+                                            "2",
+                                            "3",
+                                            "0.1",
+                                            "0.30000000000000004",
+                                            "0.3",
+                                            "1e10",
+                                            "-1e-7",
+                                            "\"2.5\"",
+                                            "\"1\"",
+                                            "1e300",
+                                            "9007199254740993",
+                                            "-5"};
 const std::vector<std::string> kBooleanJson = {"true", "false", "0", "1", "\"true\"", "\"false\""};
 const std::vector<std::string> kTimestampJson = {
-    "\"2024-01-01T00:00:00Z\"", "\"2024-01-01T01:00:00+01:00\"", "\"2024-01-01\"",
-    "\"2024-01-01 00:00:00.5\"", "\"2023-12-31T23:59:59.999Z\"", "\"2024-06-15T12:30:00-0230\"",
-    "\"1999-01-01T00:00Z\"", "\"2024-01-01T00:00:00.123456Z\"", "\"2024-06-15T15:00:00Z\""};
-const std::vector<std::string> kJsonJson = {
-    "1", "1.0", "\"x\"", "\"1\"", "[1,2]", "[]", "{}", "{\"a\":1}", "{\"a\":\"\\u00e9\"}", "true",
-    "false", "0", "\"%\"", "\"a_b\"", "-0.0", "\"\\\\\""};
+    "\"2024-01-01T00:00:00Z\"",  "\"2024-01-01T01:00:00+01:00\"",   "\"2024-01-01\"",
+    "\"2024-01-01 00:00:00.5\"", "\"2023-12-31T23:59:59.999Z\"",    "\"2024-06-15T12:30:00-0230\"",
+    "\"1999-01-01T00:00Z\"",     "\"2024-01-01T00:00:00.123456Z\"", "\"2024-06-15T15:00:00Z\""};
+const std::vector<std::string> kJsonJson = {"1",       "1.0",       "\"x\"",
+                                            "\"1\"",   "[1,2]",     "[]",
+                                            "{}",      "{\"a\":1}", "{\"a\":\"\\u00e9\"}",
+                                            "true",    "false",     "0",
+                                            "\"%\"",   "\"a_b\"",   "-0.0",
+                                            "\"\\\\\""};
 
 struct Stats {
   std::map<std::string, int> ops;
@@ -146,19 +195,27 @@ class Generator {
       for (size_t i = 0; i < t.size();) {
         size_t len = 1;
         unsigned char c = static_cast<unsigned char>(t[i]);
-        if (c >= 0xF0) len = 4;
-        else if (c >= 0xE0) len = 3;
-        else if (c >= 0xC0) len = 2;
+        if (c >= 0xF0)
+          len = 4;
+        else if (c >= 0xE0)
+          len = 3;
+        else if (c >= 0xC0)
+          len = 2;
         std::string ch = t.substr(i, len);
         i += len;
         int r = Uniform(0, 99);
-        if (r < 12) p += "_";
-        else if (r < 22) p += "%";
-        else if (r < 25) continue;  // drop it: usually no match any more
-        else if (ch == "%" || ch == "_" || ch == "\\") p += (r < 85 ? "\\" : "") + ch;
+        if (r < 12)
+          p += "_";
+        else if (r < 22)
+          p += "%";
+        else if (r < 25)
+          continue;  // drop it: usually no match any more
+        else if (ch == "%" || ch == "_" || ch == "\\")
+          p += (r < 85 ? "\\" : "") + ch;
         else if (r < 45 && ch.size() == 1 && std::isalpha(static_cast<unsigned char>(ch[0])))
           p += static_cast<char>(ch[0] ^ 0x20);  // swap ASCII case (ilike still matches)
-        else p += ch;
+        else
+          p += ch;
       }
     } else {
       for (int n = Uniform(0, 5); n > 0; --n) p += Pick(kPatternPieces);
@@ -171,8 +228,8 @@ class Generator {
 
   std::string Condition(Stats& st) {
     static const std::vector<std::string> kAll = {
-        "eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "between", "is_null",
-        "is_not_null", "like", "ilike", "contains", "starts_with"};
+        "eq",      "neq",     "gt",          "gte",  "lt",    "lte",      "in",         "not_in",
+        "between", "is_null", "is_not_null", "like", "ilike", "contains", "starts_with"};
     const int f = Uniform(0, kFieldCount - 1);
     const bool text = f == kT || f == kU;
     static const std::vector<std::string> kPattern = {"like", "ilike", "contains", "starts_with"};
@@ -180,7 +237,8 @@ class Generator {
     while (!text && (op == "like" || op == "ilike" || op == "contains" || op == "starts_with"))
       op = Pick(kAll);
     // As the parser: json fields filter by null-ness only (jsonb and text compare differently).
-    if (f == kJ && op != "is_null" && op != "is_not_null") op = Chance(0.5) ? "is_null" : "is_not_null";
+    if (f == kJ && op != "is_null" && op != "is_not_null")
+      op = Chance(0.5) ? "is_null" : "is_not_null";
     ++st.ops[op];
     std::string out = R"({"column":")" + field_names_[f] + R"(","operator":")" + op + "\"";
     if (op == "in" || op == "not_in" || op == "between") {
@@ -201,7 +259,8 @@ class Generator {
         starts.push_back(t.size());
         int a = op == "starts_with" ? 0 : Uniform(0, static_cast<int>(starts.size()) - 1);
         int b = std::min(static_cast<int>(starts.size()) - 1, a + Uniform(0, 3));
-        needle = t.substr(starts[static_cast<size_t>(a)], starts[static_cast<size_t>(b)] - starts[static_cast<size_t>(a)]);
+        needle = t.substr(starts[static_cast<size_t>(a)],
+                          starts[static_cast<size_t>(b)] - starts[static_cast<size_t>(a)]);
       } else {
         needle = Text();
       }
@@ -338,8 +397,9 @@ int RunSeed(uint64_t seed, int cases, Stats& st) {
       for (const auto& item : doc.GetArray()) {
         auto node = ParseFilter(*model, item, limits);
         if (!node.ok()) {
-          ADD_FAILURE() << where << " the parser refused a filter the generator thinks valid: "
-                        << json << ": " << node.error().message;
+          ADD_FAILURE() << where
+                        << " the parser refused a filter the generator thinks valid: " << json
+                        << ": " << node.error().message;
           parsed = false;
           break;
         }
@@ -375,12 +435,12 @@ int RunSeed(uint64_t seed, int cases, Stats& st) {
             ADD_FAILURE() << where << " round " << round << " case " << c << "\n  filters: " << json
                           << "\n  row (stored):  " << ShowRow(as_stored)
                           << "\n  row (coerced): " << ShowRow(coerced[static_cast<size_t>(i)])
-                          << "\n  row (json):    "
-                          << [&] {
-                               std::string s;
-                               for (const auto& v : json_rows[static_cast<size_t>(i)]) s += v + " ";
-                               return s;
-                             }()
+                          << "\n  row (json):    " <<
+                [&] {
+                  std::string s;
+                  for (const auto& v : json_rows[static_cast<size_t>(i)]) s += v + " ";
+                  return s;
+                }()
                           << "\n  SQLite returns it: " << want
                           << "; Matches(stored row): " << got_stored
                           << "; Matches(coerced row): " << got_coerced;
@@ -399,8 +459,8 @@ TEST(MatcherPropertyTest, MatchesAgreesWithSqliteReadOnRandomRowsAndFilters) {
   if (const char* s = std::getenv("MQTTSPEC_PROPERTY_SEED")) {
     seeds.push_back(std::strtoull(s, nullptr, 10));
   } else {
-    seeds.push_back(20261122);                  // fixed: the same cases on every run
-    seeds.push_back(std::random_device{}());    // fresh: new cases on every run
+    seeds.push_back(20261122);                // fixed: the same cases on every run
+    seeds.push_back(std::random_device{}());  // fresh: new cases on every run
   }
   for (uint64_t seed : seeds) {
     Stats st;
@@ -422,7 +482,8 @@ TEST(MatcherPropertyTest, MatchesAgreesWithSqliteReadOnRandomRowsAndFilters) {
       EXPECT_GT(st.ops[op], 0) << "operator " << op << " never generated (seed " << seed << ")";
     }
     if (st.cases >= 1000) {
-      EXPECT_GT(st.mixed, st.cases / 5) << "too few filter lists split the rows (seed " << seed << ")";
+      EXPECT_GT(st.mixed, st.cases / 5)
+          << "too few filter lists split the rows (seed " << seed << ")";
       EXPECT_GT(st.empty_groups, 0);
     }
   }

@@ -21,7 +21,6 @@ namespace {
 
 using namespace mqttspec::testing;  // NOLINT: the shared test builders
 
-
 using adapters::FilterList;
 using adapters::FilterNode;
 using adapters::Logic;
@@ -73,8 +72,10 @@ class SqliteLike {
 std::string Printable(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
-    if (c == 0) out += "\\0";
-    else out += static_cast<char>(c);
+    if (c == 0)
+      out += "\\0";
+    else
+      out += static_cast<char>(c);
   }
   return "\"" + out + "\"";
 }
@@ -100,7 +101,8 @@ void ExpectLikeAgreesWithSqlite(std::string_view text, std::string_view pattern,
       << Printable(pattern) << ": SQLite says " << *want;
 }
 
-// --- LikeMatch -------------------------------------------------------------------------------------
+// --- LikeMatch
+// -------------------------------------------------------------------------------------
 
 TEST(LikeMatchTest, PercentMatchesAnySequenceIncludingTheEmptyOne) {
   ExpectLike("", "%", false, true);
@@ -126,8 +128,14 @@ TEST(LikeMatchTest, UnderscoreMatchesExactlyOneUtf8Character) {
   ExpectLike("\xE6\x97\xA5", "_", false, true);      // 日: 3 bytes
   ExpectLike("\xF0\x9F\x98\x80", "_", false, true);  // 😀: 4 bytes
   ExpectLike("\xC3\xA9", "__", false, false);
-  ExpectLike("a\xE6\x97\xA5" "c", "a_c", false, true);
-  ExpectLike("a\xE6\x97\xA5" "c", "a__c", false, false);
+  ExpectLike(
+      "a\xE6\x97\xA5"
+      "c",
+      "a_c", false, true);
+  ExpectLike(
+      "a\xE6\x97\xA5"
+      "c",
+      "a__c", false, false);
   ExpectLike("\xF0\x9F\x98\x80\xF0\x9F\x98\x80x", "%_x", false, true);
   ExpectLike("\xF0\x9F\x98\x80x", "_%", false, true);
   ExpectLike("caf\xC3\xA9", "caf_", false, true);
@@ -176,9 +184,13 @@ TEST(LikeMatchTest, LikeIsCaseSensitiveAndIlikeFoldsAsciiLettersOnly) {
   ExpectLike("Alice", "alice", true, true);
   ExpectLike("ALICE", "a%E", true, true);
   ExpectLike("alice", "A%", false, false);
-  ExpectLike("\xC3\x89t\xC3\xA9", "\xC3\xA9t\xC3\xA9", true, false);  // É is not folded (SQLite lower())
+  ExpectLike("\xC3\x89t\xC3\xA9", "\xC3\xA9t\xC3\xA9", true,
+             false);  // É is not folded (SQLite lower())
   ExpectLike("\xC3\x89t\xC3\xA9", "\xC3\x89T%", true, true);
-  ExpectLike("STRASSE", "stra\xC3\x9F" "e", true, false);  // no Unicode case mapping
+  ExpectLike("STRASSE",
+             "stra\xC3\x9F"
+             "e",
+             true, false);            // no Unicode case mapping
   ExpectLike("[", "{", true, false);  // only A-Z fold, not their neighbours
   ExpectLike("@", "`", true, false);
 }
@@ -201,13 +213,33 @@ TEST(LikeMatchTest, TrailingBackslashMatchesNothingAsInSqlite) {
 }
 
 TEST(LikeMatchTest, HandPickedEdgeCasesAgreeWithSqlite) {
-  const std::vector<std::string> texts = {
-      "", "a", "A", "ab", "aB", "%", "_", "\\", "a%b", "a_b", "a\\b", "\xC3\xA9", "\xC3\x89",
-      "\xE6\x97\xA5", "\xF0\x9F\x98\x80", "x\xF0\x9F\x98\x80y", "%%", "__", "\\\\", "abcabc"};
+  const std::vector<std::string> texts = {"",
+                                          "a",
+                                          "A",
+                                          "ab",
+                                          "aB",
+                                          "%",
+                                          "_",
+                                          "\\",
+                                          "a%b",
+                                          "a_b",
+                                          "a\\b",
+                                          "\xC3\xA9",
+                                          "\xC3\x89",
+                                          "\xE6\x97\xA5",
+                                          "\xF0\x9F\x98\x80",
+                                          "x\xF0\x9F\x98\x80y",
+                                          "%%",
+                                          "__",
+                                          "\\\\",
+                                          "abcabc"};
   const std::vector<std::string> patterns = {
-      "", "%", "_", "__", "a", "A", "a%", "%a", "%b%", "_b", "a_", "\\%", "\\_", "\\\\", "\\a",
-      "a\\%b", "a\\_b", "a\\\\b", "%\\%%", "%\\_%", "_\\\\", "\xC3\xA9", "\xC3\x89", "_%_",
-      "%_%_%", "x_y", "x%y", "%c", "abc%abc", "%\xF0\x9F\x98\x80%", "\\\xC3\xA9"};
+      "",          "%",     "_",     "__",       "a",        "A",
+      "a%",        "%a",    "%b%",   "_b",       "a_",       "\\%",
+      "\\_",       "\\\\",  "\\a",   "a\\%b",    "a\\_b",    "a\\\\b",
+      "%\\%%",     "%\\_%", "_\\\\", "\xC3\xA9", "\xC3\x89", "_%_",
+      "%_%_%",     "x_y",   "x%y",   "%c",       "abc%abc",  "%\xF0\x9F\x98\x80%",
+      "\\\xC3\xA9"};
   for (const auto& t : texts) {
     for (const auto& p : patterns) {
       ExpectLikeAgreesWithSqlite(t, p, false);
@@ -285,10 +317,10 @@ TEST_F(MatchesTest, NullComparesFalseWithEveryOperatorButIsNull) {
     std::vector<Value> values;
   };
   const std::vector<Case> cases = {
-      {Op::kEq, {S("x")}},      {Op::kNeq, {S("x")}},         {Op::kGt, {S("x")}},
-      {Op::kGte, {S("x")}},     {Op::kLt, {S("x")}},          {Op::kLte, {S("x")}},
-      {Op::kLike, {S("%")}},    {Op::kIlike, {S("%")}},       {Op::kIn, {S("x"), S("y")}},
-      {Op::kNotIn, {S("x")}},   {Op::kNotIn, {}},             {Op::kBetween, {S(""), S("~")}},
+      {Op::kEq, {S("x")}},      {Op::kNeq, {S("x")}},       {Op::kGt, {S("x")}},
+      {Op::kGte, {S("x")}},     {Op::kLt, {S("x")}},        {Op::kLte, {S("x")}},
+      {Op::kLike, {S("%")}},    {Op::kIlike, {S("%")}},     {Op::kIn, {S("x"), S("y")}},
+      {Op::kNotIn, {S("x")}},   {Op::kNotIn, {}},           {Op::kBetween, {S(""), S("~")}},
       {Op::kContains, {S("")}}, {Op::kStartsWith, {S("")}},
   };
   for (const auto& c : cases) {
@@ -345,8 +377,9 @@ TEST_F(MatchesTest, TextTimestampAndJsonCompareBytewise) {
   EXPECT_TRUE(M1(Cond(kT, Op::kGt, {S("z")}), RowWith(kT, S("\xC3\xA9"))));  // é > z
   EXPECT_TRUE(M1(Cond(kT, Op::kLt, {S("ab")}), RowWith(kT, S("a"))));
   EXPECT_FALSE(M1(Cond(kT, Op::kEq, {S("a")}), RowWith(kT, S("A"))));
-  EXPECT_TRUE(M1(Cond(kTs, Op::kBetween, {S("2024-01-01T00:00:00.000Z"), S("2024-12-31T23:59:59.999Z")}),
-                 RowWith(kTs, S("2024-06-15T12:00:00.000Z"))));
+  EXPECT_TRUE(
+      M1(Cond(kTs, Op::kBetween, {S("2024-01-01T00:00:00.000Z"), S("2024-12-31T23:59:59.999Z")}),
+         RowWith(kTs, S("2024-06-15T12:00:00.000Z"))));
   EXPECT_FALSE(M1(Cond(kTs, Op::kGt, {S("2024-06-15T12:00:00.001Z")}),
                   RowWith(kTs, S("2024-06-15T12:00:00.000Z"))));
   EXPECT_TRUE(M1(Cond(kJ, Op::kEq, {S("{\"a\":1}")}), RowWith(kJ, S("{\"a\":1}"))));
@@ -409,12 +442,12 @@ TEST_F(MatchesTest, GroupsNestAndAnEmptyGroupIsTrue) {
                Group({Cond(kT, Op::kEq, {S("y")}), Cond(kB, Op::kEq, {B(false)}, Logic::kOr)})};
   EXPECT_TRUE(M(f, row));
   // n = 2 OR (t = 'x' AND (ts IS NULL AND (j IS NOT NULL OR r = 0)))
-  FilterList g{Cond(kN, Op::kEq, {I(2)}),
-               Group({Cond(kT, Op::kEq, {S("x")}),
-                      Group({Cond(kTs, Op::kIsNull, {}),
-                             Group({Cond(kJ, Op::kIsNotNull, {}),
-                                    Cond(kR, Op::kEq, {D(0)}, Logic::kOr)})})},
-                     Logic::kOr)};
+  FilterList g{
+      Cond(kN, Op::kEq, {I(2)}),
+      Group({Cond(kT, Op::kEq, {S("x")}),
+             Group({Cond(kTs, Op::kIsNull, {}),
+                    Group({Cond(kJ, Op::kIsNotNull, {}), Cond(kR, Op::kEq, {D(0)}, Logic::kOr)})})},
+            Logic::kOr)};
   EXPECT_TRUE(M(g, row));
   g[1].children[1].children[1].children[1].cond.values = {D(1)};
   EXPECT_FALSE(M(g, row));

@@ -10,14 +10,13 @@
 #include <vector>
 
 #include "registry/model.h"
-#include "tests/unit/test_builders.h"
 #include "registry/model_registry.h"
+#include "tests/unit/test_builders.h"
 
 namespace mqttspec::registry {
 namespace {
 
 using namespace mqttspec::testing;  // NOLINT: the shared test builders
-
 
 Field IdField() {
   Field f = MakeField("id", FieldType::kInteger);

@@ -88,7 +88,8 @@ TEST_F(RouterTest, ReadUpdateDeleteByRecordIdOrPrimaryKeyInData) {
   auto r = Send(R"({"id":"r","operation":"read","entity":"users","record_id":"1"})");
   ASSERT_TRUE(r["success"].GetBool());
   EXPECT_STREQ(r["data"]["name"].GetString(), "Ann");
-  auto u = Send(R"({"id":"u","operation":"update","entity":"users","data":{"id":1,"status":"off"}})");
+  auto u =
+      Send(R"({"id":"u","operation":"update","entity":"users","data":{"id":1,"status":"off"}})");
   ASSERT_TRUE(u["success"].GetBool());
   EXPECT_STREQ(u["data"]["status"].GetString(), "off");
   EXPECT_STREQ(u["data"]["name"].GetString(), "Ann");  // untouched
@@ -98,14 +99,17 @@ TEST_F(RouterTest, ReadUpdateDeleteByRecordIdOrPrimaryKeyInData) {
   EXPECT_EQ(del["data"]["id"].GetInt64(), 1);
   EXPECT_EQ(ErrorCodeOf(R"({"id":"r2","operation":"read","entity":"users","record_id":1})"),
             "not_found");
-  EXPECT_EQ(ErrorCodeOf(R"({"id":"u2","operation":"update","entity":"users","record_id":1,"data":{"name":"x"}})"),
-            "not_found");
+  EXPECT_EQ(
+      ErrorCodeOf(
+          R"({"id":"u2","operation":"update","entity":"users","record_id":1,"data":{"name":"x"}})"),
+      "not_found");
   EXPECT_EQ(ErrorCodeOf(R"({"id":"d2","operation":"delete","entity":"users","record_id":1})"),
             "not_found");
 }
 
 TEST_F(RouterTest, ListReadReportsMetadataAndCapsLimit) {
-  Send(R"({"id":"c","operation":"create","entity":"users","data":[{"name":"A"},{"name":"B"},{"name":"C"}]})");
+  Send(
+      R"({"id":"c","operation":"create","entity":"users","data":[{"name":"A"},{"name":"B"},{"name":"C"}]})");
   auto d = Send(R"({"id":"l","operation":"read","entity":"users",
                    "options":{"limit":2,"offset":1,"sort":[{"column":"name","direction":"DESC"}]}})");
   ASSERT_TRUE(d["success"].GetBool());
@@ -115,7 +119,8 @@ TEST_F(RouterTest, ListReadReportsMetadataAndCapsLimit) {
   EXPECT_EQ(d["metadata"]["count"].GetInt64(), 2);
   EXPECT_EQ(d["metadata"]["limit"].GetInt64(), 2);
   EXPECT_EQ(d["metadata"]["offset"].GetInt64(), 1);
-  auto big = Send(R"({"id":"l","operation":"read","entity":"users","options":{"limit":1000000000000}})");
+  auto big =
+      Send(R"({"id":"l","operation":"read","entity":"users","options":{"limit":1000000000000}})");
   EXPECT_EQ(big["metadata"]["limit"].GetInt64(), 1000);
 }
 
@@ -160,23 +165,39 @@ TEST_F(RouterTest, BadRequestsGetTheirErrorCodeAndWriteNothing) {
       {R"({"id":"x","operation":"drop","entity":"users"})", "invalid_operation"},
       {R"({"id":"x","operation":"read","entity":"nope"})", "model_not_found"},
       {R"({"id":"x","operation":"read","entity":"users; DROP TABLE users"})", "model_not_found"},
-      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"x\" OR 1=1","operator":"eq","value":1}]}})", "unknown_column"},
-      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"name","operator":"regex","value":"a"}]}})", "invalid_filter"},
-      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"like","value":"1%"}]}})", "invalid_filter"},
-      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"eq","value":"abc"}]}})", "invalid_value"},
-      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"name","operator":"like","value":"a\\"}]}})", "invalid_filter"},
-      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"between","value":[1]}]}})", "invalid_filter"},
-      {R"({"id":"x","operation":"read","entity":"users","options":{"limit":-1}})", "invalid_option"},
-      {R"({"id":"x","operation":"read","entity":"users","options":{"customOperators":[{"sql":"1=1"}]}})", "invalid_option"},
-      {R"({"id":"x","operation":"read","entity":"users","options":{"sort":[{"column":"nope"}]}})", "unknown_column"},
-      {R"({"id":"x","operation":"create","entity":"users","data":{"email":"b@x"}})", "invalid_value"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"x\" OR 1=1","operator":"eq","value":1}]}})",
+       "unknown_column"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"name","operator":"regex","value":"a"}]}})",
+       "invalid_filter"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"like","value":"1%"}]}})",
+       "invalid_filter"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"eq","value":"abc"}]}})",
+       "invalid_value"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"name","operator":"like","value":"a\\"}]}})",
+       "invalid_filter"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"filters":[{"column":"id","operator":"between","value":[1]}]}})",
+       "invalid_filter"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"limit":-1}})",
+       "invalid_option"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"customOperators":[{"sql":"1=1"}]}})",
+       "invalid_option"},
+      {R"({"id":"x","operation":"read","entity":"users","options":{"sort":[{"column":"nope"}]}})",
+       "unknown_column"},
+      {R"({"id":"x","operation":"create","entity":"users","data":{"email":"b@x"}})",
+       "invalid_value"},
       {R"({"id":"x","operation":"create","entity":"users","data":{"name":null}})", "invalid_value"},
-      {R"({"id":"x","operation":"create","entity":"users","data":{"name":"B","nope":1}})", "unknown_column"},
-      {R"({"id":"x","operation":"create","entity":"users","data":{"name":"B","email":"a@x"}})", "conflict"},
-      {R"({"id":"x","operation":"create","entity":"users","data":[{"name":"B"},{"name":5}]})", "invalid_value"},
-      {R"({"id":"x","operation":"update","entity":"users","data":{"name":"B"}})", "invalid_message"},
-      {R"({"id":"x","operation":"update","entity":"users","record_id":1,"data":{"id":2}})", "invalid_value"},
-      {R"({"id":"x","operation":"subscribe","type":"subscription","entity":"users"})", "invalid_operation"},
+      {R"({"id":"x","operation":"create","entity":"users","data":{"name":"B","nope":1}})",
+       "unknown_column"},
+      {R"({"id":"x","operation":"create","entity":"users","data":{"name":"B","email":"a@x"}})",
+       "conflict"},
+      {R"({"id":"x","operation":"create","entity":"users","data":[{"name":"B"},{"name":5}]})",
+       "invalid_value"},
+      {R"({"id":"x","operation":"update","entity":"users","data":{"name":"B"}})",
+       "invalid_message"},
+      {R"({"id":"x","operation":"update","entity":"users","record_id":1,"data":{"id":2}})",
+       "invalid_value"},
+      {R"({"id":"x","operation":"subscribe","type":"subscription","entity":"users"})",
+       "invalid_operation"},
   };
   for (const auto& [payload, code] : cases) {
     EXPECT_EQ(ErrorCodeOf(payload), code) << payload;
@@ -212,17 +233,25 @@ TEST_F(RouterTest, DeeplyNestedJsonDoesNotCrash) {
 // jsonb (PostgreSQL) and text (SQLite) compare JSON differently: rather than differ, json fields
 // are filtered by null-ness only and never sorted on.
 TEST_F(RouterTest, JsonFieldsFilterByNullnessOnlyAndDoNotSort) {
-  Send(R"({"id":"c","operation":"create","schema":"iot","entity":"readings","data":{"id":"r1","meta":{"a":1}}})");
-  EXPECT_EQ(ErrorCodeOf(R"({"id":"x","operation":"read","schema":"iot","entity":"readings","options":{"filters":[{"column":"meta","operator":"eq","value":{"a":1}}]}})"),
-            "invalid_filter");
-  EXPECT_EQ(ErrorCodeOf(R"({"id":"x","operation":"read","schema":"iot","entity":"readings","options":{"sort":[{"column":"meta"}]}})"),
-            "invalid_option");
-  auto d = Send(R"({"id":"x","operation":"read","schema":"iot","entity":"readings","options":{"filters":[{"column":"meta","operator":"is_not_null"}]}})");
+  Send(
+      R"({"id":"c","operation":"create","schema":"iot","entity":"readings","data":{"id":"r1","meta":{"a":1}}})");
+  EXPECT_EQ(
+      ErrorCodeOf(
+          R"({"id":"x","operation":"read","schema":"iot","entity":"readings","options":{"filters":[{"column":"meta","operator":"eq","value":{"a":1}}]}})"),
+      "invalid_filter");
+  EXPECT_EQ(
+      ErrorCodeOf(
+          R"({"id":"x","operation":"read","schema":"iot","entity":"readings","options":{"sort":[{"column":"meta"}]}})"),
+      "invalid_option");
+  auto d = Send(
+      R"({"id":"x","operation":"read","schema":"iot","entity":"readings","options":{"filters":[{"column":"meta","operator":"is_not_null"}]}})");
   ASSERT_TRUE(d["success"].GetBool());
   EXPECT_EQ(d["data"].Size(), 1u);
   // A JSON string holding \u0000 is refused too (jsonb cannot store it).
-  EXPECT_EQ(ErrorCodeOf(R"({"id":"y","operation":"create","schema":"iot","entity":"readings","data":{"id":"r2","meta":{"k":"a\u0000b"}}})"),
-            "invalid_value");
+  EXPECT_EQ(
+      ErrorCodeOf(
+          R"({"id":"y","operation":"create","schema":"iot","entity":"readings","data":{"id":"r2","meta":{"k":"a\u0000b"}}})"),
+      "invalid_value");
 }
 
 TEST_F(RouterTest, PingIsAnsweredWithPong) {

@@ -106,10 +106,10 @@ TEST_F(ServiceTest, ResponseTopicPropertyIsHonouredOnlyInsideTheClientsTree) {
 TEST_F(ServiceTest, RequestsOfOneClientAreAnsweredInOrder) {
   Start();
   for (int i = 0; i < 300; ++i) {
-    service_->OnMessage(Msg("spec/a/request",
-                            R"({"id":")" + std::to_string(i) +
-                                R"(","operation":"create","entity":"things","data":{"n":)" +
-                                std::to_string(i) + "}}"));
+    service_->OnMessage(
+        Msg("spec/a/request", R"({"id":")" + std::to_string(i) +
+                                  R"(","operation":"create","entity":"things","data":{"n":)" +
+                                  std::to_string(i) + "}}"));
   }
   service_->Drain();
   ASSERT_EQ(publisher_.sent.size(), 300u);
@@ -126,7 +126,8 @@ TEST_F(ServiceTest, RequestsOfOneClientAreAnsweredInOrder) {
 TEST_F(ServiceTest, RateLimitRefusesExcessRequestsWithTheirId) {
   Start("limits: {requests_per_second_per_client: 5}\n");
   for (int i = 0; i < 20; ++i)
-    service_->OnMessage(Msg("spec/a/request", R"({"type":"ping","id":"r)" + std::to_string(i) + "\"}"));
+    service_->OnMessage(
+        Msg("spec/a/request", R"({"type":"ping","id":"r)" + std::to_string(i) + "\"}"));
   service_->OnMessage(Msg("spec/b/request", R"({"type":"ping","id":"other"})"));
   service_->Drain();
   int limited = 0;

@@ -20,7 +20,6 @@ namespace {
 
 using namespace mqttspec::testing;  // NOLINT: the shared test builders
 
-
 using registry::Field;
 using registry::FieldType;
 using registry::Model;
@@ -487,10 +486,11 @@ TEST(SqlBuilderTest, IndexedFieldsGetAnIndexUniqueAndPrimaryOnesAlreadyHaveOne) 
             (std::vector<std::string>{
                 R"(CREATE INDEX IF NOT EXISTS "iot_items_grp_idx" ON "iot_items" ("grp"))",
                 R"(CREATE INDEX IF NOT EXISTS "iot_items_name_idx" ON "iot_items" ("name"))"}));
-  EXPECT_EQ(kPostgres.CreateIndexes(*m),
-            (std::vector<std::string>{
-                R"(CREATE INDEX IF NOT EXISTS "iot_items_grp_idx" ON "iot"."items" ("grp"))",
-                R"(CREATE INDEX IF NOT EXISTS "iot_items_name_idx" ON "iot"."items" ("name" COLLATE "C"))"}));
+  EXPECT_EQ(
+      kPostgres.CreateIndexes(*m),
+      (std::vector<std::string>{
+          R"(CREATE INDEX IF NOT EXISTS "iot_items_grp_idx" ON "iot"."items" ("grp"))",
+          R"(CREATE INDEX IF NOT EXISTS "iot_items_name_idx" ON "iot"."items" ("name" COLLATE "C"))"}));
 }
 
 TEST(SqlBuilderTest, PostgresComparesAndSortsTextByteWiseLikeSqlite) {

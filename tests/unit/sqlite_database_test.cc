@@ -26,15 +26,12 @@ namespace {
 
 using namespace mqttspec::testing;  // NOLINT: the shared test builders
 
-
 using registry::Field;
 using registry::FieldType;
 using registry::Model;
 using registry::ModelPtr;
 
 // --- helpers ------------------------------------------------------------------------------------
-
-
 
 std::vector<int> AllColumns() {
   std::vector<int> cols;
@@ -102,7 +99,6 @@ std::unique_ptr<SqliteDatabase> MustOpen(const SqliteOptions& options) {
   EXPECT_TRUE(db.ok()) << (db.ok() ? "" : db.error().message);
   return db.ok() ? std::move(db).value() : nullptr;
 }
-
 
 // --- file-only behaviour ------------------------------------------------------------------------
 

@@ -6,8 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/unit/test_builders.h"
-
 #include <algorithm>
 #include <atomic>
 #include <random>
@@ -17,13 +15,13 @@
 #include <vector>
 
 #include "server/matcher.h"
+#include "tests/unit/test_builders.h"
 #include "tests/unit/value_printer.h"
 
 namespace mqttspec::server {
 namespace {
 
 using namespace mqttspec::testing;  // NOLINT: the shared test builders
-
 
 using adapters::FilterList;
 using adapters::FilterNode;
@@ -37,12 +35,12 @@ using registry::ModelPtr;
 enum { kId = 0, kStatus, kN, kR, kB, kTs };
 
 ModelPtr Things(const std::string& entity = "things") {
-  auto m = Model::Create("public", entity,
-                         {MakeField("id", FieldType::kInteger), MakeField("status", FieldType::kText),
-                          MakeField("n", FieldType::kInteger), MakeField("r", FieldType::kReal),
-                          MakeField("b", FieldType::kBoolean),
-                          MakeField("ts", FieldType::kTimestamp)},
-                         "id");
+  auto m =
+      Model::Create("public", entity,
+                    {MakeField("id", FieldType::kInteger), MakeField("status", FieldType::kText),
+                     MakeField("n", FieldType::kInteger), MakeField("r", FieldType::kReal),
+                     MakeField("b", FieldType::kBoolean), MakeField("ts", FieldType::kTimestamp)},
+                    "id");
   EXPECT_TRUE(m.ok());
   return m.value();
 }
@@ -139,8 +137,9 @@ TEST_F(SubscriptionsTest, OrListsAreNotFiledUnderOneOfTheirConditions) {
 
 TEST_F(SubscriptionsTest, GroupsMatchWhetherOrNotAnEqSitsBesideThem) {
   // status = 'a' AND (n = 1 OR n = 2): filed under status, the group still decides.
-  const std::string beside = Add({Cond(kStatus, Op::kEq, {S("a")}),
-                                  Group({Cond(kN, Op::kEq, {I(1)}), Cond(kN, Op::kEq, {I(2)}, Logic::kOr)})});
+  const std::string beside =
+      Add({Cond(kStatus, Op::kEq, {S("a")}),
+           Group({Cond(kN, Op::kEq, {I(1)}), Cond(kN, Op::kEq, {I(2)}, Logic::kOr)})});
   // (status = 'b' OR n = 3) alone: an eq inside a group is not a key.
   const std::string alone =
       Add({Group({Cond(kStatus, Op::kEq, {S("b")}), Cond(kN, Op::kEq, {I(3)}, Logic::kOr)})});
@@ -301,7 +300,11 @@ TEST_F(SubscriptionsTest, IndexAnswersLikeAScanOverManyRandomSubscriptions) {
   auto random_cond = [&](Logic logic) {
     switch (pick(6)) {
       case 0: return Cond(kStatus, Op::kEq, {statuses[static_cast<size_t>(pick(3))]}, logic);
-      case 1: return Cond(kStatus, Op::kIn, {statuses[static_cast<size_t>(pick(3))], statuses[static_cast<size_t>(pick(3))]}, logic);
+      case 1:
+        return Cond(
+            kStatus, Op::kIn,
+            {statuses[static_cast<size_t>(pick(3))], statuses[static_cast<size_t>(pick(3))]},
+            logic);
       case 2: return Cond(kR, Op::kEq, {reals[static_cast<size_t>(pick(4))]}, logic);
       case 3: return Cond(kB, Op::kEq, {B(pick(2) == 1)}, logic);
       case 4: return Cond(kN, Op::kGt, {I(pick(3))}, logic);
@@ -313,8 +316,10 @@ TEST_F(SubscriptionsTest, IndexAnswersLikeAScanOverManyRandomSubscriptions) {
     FilterList f;
     for (int k = pick(4); k > 0; --k) {
       Logic logic = pick(4) == 0 ? Logic::kOr : Logic::kAnd;
-      if (pick(6) == 0) f.push_back(Group({random_cond(Logic::kAnd), random_cond(Logic::kOr)}, logic));
-      else f.push_back(random_cond(logic));
+      if (pick(6) == 0)
+        f.push_back(Group({random_cond(Logic::kAnd), random_cond(Logic::kOr)}, logic));
+      else
+        f.push_back(random_cond(logic));
     }
     std::string client = "c" + std::to_string(pick(20));
     auto s = subs_.Add(client, model_, f);
@@ -337,7 +342,8 @@ TEST_F(SubscriptionsTest, IndexAnswersLikeAScanOverManyRandomSubscriptions) {
     }
   };
   check();
-  for (size_t i = 0; i < all.size(); i += 3) ASSERT_TRUE(subs_.Remove(all[i].first, all[i].second->id).ok());
+  for (size_t i = 0; i < all.size(); i += 3)
+    ASSERT_TRUE(subs_.Remove(all[i].first, all[i].second->id).ok());
   std::vector<std::pair<std::string, std::shared_ptr<Subscription>>> left;
   for (size_t i = 0; i < all.size(); ++i)
     if (i % 3 != 0) left.push_back(all[i]);
