@@ -13,7 +13,9 @@
 //       one tab-separated line per workload to FILE (or stdout)
 //   mqttspec_bench report FILE
 //       turns those lines into the markdown tables of bench/RESULTS.md, with ratios to the echo
-//       baseline of the same run
+//       baseline of the same run; rows of mqttspec_pq_baseline (QoS -1: raw-sqlite, raw-pg,
+//       raw-pg-tx) become the raw-database tables, beside the service's SQLite and PostgreSQL
+//       (setups *-pg) rows
 //
 // Every connection sets TCP_NODELAY. Each connection publishes its requests to its own
 // spec/<id>/request and receives the answers on its own spec/<id>/response (what the embedded
@@ -758,7 +760,8 @@ int RunReport(const std::string& path) {
     double p50_max, rps_min;
   };
   for (int qos : {0, 1}) {
-    for (Target t : {Target{"embedded", 1.0, 0.8}, Target{"external", 1.5, 0.6}}) {
+    for (Target t : {Target{"embedded", 1.0, 0.8}, Target{"external", 1.5, 0.6}, Target{"embedded-pg", 1.0, 0.8},
+                     Target{"external-pg", 1.5, 0.6}}) {
       for (const Cell& r : cells) {
         if (r.qos != qos || r.setup != t.setup || r.workload != "read-by-key") continue;
         const Cell* b = base(r);
@@ -769,6 +772,73 @@ int RunReport(const std::string& path) {
         std::printf("| %d | %s | %.2f× | %s | ≤ %.1f× | %s | %.2f× | %s | ≥ %.1f× | %s |\n", qos, t.setup, rp,
                     per_round(r, true).c_str(), t.p50_max, vp.c_str(), rt, per_round(r, false).c_str(), t.rps_min,
                     vt.c_str());
+      }
+    }
+  }
+
+  // The raw database baselines (mqttspec_pq_baseline: QoS -1) and what the service adds to them.
+  auto find = [&](const std::string& setup, int qos, const std::string& w) -> const Cell* {
+    for (const Cell& c : cells)
+      if (c.setup == setup && c.qos == qos && c.workload == w) return &c;
+    return nullptr;
+  };
+  if (std::none_of(cells.begin(), cells.end(), [](const Cell& c) { return c.qos == -1; })) return 0;
+  std::printf("\n**Raw database baselines** (the same statements without mqttspec: libpq `PQexecPrepared` / the "
+              "sqlite3 C API; latency 1 connection, 1 statement at a time; throughput 8 connections/threads, "
+              "closed loop):\n\n");
+  std::printf("| setup | statement | p50 µs, 1 conn | p99 µs | ops/s, 8 conns | p50 / p99 µs at 8 | errors |\n"
+              "|---|---|---:|---:|---:|---:|---:|\n");
+  for (const char* w : {"read-by-key", "create"}) {
+    for (const Cell& c : cells) {
+      if (c.qos != -1 || c.workload != w) continue;
+      std::printf("| %s | %s | %.0f%s | %.0f | %.0f%s | %.0f / %.0f | %lld |\n", c.setup.c_str(), w, c.p50,
+                  range(c.p50_min, c.p50_max, "%.0f").c_str(), c.p99, c.rps, range(c.rps_min, c.rps_max, "%.0f").c_str(),
+                  c.p50_64, c.p99_64, c.errors);
+    }
+  }
+  std::printf("\n**Service vs raw database** (p50 µs at 1 in flight, medians; \"− raw\" = service p50 − raw p50 = "
+              "what the adapter and the MQTT path add to the statement; echo = the bare MQTT round trip):\n\n");
+  std::printf("| QoS | workload | mode | echo | SQLite | raw sqlite3 | − raw | PostgreSQL | raw libpq | − raw | raw libpq, BEGIN…COMMIT as the adapter | − that |\n"
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  auto num = [](const Cell* c) { return c ? Fmt("%.0f", c->p50) : std::string("—"); };
+  auto diff = [](const Cell* a, const Cell* b) { return a && b ? Fmt("%+.0f", a->p50 - b->p50) : std::string("—"); };
+  for (int qos : {0, 1}) {
+    for (const char* w : {"read-by-key", "create"}) {
+      for (const char* mode : {"embedded", "external"}) {
+        const Cell* e = find("echo", qos, w);
+        const Cell* s = find(mode, qos, w);
+        const Cell* p = find(std::string(mode) + "-pg", qos, w);
+        if (!s && !p) continue;
+        const Cell* rs = find("raw-sqlite", -1, w);
+        const Cell* rp = find("raw-pg", -1, w);
+        const Cell* rt = find("raw-pg-tx", -1, w);
+        std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", qos, w, mode, num(e).c_str(),
+                    num(s).c_str(), num(rs).c_str(), diff(s, rs).c_str(), num(p).c_str(), num(rp).c_str(),
+                    diff(p, rp).c_str(), num(rt).c_str(), diff(p, rt).c_str());
+      }
+    }
+  }
+  std::printf("\n**Throughput, service vs raw database** (req/s at 4 × 16 in flight vs raw ops/s with 8 "
+              "connections; medians):\n\n");
+  std::printf("| QoS | workload | mode | echo | SQLite | raw sqlite3 | service / raw | PostgreSQL | raw libpq | service / raw | raw libpq, BEGIN…COMMIT | service / that |\n"
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  auto rnum = [](const Cell* c) { return c ? Fmt("%.0f", c->rps) : std::string("—"); };
+  auto ratio = [](const Cell* a, const Cell* b) {
+    return a && b && b->rps > 0 ? Fmt("%.2f×", a->rps / b->rps) : std::string("—");
+  };
+  for (int qos : {0, 1}) {
+    for (const char* w : {"read-by-key", "create"}) {
+      for (const char* mode : {"embedded", "external"}) {
+        const Cell* e = find("echo", qos, w);
+        const Cell* s = find(mode, qos, w);
+        const Cell* p = find(std::string(mode) + "-pg", qos, w);
+        if (!s && !p) continue;
+        const Cell* rs = find("raw-sqlite", -1, w);
+        const Cell* rp = find("raw-pg", -1, w);
+        const Cell* rt = find("raw-pg-tx", -1, w);
+        std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", qos, w, mode, rnum(e).c_str(),
+                    rnum(s).c_str(), rnum(rs).c_str(), ratio(s, rs).c_str(), rnum(p).c_str(), rnum(rp).c_str(),
+                    ratio(p, rp).c_str(), rnum(rt).c_str(), ratio(p, rt).c_str());
       }
     }
   }

@@ -3,16 +3,26 @@
 #
 # Builds nothing. Expects (override with the variables in brackets):
 #   build/bin/mqttspecd [MQTTSPECD], build/lib/mqttspec_mosquitto.so [PLUGIN],
-#   build/bin/mqttspec_bench [BENCH], and `mosquitto` in PATH [MOSQUITTO].
+#   build/bin/mqttspec_bench [BENCH], build/bin/mqttspec_pq_baseline [BASELINE], `mosquitto` in
+#   PATH [MOSQUITTO], and for the PostgreSQL rows tests/pg/pgcluster.sh [PGCLUSTER] with
+#   PostgreSQL 15's server binaries (it starts a private cluster as user postgres on a free port).
 #
 # For every round (ROUNDS, default 3) and QoS 0 and 1 it starts, measures and stops, in turn:
-#   echo      plain Mosquitto + `mqttspec_bench echo` (republishes each request, no database)
-#   external  plain Mosquitto + mqttspecd (broker.mode: external)
-#   embedded  mqttspecd (broker.mode: embedded: Mosquitto with our plugin)
-# then embedded once more with MQTTSPEC_NO_EVENTFD=1 (answers leave on the broker's tick only).
-# Workloads on SQLite (synchronous: normal), table pre-filled with 10 000 rows through the service:
-# read-by-key, list-20 (filter grp = g, limit 20; 40 rows per group), then create. The load generator
-# uses 1 connection × 1 in flight for latency and 4 connections × 16 in flight for throughput.
+#   echo         plain Mosquitto + `mqttspec_bench echo` (republishes each request, no database)
+#   external     plain Mosquitto + mqttspecd (broker.mode: external), SQLite
+#   embedded     mqttspecd (broker.mode: embedded: Mosquitto with our plugin), SQLite
+#   external-pg  as external, on PostgreSQL (a fresh database of the private cluster)
+#   embedded-pg  as embedded, on PostgreSQL
+# then, once per round, the raw baselines (mqttspec_pq_baseline: the same statements through the
+# sqlite3 C API / libpq alone, on the table the round's embedded runs left: raw-sqlite, raw-pg =
+# one autocommit PQexecPrepared, raw-pg-tx = BEGIN/statement/COMMIT as the adapter sends them,
+# raw-pg-pipe = that transaction in libpq's pipeline mode), and at the end embedded once more
+# with MQTTSPEC_NO_EVENTFD=1 (answers leave on the broker's tick only).
+# Workloads: SQLite with synchronous: normal, PostgreSQL with pool_size 8 (the throw-away cluster
+# runs with fsync=off, synchronous_commit=off); the table is pre-filled with 10 000 rows through
+# the service: read-by-key, list-20 (filter grp = g on the declared index, limit 20; 40 rows per
+# group; not on PostgreSQL unless PG_WORKLOADS says so), then create. The load generator uses
+# 1 connection × 1 in flight for latency and 4 connections × 16 in flight for throughput.
 #
 # Writes the markdown report to OUT (default bench/last-run.md) and the raw samples next to it
 # (.tsv). Free loopback ports, a temp dir, every process started and stopped here; each step is
@@ -41,6 +51,23 @@ QOS_LEVELS=${QOS_LEVELS:-"0 1"}
 NO_EVENTFD_RUN=${NO_EVENTFD_RUN:-1}
 ECHO_LOOP=${ECHO_LOOP:-lib}  # lib: the stock mosquitto_loop_forever client; poll: the driver's own loop
 PIN=${PIN:-0}                # 1: everything under test on CPU 0, the load generator on CPU 1
+SETUPS=${SETUPS:-"echo external embedded"}  # the SQLite setups (and the echo) run each round
+DATABASES=${DATABASES:-"sqlite postgres"}
+PG_SETUPS=${PG_SETUPS:-"external embedded"}
+PG_WORKLOADS=${PG_WORKLOADS:-read,create}  # list too: PG_WORKLOADS=read,list,create (+50 s)
+PG_QOS_LEVELS=${PG_QOS_LEVELS:-$QOS_LEVELS}
+PG_POOL=${PG_POOL:-8}
+WORKERS=${WORKERS:-}         # mqttspecd's `workers:` (empty: its default, the number of cores)
+PG_WORKERS=${PG_WORKERS:-$WORKERS}  # the same for the PostgreSQL setups
+RAW=${RAW:-1}                # the raw-database baselines, once per round
+RAW_THREADS=${RAW_THREADS:-8}
+RAW_SAMPLES=${RAW_SAMPLES:-5000}
+RAW_LAT_S=${RAW_LAT_S:-1}
+RAW_TPUT_S=${RAW_TPUT_S:-1}
+BASELINE=${BASELINE:-$BUILD/bin/mqttspec_pq_baseline}
+PGCLUSTER=${PGCLUSTER:-$ROOT/tests/pg/pgcluster.sh}
+has() { [[ " $1 " == *" $2 "* ]]; }  # has LIST WORD
+if ! has "$DATABASES" sqlite; then SETUPS=$(has "$SETUPS" echo && echo echo || true); fi
 SUT_PIN=""
 BENCH_PIN=""
 if [[ $PIN == 1 ]]; then
@@ -48,7 +75,9 @@ if [[ $PIN == 1 ]]; then
   BENCH_PIN="taskset -c 1"
 fi
 
-for f in "$MQTTSPECD" "$PLUGIN" "$BENCH"; do
+NEED=("$MQTTSPECD" "$PLUGIN" "$BENCH")
+[[ $RAW == 1 ]] && NEED+=("$BASELINE")
+for f in "${NEED[@]}"; do
   [[ -e $f ]] || { echo "run.sh: $f is missing: build the project first (cmake --build build)" >&2; exit 1; }
 done
 [[ -n $MOSQUITTO && -x $MOSQUITTO ]] || { echo "run.sh: mosquitto not found (apt-get install mosquitto)" >&2; exit 1; }
@@ -58,10 +87,14 @@ WORK=$(mktemp -d /tmp/mqttspec-bench.XXXXXX)
 TSV=${OUT%.md}.tsv
 : >"$TSV"
 PIDS=()
+PGDIR=""
 
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  # The private PostgreSQL cluster goes too, on every exit (its watchdog also stops it if this
+  # script is killed outright: PGCLUSTER_OWNER_PID below).
+  if [[ -n $PGDIR ]]; then "$PGCLUSTER" stop "$PGDIR" || log "pgcluster stop failed: see $PGDIR"; fi
   if [[ ${KEEP_WORK:-0} != 1 ]]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -124,9 +157,10 @@ EOF
   PIDS+=("$BROKER_PID")
 }
 
-# service_yaml DIR MODE PORT QOS → the mqttspecd configuration
+# service_yaml DIR MODE PORT QOS [PG-URL] → the mqttspecd configuration (SQLite in DIR, or
+# PostgreSQL at PG-URL)
 service_yaml() {
-  local dir=$1 mode=$2 port=$3 qos=$4 broker
+  local dir=$1 mode=$2 port=$3 qos=$4 pgurl=${5:-} broker database workers=$WORKERS
   if [[ $mode == external ]]; then
     broker="  mode: external
   url: tcp://127.0.0.1:$port
@@ -138,13 +172,21 @@ service_yaml() {
   mosquitto: $MOSQUITTO
   data_dir: $dir/broker"
   fi
+  if [[ -n $pgurl ]]; then
+    workers=$PG_WORKERS
+    database="  driver: postgres
+  url: $pgurl
+  pool_size: $PG_POOL"
+  else
+    database="  driver: sqlite
+  path: $dir/bench.db
+  synchronous: normal"
+  fi
   cat >"$dir/mqttspec.yaml" <<EOF
 broker:
 $broker
 database:
-  driver: sqlite
-  path: $dir/bench.db
-  synchronous: normal
+$database
 qos: {request: $qos, response: $qos, notification: $qos}
 admin:
   listen: ""
@@ -160,6 +202,14 @@ models:
       - {name: score, type: real}
       - {name: created_at, type: timestamp, default: now}
 EOF
+  if [[ -n $workers ]]; then echo "workers: $workers" >>"$dir/mqttspec.yaml"; fi
+}
+
+# fresh_pg_db NAME → prints the URL of a new, empty database NAME in the private cluster
+fresh_pg_db() {
+  timeout 60 psql "$PG_ADMIN_URL" -XqAtc "CREATE DATABASE \"$1\"" >/dev/null ||
+    { log "CREATE DATABASE $1 failed"; exit 1; }
+  echo "$PG_BASE_URL/$1"
 }
 
 # measure DIR SETUP QOS PORT ROUND [extra driver args…]
@@ -189,55 +239,141 @@ run_echo() {
   stop_pid "$bpid"; forget_pid "$bpid"
 }
 
+# run_external QOS ROUND [DB]: DB sqlite (default) or postgres
 run_external() {
-  local qos=$1 round=$2 dir=$WORK/r$2-external-q$1 port bpid spid
+  local qos=$1 round=$2 db=${3:-sqlite} setup=external dir port bpid spid pgurl="" workloads=$WORKLOADS
+  if [[ $db == postgres ]]; then setup=external-pg; workloads=$PG_WORKLOADS; fi
+  dir=$WORK/r$round-$setup-q$qos
+  mkdir -p "$dir"
+  [[ $db == postgres ]] && pgurl=$(fresh_pg_db "r${round}_${setup//-/_}_q$qos")
   port=$("$BENCH" free-port)
   start_broker "$dir" "$port"; bpid=$BROKER_PID
   wait_port "$port" "$bpid"
-  service_yaml "$dir" external "$port" "$qos"
+  service_yaml "$dir" external "$port" "$qos" "$pgurl"
   $SUT_PIN "$MQTTSPECD" --config "$dir/mqttspec.yaml" >"$dir/mqttspecd.log" 2>&1 &
   spid=$!; PIDS+=("$spid")
-  measure "$dir" external "$qos" "$port" "$round"
+  measure "$dir" "$setup" "$qos" "$port" "$round" --workloads "$workloads"
   stop_pid "$spid"; forget_pid "$spid"
   stop_pid "$bpid"; forget_pid "$bpid"
 }
 
-# run_embedded QOS ROUND SETUP-NAME [driver args…]; env for mqttspecd via EMBEDDED_ENV
+# run_embedded QOS ROUND SETUP-NAME [driver args…]; env for mqttspecd via EMBEDDED_ENV; a setup
+# named *-pg runs on a fresh PostgreSQL database (its URL left in LAST_PG_URL), else on SQLite
+# (the file left in LAST_SQLITE_DB)
 run_embedded() {
-  local qos=$1 round=$2 setup=$3 dir port spid
+  local qos=$1 round=$2 setup=$3 dir port spid pgurl=""
   shift 3
   dir=$WORK/r$round-$setup-q$qos
   mkdir -p "$dir"
+  if [[ $setup == *-pg ]]; then
+    pgurl=$(fresh_pg_db "r${round}_${setup//-/_}_q$qos")
+    set -- --workloads "$PG_WORKLOADS" "$@"
+  fi
   port=$("$BENCH" free-port)
-  service_yaml "$dir" embedded "$port" "$qos"
+  service_yaml "$dir" embedded "$port" "$qos" "$pgurl"
   env ${EMBEDDED_ENV:-} $SUT_PIN "$MQTTSPECD" --config "$dir/mqttspec.yaml" >"$dir/mqttspecd.log" 2>&1 &
   spid=$!; PIDS+=("$spid")
   wait_port "$port" "$spid"
   measure "$dir" "$setup" "$qos" "$port" "$round" "$@"
   stop_pid "$spid"; forget_pid "$spid"
-  LAST_EMBEDDED_LOG=$dir/mqttspecd.log
+  if [[ -n $pgurl ]]; then LAST_PG_URL=$pgurl; else LAST_EMBEDDED_LOG=$dir/mqttspecd.log; LAST_SQLITE_DB=$dir/bench.db; fi
+}
+
+# run_raw ROUND: the raw baselines on the tables the round's first embedded runs left
+run_raw() {
+  local round=$1 sqlite_db=${RAW_SQLITE_DB:-} pg_url=${RAW_PG_URL:-}
+  local args=(--rows "$ROWS" --warmup "$WARMUP" --samples "$RAW_SAMPLES" --latency-s "$RAW_LAT_S"
+    --threads "$RAW_THREADS" --tput-s "$RAW_TPUT_S" --out "$TSV" --label "$round")
+  if [[ -n $sqlite_db ]]; then
+    timeout 120 $BENCH_PIN "$BASELINE" sqlite --path "$sqlite_db" "${args[@]}" ||
+      { log "the raw SQLite baseline failed"; exit 1; }
+  fi
+  if [[ -n $pg_url ]]; then
+    timeout 120 $BENCH_PIN "$BASELINE" pg --url "$pg_url" "${args[@]}" ||
+      { log "the raw PostgreSQL baseline failed"; exit 1; }
+  fi
 }
 
 # Other work on the machine (a compiler, say) skews everything: note it.
 busy() { echo "load $(cut -d' ' -f1-3 /proc/loadavg), $(pgrep -c -x 'cc1plus|cc1|ld' || true) compiler processes"; }
 # Non-idle CPU time of the whole machine, in clock ticks (user nice system irq softirq steal).
 machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+# CHILDREN_CPU = CPU seconds used so far by this script's waited-for children (`times`' second
+# line). Not in $(…) or a pipeline: a subshell's `times` knows none of our children.
+children_cpu() {
+  times >"$WORK/times"
+  CHILDREN_CPU=$(tail -1 "$WORK/times" | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } print n }')
+}
+# The PostgreSQL server is no child of ours (pg_ctl daemonizes it): its CPU, in ticks = the
+# postmaster's and its live children's own time + what the postmaster reaped of exited backends.
+PG_PM=""
+pg_ticks() {
+  local p t=0 x
+  [[ -n $PG_PM ]] || { echo 0; return; }
+  for p in $PG_PM $(pgrep -P "$PG_PM" || true); do
+    x=$(sed -E 's/^.*\) //' "/proc/$p/stat" 2>/dev/null | awk -v pm=$([[ $p == "$PG_PM" ]] && echo 1 || echo 0) \
+      '{ s = $12 + $13; if (pm) s += $14 + $15; print s }') || continue
+    t=$((t + ${x:-0}))
+  done
+  echo "$t"
+}
+
+if has "$DATABASES" postgres; then
+  [[ -x $PGCLUSTER ]] || { log "$PGCLUSTER not found"; exit 1; }
+  command -v psql >/dev/null || { log "psql not found (postgresql-client-15)"; exit 1; }
+  PGDIR=$WORK/pg
+  log "starting a private PostgreSQL cluster"
+  PG_ADMIN_URL=$(PGCLUSTER_OWNER_PID=$$ "$PGCLUSTER" start "$PGDIR")
+  PG_BASE_URL=${PG_ADMIN_URL%/*}
+  PG_PM=$(head -1 "$(cat "$PGDIR/pgdata")/data/postmaster.pid")
+  PG_VERSION=$(psql "$PG_ADMIN_URL" -XqAtc "SHOW server_version")
+  if [[ $PIN == 1 ]]; then
+    for p in $PG_PM $(pgrep -P "$PG_PM"); do taskset -a -p -c 0 "$p" >/dev/null; done
+  fi
+fi
+
 BUSY_START=$(busy)
 TICKS_START=$(machine_ticks)
+children_cpu; OURS_START=$CHILDREN_CPU
+PG_TICKS_START=$(pg_ticks)
 # Seconds during which a compiler ran while we measured.
 ( while sleep 1; do pgrep -x 'cc1plus|cc1|ld' >/dev/null && echo busy; done ) >"$WORK/busy" 2>/dev/null &
 MONITOR_PID=$!; PIDS+=("$MONITOR_PID")
 START=$(date +%s)
 log "work dir $WORK; raw results $TSV"
 for round in $(seq "$ROUNDS"); do
+  RAW_SQLITE_DB=""; RAW_PG_URL=""; LAST_SQLITE_DB=""; LAST_PG_URL=""
   for qos in $QOS_LEVELS; do
-    log "round $round/$ROUNDS, QoS $qos: echo"
-    run_echo "$qos" "$round"
-    log "round $round/$ROUNDS, QoS $qos: external"
-    run_external "$qos" "$round"
-    log "round $round/$ROUNDS, QoS $qos: embedded"
-    run_embedded "$qos" "$round" embedded
+    if has "$SETUPS" echo; then
+      log "round $round/$ROUNDS, QoS $qos: echo"
+      run_echo "$qos" "$round"
+    fi
+    if has "$SETUPS" external; then
+      log "round $round/$ROUNDS, QoS $qos: external"
+      run_external "$qos" "$round"
+    fi
+    if has "$SETUPS" embedded; then
+      log "round $round/$ROUNDS, QoS $qos: embedded"
+      run_embedded "$qos" "$round" embedded
+    fi
+    if has "$DATABASES" postgres && has "$PG_QOS_LEVELS" "$qos"; then
+      if has "$PG_SETUPS" external; then
+        log "round $round/$ROUNDS, QoS $qos: external-pg"
+        run_external "$qos" "$round" postgres
+      fi
+      if has "$PG_SETUPS" embedded; then
+        log "round $round/$ROUNDS, QoS $qos: embedded-pg"
+        run_embedded "$qos" "$round" embedded-pg
+      fi
+    fi
+    # The raw baselines run on the tables the first embedded runs of the round left.
+    [[ -n $RAW_SQLITE_DB ]] || RAW_SQLITE_DB=$LAST_SQLITE_DB
+    [[ -n $RAW_PG_URL ]] || RAW_PG_URL=$LAST_PG_URL
   done
+  if [[ $RAW == 1 ]]; then
+    log "round $round/$ROUNDS: raw database baselines"
+    run_raw "$round"
+  fi
 done
 
 MECHANISM=""
@@ -258,8 +394,11 @@ stop_pid "$MONITOR_PID"; forget_pid "$MONITOR_PID"
 BUSY_SECONDS=$(wc -l <"$WORK/busy")
 # CPU used by everything else = the machine's non-idle time − what our (waited-for) children used.
 TICKS_END=$(machine_ticks)
-times >"$WORK/times"  # not in a pipeline: that would be a subshell's times
-OURS_S=$(tail -1 "$WORK/times" | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } print n }')
+PG_TICKS_END=$(pg_ticks)
+children_cpu
+OURS_S=$(awk -v a="$OURS_START" -v b="$CHILDREN_CPU" -v hz="$(getconf CLK_TCK)" -v p0="$PG_TICKS_START" -v p1="$PG_TICKS_END" \
+  'BEGIN { printf "%.1f", b - a + (p1 - p0) / hz }')
+PG_CPU=$(awk -v hz="$(getconf CLK_TCK)" -v p0="$PG_TICKS_START" -v p1="$PG_TICKS_END" 'BEGIN { printf "%.1f", (p1 - p0) / hz }')
 OTHER_CPU=$(awk -v t0="$TICKS_START" -v t1="$TICKS_END" -v hz="$(getconf CLK_TCK)" -v ours="$OURS_S" -v el="$ELAPSED" -v n="$(nproc)" \
   'BEGIN { o = (t1 - t0) / hz - ours; if (o < 0) o = 0; r = 0; if (el > 0) r = 100 * o / (el * n); printf "%.1f CPU-s (%.0f %% of the machine)", o, r }')
 OTHER_PCT=$(sed -E 's/.*\(([0-9]+) %.*/\1/' <<<"$OTHER_CPU")
@@ -274,8 +413,12 @@ fi
   echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
   echo "- $("$MOSQUITTO" -h 2>/dev/null | head -1 || true); libmosquitto $(pkg-config --modversion libmosquitto 2>/dev/null || echo '?'); SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo '?'); $("$MQTTSPECD" --version 2>/dev/null || echo mqttspecd) (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ', with uncommitted changes'); mqttspecd built $(date -u -r "$MQTTSPECD" +%H:%M:%SZ), plugin $(date -u -r "$PLUGIN" +%H:%M:%SZ))"
   echo "- $ROUNDS round(s), setups interleaved; each cell is the median over the rounds (p50 range in brackets). 1 in flight: $WARMUP warm-up, then $SAMPLES samples or ${LAT_S} s. Throughput: $CONNS connections × $INFLIGHT in flight, 1000 warm-up, then $TPUT requests or ${TPUT_S} s. SQLite synchronous: normal, $ROWS rows pre-filled through the service. Total time ${ELAPSED} s."
-  echo "- echo baseline client: libmosquitto, $([[ $ECHO_LOOP == lib ]] && echo 'its stock loop (mosquitto_loop_forever)' || echo 'the driver'"'"'s poll loop'). CPU placement: $([[ $PIN == 1 ]] && echo 'pinned: brokers, echo and mqttspecd on CPU 0, load generator on CPU 1' || echo 'left to the scheduler')."
-  echo "- machine at start: $BUSY_START; at end: $BUSY_END; a compiler ran during $BUSY_SECONDS s of the ${ELAPSED} s; other processes used $OTHER_CPU$DISTURBED"
+  if [[ -n $PGDIR ]]; then
+    echo "- PostgreSQL $PG_VERSION (private cluster of tests/pg/pgcluster.sh: fsync=off, synchronous_commit=off, shared_buffers=32MB), a fresh database per setup, pool_size $PG_POOL, workers ${PG_WORKERS:-default (= cores)}; setups external-pg and embedded-pg at QoS $PG_QOS_LEVELS, workloads $PG_WORKLOADS. The server used $PG_CPU CPU-s (counted as ours below)."
+  fi
+  [[ $RAW == 1 ]] && echo "- raw baselines (mqttspec_pq_baseline, once per round on the table the round's embedded run left): $WARMUP warm-up, then $RAW_SAMPLES statements or ${RAW_LAT_S} s on 1 connection; then $RAW_THREADS connections (threads) for ${RAW_TPUT_S} s. libpq $(pkg-config --modversion libpq 2>/dev/null || echo '?')."
+  echo "- echo baseline client: libmosquitto, $([[ $ECHO_LOOP == lib ]] && echo 'its stock loop (mosquitto_loop_forever)' || echo 'the driver'"'"'s poll loop'). CPU placement: $([[ $PIN == 1 ]] && echo "pinned: brokers, echo, mqttspecd$([[ -n $PGDIR ]] && echo ' and PostgreSQL') on CPU 0, load generator$([[ $RAW == 1 ]] && echo ' and raw baselines') on CPU 1" || echo 'left to the scheduler')."
+  echo "- machine at start: $BUSY_START; at end: $BUSY_END; a compiler ran during $BUSY_SECONDS s of the ${ELAPSED} s; we used $OURS_S CPU-s (PostgreSQL included), other processes $OTHER_CPU$DISTURBED"
   [[ -n $MECHANISM ]] && echo "- embedded wake-up (from the plugin's log): $MECHANISM"
   if [[ -n $MECHANISM_TICK ]]; then
     echo "- with MQTTSPEC_NO_EVENTFD=1 the log said: $MECHANISM_TICK$([[ $MECHANISM_TICK == *tick* ]] || echo ' — **the variable had no effect**: ignore the embedded-no-eventfd row')"
