@@ -239,9 +239,15 @@ SqliteDatabase::~SqliteDatabase() {
 void SqliteDatabase::Checkpoints() {
   std::unique_lock lock(checkpoint_mu_);
   for (;;) {
-    checkpoint_cv_.wait(lock, [&] { return checkpoint_wanted_ || stopping_; });
+    // Asked for (every kCheckpointPages new frames), or the writer has gone quiet for a second
+    // with frames still in the WAL: drain it then, so a pause leaves a small WAL behind.
+    bool asked = checkpoint_cv_.wait_for(lock, std::chrono::seconds(1),
+                                         [&] { return checkpoint_wanted_ || stopping_; });
     if (stopping_) return;
+    const bool idle_drain = !asked && wal_written_.exchange(false);
+    if (!asked && !idle_drain) continue;
     checkpoint_wanted_ = false;
+    wal_written_ = false;
     lock.unlock();
     int log = 0, done = 0;
     int rc = sqlite3_wal_checkpoint_v2(checkpointer_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
@@ -276,9 +282,18 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const SqliteOptions
         db->writer_->db(),
         [](void* self, sqlite3* db, const char*, int pages) -> int {
           auto* d = static_cast<SqliteDatabase*>(self);
+          d->wal_written_.store(true, std::memory_order_relaxed);
+          // Once per kCheckpointPages new frames: under steady writes the WAL never drains
+          // completely, so asking on every commit past the threshold meant an fsync per commit.
+          // (Called with writer_mu_ held: next_checkpoint_at_ needs no lock of its own.)
+          if (pages < d->next_checkpoint_at_ - kCheckpointPages) {
+            d->next_checkpoint_at_ = kCheckpointPages;  // the WAL restarted
+          }
           if (pages >= kWriterCheckpointPages) {  // the backstop: bounded, as SQLite's own
             sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-          } else if (pages >= kCheckpointPages) {
+            d->next_checkpoint_at_ = pages + kCheckpointPages;
+          } else if (pages >= d->next_checkpoint_at_) {
+            d->next_checkpoint_at_ = pages + kCheckpointPages;
             std::lock_guard lock(d->checkpoint_mu_);
             d->checkpoint_wanted_ = true;
             d->checkpoint_cv_.notify_one();

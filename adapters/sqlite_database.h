@@ -77,6 +77,8 @@ class SqliteDatabase : public Database {
   static constexpr int kWriterCheckpointPages = 16000;
   void Checkpoints();
   std::unique_ptr<SqliteConnection> checkpointer_;
+  int next_checkpoint_at_ = kCheckpointPages;  // WAL frames; the writer's hook only
+  std::atomic<bool> wal_written_{false};       // commits since the last checkpoint
   std::mutex checkpoint_mu_;  // guards checkpoint_wanted_, stopping_
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;
