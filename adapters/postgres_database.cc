@@ -310,39 +310,53 @@ Result<std::optional<Row>> PostgresDatabase::ReadByKey(const Model& m, const Val
                                                        const FilterList& scope) {
   return WithConnection<std::optional<Row>>(
       [&](PostgresConnection& conn) -> Result<std::optional<Row>> {
-        pqxx::read_transaction tx(conn.get());
-        auto rows = Rows(conn.Exec(tx, sql_.SelectByKey(m, key, columns, scope)), m, columns);
-        tx.commit();
-        return First(std::move(rows));
+        // One statement: autocommit, one round trip (a transaction adds BEGIN and COMMIT).
+        pqxx::nontransaction tx(conn.get());
+        return First(Rows(conn.Exec(tx, sql_.SelectByKey(m, key, columns, scope)), m, columns));
       });
 }
 
 Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
                                                   const std::vector<Record>& records) {
   const auto all = All(m);
+  bool explicit_key = false;
+  for (const Record& r : records) {
+    for (const auto& a : r) explicit_key |= a.field == static_cast<int>(m.primary_index());
+  }
+  const bool catch_up = explicit_key && m.primary().auto_increment;
+  // A single insert runs in autocommit: one round trip instead of BEGIN / INSERT / COMMIT. Its
+  // commit happens inside the statement, so the commit lock spans the statement.
+  const bool one_statement = records.size() == 1 && !catch_up;
   return WithConnection<std::vector<Row>>(
       [&](PostgresConnection& conn) -> Result<std::vector<Row>> {
-        pqxx::work tx(conn.get());
+        std::unique_lock order(commit_mu_, std::defer_lock);
+        std::unique_ptr<pqxx::transaction_base> tx;
+        if (one_statement) {
+          order.lock();
+          tx = std::make_unique<pqxx::nontransaction>(conn.get());
+        } else {
+          tx = std::make_unique<pqxx::work>(conn.get());
+        }
         std::vector<Row> out;
         out.reserve(records.size());
-        bool explicit_key = false;
         for (const Record& r : records) {
-          auto rows = Rows(conn.Exec(tx, sql_.Insert(m, r)), m, all);
+          auto rows = Rows(conn.Exec(*tx, sql_.Insert(m, r)), m, all);
           if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
           out.push_back(std::move(rows.front()));
-          for (const auto& a : r) explicit_key |= a.field == static_cast<int>(m.primary_index());
         }
-        if (explicit_key && m.primary().auto_increment) {
+        if (catch_up) {
           // An identity column does not see keys given explicitly; SQLite's AUTOINCREMENT does.
           // Move it past them, so the next generated key cannot collide.
           conn.Exec(
-              tx, Statement{"SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT "
+              *tx, Statement{"SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT "
                             "max(" +
                                 sql_.Quote(m.primary().name) + ") FROM " + sql_.Table(m) + "), 1))",
                             {Value{sql_.Table(m)}, Value{m.primary().name}}});
         }
-        std::lock_guard order(commit_mu_);
-        tx.commit();
+        if (!one_statement) {
+          order.lock();
+          tx->commit();
+        }
         if (listener_) {
           std::vector<Change> changes;
           for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
@@ -383,11 +397,11 @@ Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value&
   const auto all = All(m);
   return WithConnection<std::optional<Row>>(
       [&](PostgresConnection& conn) -> Result<std::optional<Row>> {
-        pqxx::work tx(conn.get());
+        // One statement: autocommit under the commit lock (see Create).
+        std::lock_guard order(commit_mu_);
+        pqxx::nontransaction tx(conn.get());
         auto rows = Rows(conn.Exec(tx, sql_.Delete(m, key, scope)), m, all);
         if (rows.empty()) return std::optional<Row>();
-        std::lock_guard order(commit_mu_);
-        tx.commit();
         if (listener_) {
           std::vector<Change> change;
           change.push_back(Change{Change::Kind::kDelete, &m, rows.front(), {}});
