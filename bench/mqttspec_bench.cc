@@ -45,56 +45,18 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_common.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace bench;  // NOLINT: bench_common.h
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
 
-[[noreturn]] void Die(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::fprintf(stderr, "mqttspec_bench: ");
-  std::vfprintf(stderr, fmt, ap);
-  std::fprintf(stderr, "\n");
-  va_end(ap);
-  std::exit(1);
-}
+
 
 // ---- command line -------------------------------------------------------------------------
 
-struct Args {
-  std::map<std::string, std::string> kv;
-  std::string Get(const std::string& k, const std::string& def = "") const {
-    auto it = kv.find(k);
-    return it == kv.end() ? def : it->second;
-  }
-  long Int(const std::string& k, long def) const {
-    auto it = kv.find(k);
-    if (it == kv.end()) return def;
-    char* end = nullptr;
-    long v = std::strtol(it->second.c_str(), &end, 10);
-    if (!end || *end) Die("--%s: expected an integer, got '%s'", k.c_str(), it->second.c_str());
-    return v;
-  }
-  double Real(const std::string& k, double def) const {
-    auto it = kv.find(k);
-    return it == kv.end() ? def : std::atof(it->second.c_str());
-  }
-};
 
-Args ParseArgs(int argc, char** argv, int first) {
-  Args a;
-  for (int i = first; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s.rfind("--", 0) != 0 || i + 1 >= argc) Die("bad argument '%s' (options are --key value)", s.c_str());
-    a.kv[s.substr(2)] = argv[++i];
-  }
-  return a;
-}
 
 // ---- connections --------------------------------------------------------------------------
 
@@ -402,13 +364,6 @@ struct PhaseResult {
   std::string first_error;
 };
 
-double Percentile(std::vector<int64_t>& v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t k = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
-  if (k > 0) --k;
-  return static_cast<double>(v[std::min(k, v.size() - 1)]) / 1000.0;
-}
 
 PhaseResult RunPhase(Driver& d, Loop& loop, Workload w, int conns, int inflight, int64_t max_requests,
                      double seconds, bool check_success) {
@@ -862,6 +817,7 @@ int FreePort() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::program_name = "mqttspec_bench";
   if (argc < 2) {
     std::fprintf(stderr, "usage: mqttspec_bench free-port | echo --port P [--qos Q] | run --port P --setup NAME [...] | report FILE\n");
     return 2;

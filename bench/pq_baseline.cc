@@ -55,39 +55,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench_common.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace bench;  // NOLINT: bench_common.h
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
 
-[[noreturn]] void Die(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::fprintf(stderr, "mqttspec_pq_baseline: ");
-  std::vfprintf(stderr, fmt, ap);
-  std::fprintf(stderr, "\n");
-  va_end(ap);
-  std::exit(1);
-}
 
-struct Args {
-  std::map<std::string, std::string> kv;
-  std::string Get(const std::string& k, const std::string& def = "") const {
-    auto it = kv.find(k);
-    return it == kv.end() ? def : it->second;
-  }
-  long Int(const std::string& k, long def) const {
-    auto it = kv.find(k);
-    return it == kv.end() ? def : std::strtol(it->second.c_str(), nullptr, 10);
-  }
-  double Real(const std::string& k, double def) const {
-    auto it = kv.find(k);
-    return it == kv.end() ? def : std::atof(it->second.c_str());
-  }
-};
+
 
 // The timestamp the service binds for created_at: PostgreSQL gets "2026-11-24 09:40:21.961+00",
 // SQLite "2026-11-24T09:40:21.961Z".
@@ -289,13 +265,6 @@ class SqliteWorker : public Worker {
 
 // ---- measuring ----------------------------------------------------------------------------
 
-double Percentile(std::vector<int64_t>& v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t k = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
-  if (k > 0) --k;
-  return static_cast<double>(v[std::min(k, v.size() - 1)]) / 1000.0;
-}
 
 std::atomic<int64_t> g_seq{1'000'000'000};  // distinct from the driver's ids: names only
 
@@ -382,17 +351,13 @@ std::vector<std::string> Split(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::program_name = "mqttspec_pq_baseline";
   if (argc < 2) {
     std::fprintf(stderr, "usage: mqttspec_pq_baseline pg --url URL | sqlite --path FILE [--ops …] [--out FILE] [...]\n");
     return 2;
   }
   const std::string db = argv[1];
-  Args a;
-  for (int i = 2; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s.rfind("--", 0) != 0 || i + 1 >= argc) Die("bad argument '%s' (options are --key value)", s.c_str());
-    a.kv[s.substr(2)] = argv[++i];
-  }
+  Args a = ParseArgs(argc, argv, 2);
   const int64_t rows = a.Int("rows", 10000);
   const std::string prefix = a.Get("setup-prefix", "raw");
   const int threads = static_cast<int>(a.Int("threads", 8));
