@@ -903,6 +903,44 @@ class Service:
 
 # ---------------------------------------------------------------------------------------- test base
 
+class FailingStartTestCase(unittest.TestCase):
+    """Tests that start mqttspecd with a configuration it must refuse: a temp dir, and every
+    process started is killed at the end, whatever happens."""
+
+    TMP_PREFIX = "mqttspec-it-start-"
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix=self.TMP_PREFIX)
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.binary = default_server_binary()
+        self.procs = []
+        self.addCleanup(self._kill_all)
+
+    def _kill_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+
+    def run_config(self, cfg, timeout=15):
+        """Writes `cfg`, runs mqttspecd with it and returns (exit code, output). Fails if it is
+        still running after `timeout` s (i.e. it started serving instead of failing)."""
+        conf = os.path.join(self.tmp, "c.yaml")
+        with open(conf, "w") as f:
+            f.write(to_yaml(cfg))
+        p = subprocess.Popen([self.binary, "--config", conf], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp)
+        self.procs.append(p)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate(timeout=5)
+            self.fail(f"mqttspecd still running after {timeout} s:\n{out.decode(errors='replace')}")
+        return p.returncode, out.decode("utf-8", "replace")
+
+
 class ServiceTestCase(unittest.TestCase):
     """A broker + mqttspecd per class (default) or per test (SERVICE_PER_TEST = True)."""
 

@@ -538,20 +538,7 @@ class Mqtt5ResponseTopic(EmbeddedTestCase):
 
 # ------------------------------------------------------------------------------- start-up failures
 
-class StartupFailures(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mqttspec-it-start-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.binary = harness.default_server_binary()
-        self.procs = []
-        self.addCleanup(self._kill_all)
-
-    def _kill_all(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5)
-
+class StartupFailures(harness.FailingStartTestCase):
     def run_server(self, broker, timeout=15):
         """Runs mqttspecd with an embedded config; returns (exit code, output). Fails if it runs
         for `timeout` s (i.e. it started serving instead of failing)."""
@@ -559,19 +546,7 @@ class StartupFailures(unittest.TestCase):
                                "data_dir": os.path.join(self.tmp, "data")}, **broker),
                "database": {"driver": "sqlite", "path": os.path.join(self.tmp, "t.db")},
                "admin": {"listen": ""}, "models": [USERS_MODEL]}
-        conf = os.path.join(self.tmp, "c.yaml")
-        with open(conf, "w") as f:
-            f.write(to_yaml(cfg))
-        p = subprocess.Popen([self.binary, "--config", conf], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp)
-        self.procs.append(p)
-        try:
-            out, _ = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate(timeout=5)
-            self.fail(f"mqttspecd still running after {timeout} s:\n{out.decode(errors='replace')}")
-        return p.returncode, out.decode("utf-8", "replace")
+        return self.run_config(cfg, timeout)
 
     def test_port_already_taken(self):
         with socket.socket() as s:

@@ -406,21 +406,10 @@ class ExamplePlugins(ServiceTestCase):
 
 # ------------------------------------------------------------------------------ start-up failures
 
-class PluginStartupFailures(unittest.TestCase):
+class PluginStartupFailures(harness.FailingStartTestCase):
     """A plugin that cannot be loaded or initialised stops start-up with a message naming it."""
 
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mqttspec-it-plugins-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.binary = harness.default_server_binary()
-        self.procs = []
-        self.addCleanup(self._kill_all)
-
-    def _kill_all(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5)
+    TMP_PREFIX = "mqttspec-it-plugins-"
 
     def run_server(self, plugins, timeout=15):
         """Runs mqttspecd (embedded) with `plugins`; returns (exit code, output, port, seconds).
@@ -431,20 +420,9 @@ class PluginStartupFailures(unittest.TestCase):
                "database": {"driver": "sqlite", "path": os.path.join(self.tmp, "t.db")},
                "admin": {"listen": ""}, "models": [USERS_MODEL, DOCS_MODEL],
                "hooks": {"plugins": plugins}}
-        conf = os.path.join(self.tmp, "c.yaml")
-        with open(conf, "w") as f:
-            f.write(to_yaml(cfg))
         t0 = time.monotonic()
-        p = subprocess.Popen([self.binary, "--config", conf], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp)
-        self.procs.append(p)
-        try:
-            out, _ = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate(timeout=5)
-            self.fail(f"mqttspecd still running after {timeout} s:\n{out.decode(errors='replace')}")
-        return p.returncode, out.decode("utf-8", "replace"), port, time.monotonic() - t0
+        rc, out = self.run_config(cfg, timeout)
+        return rc, out, port, time.monotonic() - t0
 
     def assertRefusedStart(self, plugins, path):
         rc, out, port, elapsed = self.run_server(plugins)
