@@ -755,48 +755,39 @@ int RunReport(const std::string& path) {
               "what the adapter and the MQTT path add to the statement; echo = the bare MQTT round trip):\n\n");
   std::printf("| QoS | workload | mode | echo | SQLite | raw sqlite3 | − raw | PostgreSQL | raw libpq | − raw | raw libpq, BEGIN…COMMIT as the adapter | − that |\n"
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  auto num = [](const Cell* c) { return c ? Fmt("%.0f", c->p50) : std::string("—"); };
-  auto diff = [](const Cell* a, const Cell* b) { return a && b ? Fmt("%+.0f", a->p50 - b->p50) : std::string("—"); };
-  for (int qos : {0, 1}) {
-    for (const char* w : {"read-by-key", "create"}) {
-      for (const char* mode : {"embedded", "external"}) {
-        const Cell* e = find("echo", qos, w);
-        const Cell* s = find(mode, qos, w);
-        const Cell* p = find(std::string(mode) + "-pg", qos, w);
-        if (!s && !p) continue;
-        const Cell* rs = find("raw-sqlite", -1, w);
-        const Cell* rp = find("raw-pg", -1, w);
-        const Cell* rt = find("raw-pg-tx", -1, w);
-        std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", qos, w, mode, num(e).c_str(),
-                    num(s).c_str(), num(rs).c_str(), diff(s, rs).c_str(), num(p).c_str(), num(rp).c_str(),
-                    diff(p, rp).c_str(), num(rt).c_str(), diff(p, rt).c_str());
+  // One row per (QoS, workload, mode): the service beside the raw statement on each database.
+  // `value` formats a cell, `compare` the service against a raw baseline.
+  auto service_vs_raw = [&](auto value, auto compare) {
+    for (int qos : {0, 1}) {
+      for (const char* w : {"read-by-key", "create"}) {
+        for (const char* mode : {"embedded", "external"}) {
+          const Cell* e = find("echo", qos, w);
+          const Cell* s = find(mode, qos, w);
+          const Cell* p = find(std::string(mode) + "-pg", qos, w);
+          if (!s && !p) continue;
+          const Cell* rs = find("raw-sqlite", -1, w);
+          const Cell* rp = find("raw-pg", -1, w);
+          const Cell* rt = find("raw-pg-tx", -1, w);
+          std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", qos, w, mode,
+                      value(e).c_str(), value(s).c_str(), value(rs).c_str(), compare(s, rs).c_str(),
+                      value(p).c_str(), value(rp).c_str(), compare(p, rp).c_str(),
+                      value(rt).c_str(), compare(p, rt).c_str());
+        }
       }
     }
-  }
+  };
+  service_vs_raw([](const Cell* c) { return c ? Fmt("%.0f", c->p50) : std::string("—"); },
+       [](const Cell* a, const Cell* b) {
+         return a && b ? Fmt("%+.0f", a->p50 - b->p50) : std::string("—");
+       });
   std::printf("\n**Throughput, service vs raw database** (req/s at 4 × 16 in flight vs raw ops/s with 8 "
               "connections; medians):\n\n");
   std::printf("| QoS | workload | mode | echo | SQLite | raw sqlite3 | service / raw | PostgreSQL | raw libpq | service / raw | raw libpq, BEGIN…COMMIT | service / that |\n"
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  auto rnum = [](const Cell* c) { return c ? Fmt("%.0f", c->rps) : std::string("—"); };
-  auto ratio = [](const Cell* a, const Cell* b) {
-    return a && b && b->rps > 0 ? Fmt("%.2f×", a->rps / b->rps) : std::string("—");
-  };
-  for (int qos : {0, 1}) {
-    for (const char* w : {"read-by-key", "create"}) {
-      for (const char* mode : {"embedded", "external"}) {
-        const Cell* e = find("echo", qos, w);
-        const Cell* s = find(mode, qos, w);
-        const Cell* p = find(std::string(mode) + "-pg", qos, w);
-        if (!s && !p) continue;
-        const Cell* rs = find("raw-sqlite", -1, w);
-        const Cell* rp = find("raw-pg", -1, w);
-        const Cell* rt = find("raw-pg-tx", -1, w);
-        std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", qos, w, mode, rnum(e).c_str(),
-                    rnum(s).c_str(), rnum(rs).c_str(), ratio(s, rs).c_str(), rnum(p).c_str(), rnum(rp).c_str(),
-                    ratio(p, rp).c_str(), rnum(rt).c_str(), ratio(p, rt).c_str());
-      }
-    }
-  }
+  service_vs_raw([](const Cell* c) { return c ? Fmt("%.0f", c->rps) : std::string("—"); },
+       [](const Cell* a, const Cell* b) {
+         return a && b && b->rps > 0 ? Fmt("%.2f×", a->rps / b->rps) : std::string("—");
+       });
   return 0;
 }
 
