@@ -112,7 +112,6 @@ void ChangeFeed::FanOut(const Change& c) {
   const std::string tail = R"(,"timestamp":")" + NowIso8601() + "\"}";
   auto send = [&](const SubscriptionPtr& s, bool match) {
     OutboundMessage out;
-    out.client_id = s->client_id;
     out.topic = s->topic;
     out.qos = qos_;
     const uint64_t seq = s->seq.fetch_add(1, std::memory_order_relaxed) + 1;

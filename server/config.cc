@@ -155,6 +155,60 @@ registry::ModelPtr ParseModel(const YAML::Node& n, const std::string& key) {
   return std::move(model).value();
 }
 
+void ParseTls(const YAML::Node& n, const std::string& key, TlsConfig& t) {
+  if (!n || n.IsNull()) return;
+  t.enabled = true;
+  ForEachKey(
+      n, key,
+      {{"port", [&](auto& v, auto& k) { t.port = static_cast<int>(Int(v, k, 1, 65535)); }},
+       {"websocket_port",
+        [&](auto& v, auto& k) { t.websocket_port = static_cast<int>(Int(v, k, 0, 65535)); }},
+       {"cert_file", [&](auto& v, auto& k) { t.cert_file = Str(v, k); }},
+       {"key_file", [&](auto& v, auto& k) { t.key_file = Str(v, k); }},
+       {"ca_file", [&](auto& v, auto& k) { t.ca_file = Str(v, k); }},
+       {"require_certificate", [&](auto& v, auto& k) { t.require_certificate = Bool(v, k); }},
+       {"use_identity_as_username",
+        [&](auto& v, auto& k) { t.use_identity_as_username = Bool(v, k); }},
+       {"verify", [&](auto& v, auto& k) { t.verify = Bool(v, k); }}});
+}
+
+// Embedded mode: the listeners must make sense together (the files are checked at start-up).
+void CheckEmbeddedListeners(const BrokerConfig& b, const std::string& key) {
+  const TlsConfig& t = b.tls;
+  if (b.port == 0 && !t.enabled) Fail(key + ".port", "0 (no plain listener) needs broker.tls");
+  if (!t.enabled) return;
+  if (t.cert_file.empty()) Fail(key + ".tls.cert_file", "is required for the TLS listener");
+  if (t.key_file.empty()) Fail(key + ".tls.key_file", "is required for the TLS listener");
+  if (t.require_certificate && t.ca_file.empty())
+    Fail(key + ".tls.ca_file", "is required when require_certificate is true");
+  if (t.use_identity_as_username && !t.require_certificate)
+    Fail(key + ".tls.use_identity_as_username", "needs require_certificate: true");
+  std::set<int> ports;
+  for (auto [name, port] : {std::pair{"port", b.port}, {"websocket_port", b.websocket_port},
+                            {"tls.port", t.port}, {"tls.websocket_port", t.websocket_port}}) {
+    if (port == 0) continue;
+    if (!ports.insert(port).second)
+      Fail(key + "." + name, fmt::format("{} is already used by another listener", port));
+  }
+}
+
+bool IsTlsUrl(const std::string& url) {
+  for (const char* scheme : {"ssl://", "mqtts://", "wss://"}) {
+    if (url.rfind(scheme, 0) == 0) return true;
+  }
+  return false;
+}
+
+void CheckExternalTls(const BrokerConfig& b, const std::string& key) {
+  const TlsConfig& t = b.tls;
+  if (t.enabled && !IsTlsUrl(b.url))
+    Fail(key + ".tls", fmt::format("is set, but broker.url '{}' is not ssl://, mqtts:// or wss://",
+                                   b.url));
+  if (t.cert_file.empty() != t.key_file.empty())
+    Fail(key + (t.cert_file.empty() ? ".tls.cert_file" : ".tls.key_file"),
+         "a client certificate needs both cert_file and key_file");
+}
+
 Config Parse(const YAML::Node& root) {
   Config c;
   ForEachKey(
@@ -169,7 +223,7 @@ Config Parse(const YAML::Node& root) {
                   b.mode = OneOf(v, k, {"embedded", "external"});
                 }},
                {"host", [&](auto& v, auto& k) { b.host = Str(v, k); }},
-               {"port", [&](auto& v, auto& k) { b.port = static_cast<int>(Int(v, k, 1, 65535)); }},
+               {"port", [&](auto& v, auto& k) { b.port = static_cast<int>(Int(v, k, 0, 65535)); }},
                {"websocket_port",
                 [&](auto& v, auto& k) {
                   b.websocket_port = static_cast<int>(Int(v, k, 0, 65535));
@@ -182,7 +236,38 @@ Config Parse(const YAML::Node& root) {
                {"client_id", [&](auto& v, auto& k) { b.client_id = Str(v, k); }},
                {"username", [&](auto& v, auto& k) { b.username = Str(v, k); }},
                {"password", [&](auto& v, auto& k) { b.password = Str(v, k); }},
-               {"shared_group", [&](auto& v, auto& k) { b.shared_group = Str(v, k); }}});
+               {"shared_group", [&](auto& v, auto& k) { b.shared_group = Str(v, k); }},
+               {"max_connections",
+                [&](auto& v, auto& k) {
+                  b.max_connections = static_cast<int>(Int(v, k, 0, 10000000));
+                }},
+               {"max_keepalive",
+                [&](auto& v, auto& k) {
+                  b.max_keepalive = static_cast<int>(Int(v, k, 10, 65535));
+                }},
+               {"clean_session", [&](auto& v, auto& k) { b.clean_session = Bool(v, k); }},
+               {"session_expiry_s",
+                [&](auto& v, auto& k) { b.session_expiry_s = Int(v, k, 0, 4294967295LL); }},
+               {"keepalive_s",
+                [&](auto& v, auto& k) { b.keepalive_s = static_cast<int>(Int(v, k, 5, 65535)); }},
+               {"connect_timeout_s",
+                [&](auto& v, auto& k) {
+                  b.connect_timeout_s = static_cast<int>(Int(v, k, 1, 3600));
+                }},
+               {"reconnect",
+                [&](auto& v, auto& k) {
+                  ForEachKey(v, k,
+                             {{"min_s", [&](auto& x, auto& kk) { b.reconnect.min_s = Real(x, kk); }},
+                              {"max_s", [&](auto& x, auto& kk) {
+                                 b.reconnect.max_s = Real(x, kk);
+                               }}});
+                  if (b.reconnect.min_s < 0.1) Fail(k + ".min_s", "must be at least 0.1");
+                  if (b.reconnect.max_s < b.reconnect.min_s)
+                    Fail(k + ".max_s", "must not be less than min_s");
+                }},
+               {"tls", [&](auto& v, auto& k) { ParseTls(v, k, b.tls); }}});
+          if (b.mode == "embedded") CheckEmbeddedListeners(b, p);
+          if (b.mode == "external") CheckExternalTls(b, p);
         }},
        {"topics",
         [&](auto& n, auto& p) {
@@ -287,8 +372,12 @@ Config Parse(const YAML::Node& root) {
                 }},
                {"requests_per_second_per_client",
                 [&](auto& v, auto& k) { l.requests_per_second_per_client = Real(v, k); }},
-               {"dedup_window_s", [&](auto& v, auto& k) {
+               {"dedup_window_s",
+                [&](auto& v, auto& k) {
                   l.dedup_window_s = static_cast<int>(Int(v, k, 0, 86400));
+                }},
+               {"max_queued_messages", [&](auto& v, auto& k) {
+                  l.max_queued_messages = static_cast<int>(Int(v, k, 1, 10000000));
                 }}});
         }},
        {"log",

@@ -13,20 +13,52 @@
 
 namespace mqttspec::server {
 
+// broker.tls. Embedded mode: an MQTT-over-TLS listener on `port` (and a WebSocket-over-TLS one on
+// `websocket_port`) with the server's cert_file/key_file; ca_file checks client certificates.
+// External mode: how the service's connection to an ssl:// broker is made (ca_file, cert_file,
+// key_file, verify). All files are PEM.
+struct TlsConfig {
+  bool enabled = false;  // true when the configuration has a broker.tls section
+  int port = 8883;
+  int websocket_port = 0;
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+  bool require_certificate = false;
+  bool use_identity_as_username = false;
+  bool verify = true;
+};
+
+struct ReconnectConfig {
+  double min_s = 1;   // the first retry waits between min_s and 2 × min_s
+  double max_s = 30;  // no wait is longer
+};
+
 struct BrokerConfig {
   std::string mode = "embedded";  // embedded | external
+  // embedded: the broker's listeners and settings
   std::string host = "127.0.0.1";
-  int port = 1883;
+  int port = 1883;  // 0 = no plain MQTT listener (then broker.tls is required)
   int websocket_port = 0;
   std::string mosquitto = "mosquitto";
   std::string data_dir = "./mqttspec-data";
   bool allow_anonymous = true;
   std::string password_file;
+  int max_connections = 0;    // 0 = unlimited
+  int max_keepalive = 65535;  // seconds; MQTT 5 clients asking for more (or 0) get this
+  // external: the service's own connection
   std::string url = "tcp://127.0.0.1:1883";
   std::string client_id = "mqttspec-server";
   std::string username;
   std::string password;
   std::string shared_group;
+  bool clean_session = false;  // false: requests sent while the service is away wait for it
+  int64_t session_expiry_s = 86400;
+  int keepalive_s = 30;
+  int connect_timeout_s = 10;
+  ReconnectConfig reconnect;
+  // both
+  TlsConfig tls;
 };
 
 struct QosConfig {
@@ -60,6 +92,7 @@ struct LimitsConfig {
   int query_timeout_ms = 5000;
   double requests_per_second_per_client = 0;  // 0 = unlimited
   int dedup_window_s = 60;
+  int max_queued_messages = 1000;  // embedded: per client, QoS 1/2 beyond the in-flight window
 };
 
 struct Config {

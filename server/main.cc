@@ -30,6 +30,7 @@
 #include "server/embedded/broker_config.h"
 #include "server/external/paho_transport.h"
 #include "server/service.h"
+#include "server/tls_files.h"
 
 using namespace mqttspec;
 namespace fs = std::filesystem;
@@ -114,10 +115,11 @@ int RunEmbedded(const server::Config& config, const std::string& config_path) {
     return Failure(
         "the broker plugin mqttspec_mosquitto.so was not found next to mqttspecd "
         "(set MQTTSPEC_PLUGIN to its path)");
-  if (auto p = PortProblem(b.host, b.port); !p.empty()) return Failure("broker.port: " + p);
-  if (b.websocket_port > 0) {
-    if (auto p = PortProblem(b.host, b.websocket_port); !p.empty())
-      return Failure("broker.websocket_port: " + p);
+  for (auto [key, port] : {std::pair{"broker.port", b.port}, {"broker.websocket_port", b.websocket_port},
+                           {"broker.tls.port", b.tls.enabled ? b.tls.port : 0},
+                           {"broker.tls.websocket_port", b.tls.enabled ? b.tls.websocket_port : 0}}) {
+    if (port == 0) continue;
+    if (auto p = PortProblem(b.host, port); !p.empty()) return Failure(fmt::format("{}: {}", key, p));
   }
   // Open and migrate once here, so database errors are reported by us, not in the broker's log.
   {
@@ -134,8 +136,11 @@ int RunEmbedded(const server::Config& config, const std::string& config_path) {
   files.data_dir = fs::absolute(b.data_dir).lexically_normal().string();
   files.run_as_root = geteuid() == 0;
   server::Config resolved = config;
-  if (!b.password_file.empty())
-    resolved.broker.password_file = fs::absolute(b.password_file).string();
+  // The broker may run in another directory: it gets absolute paths.
+  for (std::string* path : {&resolved.broker.password_file, &resolved.broker.tls.cert_file,
+                            &resolved.broker.tls.key_file, &resolved.broker.tls.ca_file}) {
+    if (!path->empty()) *path = fs::absolute(*path).string();
+  }
   fs::path conf = fs::path(files.data_dir) / "mosquitto.conf";
   {
     std::ofstream out(conf, std::ios::trunc);
@@ -202,6 +207,8 @@ int main(int argc, char** argv) {
   if (!loaded.ok()) return ConfigError(loaded.error().message);
   server::Config config = std::move(loaded).value();
   if (auto st = server::CheckSupported(config); !st.ok()) return ConfigError(st.error().message);
+  if (auto st = server::CheckTlsFiles(config.broker); !st.ok())
+    return ConfigError(st.error().message);
   if (check_only) {
     for (const auto& plugin : config.plugins) {
       if (auto st = hooks::CheckPlugin(plugin.path); !st.ok())

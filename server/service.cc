@@ -98,7 +98,6 @@ void Service::OnMessage(InboundMessage msg) {
   std::string client(*client_view);
   taken_.fetch_add(1, std::memory_order_relaxed);
   OutboundMessage out;
-  out.client_id = client;
   out.qos = response_qos_;
   out.correlation_data = std::move(msg.correlation_data);
   // An MQTT 5 response topic is honoured only where the client may subscribe in its own tree.

@@ -17,8 +17,10 @@ struct InboundMessage {
 };
 
 // One PUBLISH for the broker to send.
+// Both transports publish it through the broker's normal routing: it reaches the subscribers of
+// `topic` that the broker's READ access check lets read it (in embedded mode, acl.h: only the
+// client whose tree <prefix>/<client>/… holds the topic).
 struct OutboundMessage {
-  std::string client_id;  // the client it is for (embedded mode delivers to it directly)
   std::string topic;
   std::string payload;
   int qos = 1;

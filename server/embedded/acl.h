@@ -1,12 +1,11 @@
 #pragma once
-// Topic isolation for the service's tree (<prefix>/<client>/…), decided per client:
-//   publish   only to its own <prefix>/<id>/request
-//   subscribe only inside its own tree where answers may be sent (server/topics.h
-//             IsOwnReplyTopic: response, notify/+, notify/<subscription>, MQTT 5 reply topics
-//             such as replies/x; never request, never '#'), and to nothing that could match
-//             another client's tree ("#", "<prefix>/#", "<prefix>/+/…", "+/…" …)
-//   receive   nothing on any request topic (requests are consumed by the service), and only its
-//             own tree otherwise
+// Topic isolation for the service's tree (<prefix>/<client>/…), enforced where messages are
+// delivered, so that the broker behaves as a plain Mosquitto everywhere else:
+//   publish   inside the tree only to its own <prefix>/<id>/request
+//   subscribe any filter ('#', '+/+', "<prefix>/#" …): what a filter may *receive* is decided
+//             per message at delivery (the broker's READ check, also for retained messages)
+//   receive   nothing on any request topic (requests are consumed by the service), and inside the
+//             tree only its own <prefix>/<id>/… (responses, notifications, MQTT 5 reply topics)
 // Topics outside the prefix behave as in a plain broker. Pure logic, no broker calls.
 
 #include <string_view>
@@ -18,7 +17,6 @@ namespace mqttspec::server::embedded {
 enum class Access { kRead, kWrite, kSubscribe, kUnsubscribe };
 
 // True when `client_id` may use `topic` (a topic, or a filter for subscribe/unsubscribe).
-// Shared-subscription filters ($share/<group>/<filter>) are judged by their inner filter.
 bool AclAllows(std::string_view prefix, std::string_view client_id, Access access,
                std::string_view topic);
 

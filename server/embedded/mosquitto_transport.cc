@@ -108,11 +108,13 @@ size_t MosquittoTransport::Drain() {
       mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, m.correlation_data.data(),
                                     static_cast<uint16_t>(m.correlation_data.size()));
     }
-    // Addressed to the client: delivered without a subscription lookup, and queued for it when it
-    // is offline with a persistent session.
-    int rc = mosquitto_broker_publish(m.client_id.empty() ? nullptr : m.client_id.c_str(),
-                                      m.topic.c_str(), static_cast<int>(m.payload.size()), payload,
-                                      m.qos, false, props);
+    // Routed like any client's PUBLISH (client id NULL): it reaches the subscribers whose READ
+    // access check passes (acl.h: only the owner of the topic's tree), queued for offline
+    // persistent sessions within the broker's max_queued_messages. Never addressed to a client
+    // id: that path (single_publish in 2.0.11's loop.c) leaks every message the broker then
+    // drops for a full queue (MOSQUITTO.md §5).
+    int rc = mosquitto_broker_publish(nullptr, m.topic.c_str(), static_cast<int>(m.payload.size()),
+                                      payload, m.qos, false, props);
     if (rc == MOSQ_ERR_SUCCESS) {
       published_.fetch_add(1, std::memory_order_relaxed);
     } else {

@@ -3,8 +3,10 @@
 #include <mqtt/async_client.h>
 #include <spdlog/spdlog.h>
 
+#include <random>
 #include <vector>
 
+#include "server/external/backoff.h"
 #include "server/service.h"
 
 namespace mqttspec::server {
@@ -52,6 +54,11 @@ void PahoTransport::Start(Service& service) {
   client_->set_connection_lost_handler([this](const std::string& cause) {
     spdlog::warn("lost the broker connection ({}); reconnecting",
                  cause.empty() ? "no reason" : cause);
+    {
+      std::lock_guard lock(mu_);
+      need_connect_ = true;
+    }
+    cv_.notify_all();
   });
   connector_ = std::thread([this] { ConnectLoop(); });
 }
@@ -86,39 +93,82 @@ void PahoTransport::Subscribe() {
   }
 }
 
-void PahoTransport::ConnectLoop() {
-  auto opts = mqtt::connect_options_builder()
-                  .mqtt_version(MQTTVERSION_5)
-                  .clean_start(true)
-                  .keep_alive_interval(std::chrono::seconds(30))
-                  .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(30))
-                  .max_inflight(kMaxInflight)
-                  .finalize();
+mqtt::connect_options PahoTransport::ConnectOptions() const {
+  auto b = mqtt::connect_options_builder()
+               .mqtt_version(MQTTVERSION_5)
+               .clean_start(broker_.clean_session)
+               .keep_alive_interval(std::chrono::seconds(broker_.keepalive_s))
+               .connect_timeout(std::chrono::seconds(broker_.connect_timeout_s))
+               .automatic_reconnect(false)  // ConnectLoop reconnects, with jitter
+               .max_inflight(kMaxInflight);
+  if (!broker_.clean_session) {
+    // A persistent session: the broker keeps the subscription and queues the requests that
+    // arrive while the service is away, for session_expiry_s.
+    mqtt::properties props;
+    props.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL,
+                             static_cast<uint32_t>(broker_.session_expiry_s)));
+    b.properties(std::move(props));
+  }
+  auto opts = b.finalize();
   if (!broker_.username.empty()) opts.set_user_name(broker_.username);
   if (!broker_.password.empty()) opts.set_password(broker_.password);
-  auto delay = std::chrono::seconds(1);
+  const std::string& url = broker_.url;
+  if (url.rfind("ssl://", 0) == 0 || url.rfind("mqtts://", 0) == 0 || url.rfind("wss://", 0) == 0) {
+    const TlsConfig& t = broker_.tls;
+    mqtt::ssl_options ssl;
+    if (!t.ca_file.empty()) ssl.set_trust_store(t.ca_file);  // else the system's CAs
+    if (!t.cert_file.empty()) {
+      ssl.set_key_store(t.cert_file);
+      ssl.set_private_key(t.key_file);
+    }
+    ssl.set_enable_server_cert_auth(t.verify);
+    ssl.set_verify(t.verify);  // and the host name
+    ssl.set_error_handler([](const std::string& what) { spdlog::warn("TLS: {}", what); });
+    opts.set_ssl(std::move(ssl));
+  }
+  return opts;
+}
+
+void PahoTransport::ConnectLoop() {
+  const auto opts = ConnectOptions();
+  std::mt19937_64 rng(std::random_device{}());
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  int failures = 0;
   for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || need_connect_; });
+      if (stopping_) return;
+    }
     try {
       auto token = client_->connect(opts);
       token->wait();
       // The broker's Receive Maximum bounds our QoS 1/2 in-flight window (65535 when absent).
-      mqtt::properties props = token->get_connect_response().get_properties();
+      const auto& response = token->get_connect_response();
+      mqtt::properties props = response.get_properties();
       int window = kMaxInflight;
       if (props.contains(mqtt::property::RECEIVE_MAXIMUM))
         window = std::min<int>(window, mqtt::get<uint16_t>(props, mqtt::property::RECEIVE_MAXIMUM));
       {
         std::lock_guard lock(mu_);
         window_ = std::max(1, window);
+        need_connect_ = false;
       }
-      spdlog::info("broker allows {} QoS 1/2 messages in flight", window);
-      return;  // from here on Paho reconnects by itself, and OnConnected re-subscribes
+      spdlog::info("connected to broker {} after {} failed attempt(s); session {}; {} QoS 1/2 "
+                   "messages in flight allowed",
+                   broker_.url, failures, response.is_session_present() ? "resumed" : "new",
+                   window);
+      failures = 0;
+      continue;  // wait for the next loss
     } catch (const mqtt::exception& e) {
-      spdlog::warn("cannot connect to broker {}: {}; retrying in {} s", broker_.url, e.what(),
-                   delay.count());
+      ++failures;
+      const double delay = ReconnectDelay(broker_.reconnect, failures, unit(rng));
+      spdlog::warn("connecting to broker {} failed (attempt {}): {}; next attempt in {:.2f} s",
+                   broker_.url, failures, e.what(), delay);
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, std::chrono::duration<double>(delay), [&] { return stopping_; }))
+        return;
     }
-    std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, delay, [&] { return stopping_; })) return;
-    delay = std::min(delay * 2, std::chrono::seconds(30));
   }
 }
 

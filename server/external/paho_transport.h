@@ -3,8 +3,12 @@
 // broker: it subscribes to the request filter (through $share/<group>/… when a shared group is
 // configured), hands each request to the Service and publishes the answers.
 //
-// Connection: retried with exponential backoff (1 s doubling to 30 s) until the broker answers,
-// including at start-up; after every (re)connect the subscription is made again.
+// Connection (broker.* keys): MQTT 5, TLS for ssl:// URLs (broker.tls), keep-alive and connect
+// timeout as configured, and by default a persistent session (broker.clean_session false), so
+// the broker queues the requests that arrive while the service is away. Every attempt that
+// fails — at start-up or after a loss — is logged and retried after ReconnectDelay (backoff.h:
+// exponential, full jitter, within broker.reconnect); after every connect the subscription is
+// made again.
 //
 // Flow control: QoS 1/2 publishes are kept within the broker's Receive Maximum (from CONNACK;
 // Mosquitto's default is 20). Paho C 1.3.12 handles a full in-flight window by sleeping its send
@@ -31,6 +35,7 @@
 
 namespace mqtt {
 class async_client;
+class connect_options;
 }
 
 namespace mqttspec::server {
@@ -59,6 +64,8 @@ class PahoTransport : public Publisher, private mqtt::iaction_listener {
  private:
   static constexpr size_t kMaxQueued = 100000;  // answers waiting for the window
 
+  mqtt::connect_options ConnectOptions() const;
+  // Connector thread: connects whenever need_connect_, until stopping_.
   void ConnectLoop();
   void Subscribe();
   void OnConnected();
@@ -83,6 +90,7 @@ class PahoTransport : public Publisher, private mqtt::iaction_listener {
   std::condition_variable cv_;  // queue space, idle, stopping
   bool stopping_ = false;
   bool taking_ = true;
+  bool need_connect_ = true;  // not connected: set at start and by the connection-lost handler
   std::deque<OutboundMessage> queued_;
   int inflight_ = 0;
   int window_ = 20;
