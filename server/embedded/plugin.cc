@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "server/config.h"
 #include "server/core.h"
@@ -51,6 +52,7 @@ struct Connection {
   std::shared_ptr<ClientInfo> client;  // id, username, metadata set by BeforeConnect hooks
   bool clean = true;
   bool established = false;
+  bool refused = false;  // refused after CONNECT (see Established): denied everything, kicked
 };
 
 struct Plugin {
@@ -64,6 +66,7 @@ struct Plugin {
   std::unique_ptr<Service> service;
   bool first_tick = true;
   bool plugin_decides_auth = false;  // plugin_opt_broker_auth plugin
+  std::vector<std::string> to_kick;  // client ids to disconnect at the next TICK
 };
 
 std::string Str(const char* s) { return s ? std::string(s) : std::string(); }
@@ -78,17 +81,40 @@ bool IsRequestTopic(const Plugin& p, const char* topic) {
          std::memcmp(topic + n - suf.size(), suf.data(), suf.size()) == 0;
 }
 
-// Marks the connection established on its first authorised event.
-void Established(Plugin& p, const mosquitto* client) {
+// Marks the connection established on its first authorised event; false when it may do nothing.
+// A connection can arrive without BASIC_AUTH: on a TLS listener with use_identity_as_username the
+// broker takes the certificate's CN as the username and skips authentication (handle_connect.c).
+// Its client id check and BeforeConnect hooks run here instead, at its first event; a refused
+// one is denied everything and disconnected at the next TICK (kicking a client inside its own
+// packet's callback is not safe).
+bool Established(Plugin& p, const mosquitto* client) {
   auto it = p.connections.find(client);
-  if (it == p.connections.end() || it->second.established) return;
-  it->second.established = true;
-  p.service->OnClientConnected(it->second.client, it->second.clean);
+  if (it == p.connections.end()) {
+    auto info = std::make_shared<ClientInfo>();
+    info->id = Str(mosquitto_client_id(client));
+    info->username = Str(mosquitto_client_username(client));
+    Connection c{info, mosquitto_client_clean_session(client), false, false};
+    if (!IsValidClientId(info->id)) {
+      c.refused = true;
+    } else if (auto st = p.service->Authenticate(*info); !st.ok()) {
+      spdlog::info("refusing client '{}': {}", info->id, st.error().message);
+      c.refused = true;
+    }
+    if (c.refused) p.to_kick.push_back(info->id);
+    it = p.connections.emplace(client, std::move(c)).first;
+  }
+  Connection& c = it->second;
+  if (c.refused) return false;
+  if (!c.established) {
+    c.established = true;
+    p.service->OnClientConnected(c.client, c.clean);
+  }
+  return true;
 }
 
 int OnMessage(Plugin* p, void* event_data) {
   auto* ev = static_cast<mosquitto_evt_message*>(event_data);
-  Established(*p, ev->client);
+  if (!Established(*p, ev->client)) return MOSQ_ERR_ACL_DENIED;
   if (!ev->topic || !IsRequestTopic(*p, ev->topic)) return MOSQ_ERR_SUCCESS;
   {
     InboundMessage in;
@@ -128,6 +154,8 @@ int OnTick(Plugin* p, void*) {
     }
   }
   p->transport.Drain();
+  for (const std::string& id : p->to_kick) mosquitto_kick_client_by_clientid(id.c_str(), false);
+  p->to_kick.clear();
   return MOSQ_ERR_SUCCESS;
 }
 
@@ -135,7 +163,7 @@ int OnAclCheck(Plugin* p, void* event_data) {
   auto* ev = static_cast<mosquitto_evt_acl_check*>(event_data);
   const char* id = mosquitto_client_id(ev->client);
   if (!id || !ev->topic) return MOSQ_ERR_ACL_DENIED;
-  Established(*p, ev->client);
+  if (!Established(*p, ev->client)) return MOSQ_ERR_ACL_DENIED;
   Access access;
   switch (ev->access) {
     case MOSQ_ACL_READ: access = Access::kRead; break;

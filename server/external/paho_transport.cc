@@ -123,7 +123,8 @@ mqtt::connect_options PahoTransport::ConnectOptions() const {
     }
     ssl.set_enable_server_cert_auth(t.verify);
     ssl.set_verify(t.verify);  // and the host name
-    ssl.set_error_handler([](const std::string& what) { spdlog::warn("TLS: {}", what); });
+    // No set_error_handler: Paho C++ 1.2.0 points the C callback's context at the ssl_options
+    // object itself, which dangles once the options are copied (crashed at the second attempt).
     opts.set_ssl(std::move(ssl));
   }
   return opts;

@@ -269,13 +269,14 @@ class SpecClient:
 
     clean_session=False keeps the session on the broker (v3.1.1 clean session 0; v5 clean start 0
     with session_expiry seconds, default 300). username/password are sent when username is set.
-    subscribe_response=False skips the subscription to the response topic (in embedded mode the
-    answers are addressed to the client id and arrive without one).
+    subscribe_response=False skips the subscription to the response topic (then no answer
+    arrives). tls: keyword arguments of paho's tls_set (ca_certs, certfile, keyfile) for a TLS
+    listener; transport="websockets" for a WebSocket listener.
     """
 
     def __init__(self, port, client_id, protocol="3.1.1", prefix="spec", host="127.0.0.1",
                  connect_timeout=5.0, clean_session=True, username=None, password=None,
-                 session_expiry=None, subscribe_response=True):
+                 session_expiry=None, subscribe_response=True, tls=None, transport="tcp"):
         self.client_id = client_id
         self.prefix = prefix
         self.request_topic = f"{prefix}/{client_id}/request"
@@ -289,10 +290,13 @@ class SpecClient:
         self.session_present = None
         self._subacks = {}  # mid -> granted QoS / reason codes (ints)
         if self.v5:
-            self._mqtt = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+            self._mqtt = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5,
+                                     transport=transport)
         else:
             self._mqtt = mqtt.Client(client_id=client_id, clean_session=clean_session,
-                                     protocol=mqtt.MQTTv311)
+                                     protocol=mqtt.MQTTv311, transport=transport)
+        if tls is not None:
+            self._mqtt.tls_set(**tls)
         if username is not None:
             self._mqtt.username_pw_set(username, password)
         self._mqtt.on_connect = self._on_connect

@@ -44,7 +44,8 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
   return false;
 #else
   // ok (and wrong_abi, whose init must never be called): a BeforeCreate hook that sets the field
-  // named by option `field` to option `value`. Without both options, init fails.
+  // named by option `field` to option `value` ("$username": the client's username, as hooks see
+  // it). Without both options, init fails.
   auto field = options.find("field");
   auto value = options.find("value");
   if (field == options.end() || value == options.end()) {
@@ -53,7 +54,7 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
   }
   host.RegisterHook(mqttspec::HookType::kBeforeCreate,
                     [f = field->second, v = value->second](mqttspec::HookContext& ctx) {
-                      ctx.SetField(f, mqttspec::Value{v});
+                      ctx.SetField(f, mqttspec::Value{v == "$username" ? ctx.client().username : v});
                     });
   return true;
 #endif
