@@ -93,23 +93,24 @@ void PahoTransport::Subscribe() {
   }
 }
 
-mqtt::connect_options PahoTransport::ConnectOptions() const {
-  auto b = mqtt::connect_options_builder()
-               .mqtt_version(MQTTVERSION_5)
-               .clean_start(broker_.clean_session)
-               .keep_alive_interval(std::chrono::seconds(broker_.keepalive_s))
-               .connect_timeout(std::chrono::seconds(broker_.connect_timeout_s))
-               .automatic_reconnect(false)  // ConnectLoop reconnects, with jitter
-               .max_inflight(kMaxInflight);
+void PahoTransport::ConfigureConnect(mqtt::connect_options& opts) const {
+  // Set in place, never copied out: Paho C++ 1.2.0's copy and move constructors leave the C
+  // struct's connectProperties pointing at the source object's properties (found as a session
+  // expiry that never reached the broker).
+  opts.set_mqtt_version(MQTTVERSION_5);
+  opts.set_clean_start(broker_.clean_session);
+  opts.set_keep_alive_interval(std::chrono::seconds(broker_.keepalive_s));
+  opts.set_connect_timeout(std::chrono::seconds(broker_.connect_timeout_s));
+  opts.set_automatic_reconnect(false);  // ConnectLoop reconnects, with jitter
+  opts.set_max_inflight(kMaxInflight);
   if (!broker_.clean_session) {
     // A persistent session: the broker keeps the subscription and queues the requests that
     // arrive while the service is away, for session_expiry_s.
     mqtt::properties props;
     props.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL,
                              static_cast<uint32_t>(broker_.session_expiry_s)));
-    b.properties(std::move(props));
+    opts.set_properties(std::move(props));
   }
-  auto opts = b.finalize();
   if (!broker_.username.empty()) opts.set_user_name(broker_.username);
   if (!broker_.password.empty()) opts.set_password(broker_.password);
   const std::string& url = broker_.url;
@@ -127,11 +128,11 @@ mqtt::connect_options PahoTransport::ConnectOptions() const {
     // object itself, which dangles once the options are copied (crashed at the second attempt).
     opts.set_ssl(std::move(ssl));
   }
-  return opts;
 }
 
 void PahoTransport::ConnectLoop() {
-  const auto opts = ConnectOptions();
+  mqtt::connect_options opts;
+  ConfigureConnect(opts);
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   int failures = 0;

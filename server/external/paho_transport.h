@@ -64,7 +64,7 @@ class PahoTransport : public Publisher, private mqtt::iaction_listener {
  private:
   static constexpr size_t kMaxQueued = 100000;  // answers waiting for the window
 
-  mqtt::connect_options ConnectOptions() const;
+  void ConfigureConnect(mqtt::connect_options& opts) const;
   // Connector thread: connects whenever need_connect_, until stopping_.
   void ConnectLoop();
   void Subscribe();

@@ -43,6 +43,47 @@ class BrokerRestart(unittest.TestCase):
         self.assertRegex(open(svc.server_log_path).read(), "lost the broker connection")
 
 
+class PersistentServiceSession(unittest.TestCase):
+    """broker.clean_session false (the default): the broker keeps the service's session, so QoS 1
+    requests published while the service is away are answered when it is back."""
+
+    def run_case(self, clean_session):
+        svc = Service(mode="external", broker_extra={"clean_session": clean_session})
+        svc.start()
+        self.addCleanup(svc.stop)
+        c = svc.client(clean_session=False)
+        self.assertEqual(c.request({"id": "a", "type": "ping"})["type"], "pong")
+        svc.server.kill()  # a crash: no unsubscribe, no clean disconnect
+        svc.server.wait(5)
+        svc.server = None
+        names = [f"while away {i} {random_suffix()}" for i in range(5)]
+        for i, name in enumerate(names):
+            c.send_raw({"id": f"away-{i}", "operation": "create", "entity": "users",
+                        "data": {"name": name}}, qos=1)
+        time.sleep(0.5)
+        svc._start_server(10)
+        got = {}
+        deadline = time.monotonic() + (10 if not clean_session else 2)
+        while time.monotonic() < deadline and len(got) < len(names):
+            for _, m, _ in c.drain():
+                got[m.get("id")] = m
+            time.sleep(0.05)
+        return svc, names, got
+
+    def test_requests_sent_while_the_service_was_down_are_answered_once(self):
+        svc, names, got = self.run_case(clean_session=False)
+        self.assertEqual(sorted(got), [f"away-{i}" for i in range(len(names))], svc.log_tail())
+        self.assertTrue(all(m["success"] for m in got.values()), got)
+        stored = sorted(r[1] for r in svc.db_snapshot()["users"][1] if r[1] in names)
+        self.assertEqual(stored, sorted(names), "each applied exactly once")
+
+    def test_with_clean_session_true_they_are_lost(self):
+        # The contrast that shows the setting is what keeps them.
+        svc, names, got = self.run_case(clean_session=True)
+        self.assertEqual(got, {})
+        self.assertEqual([r for r in svc.db_snapshot()["users"][1] if r[1] in names], [])
+
+
 class SharedSubscription(unittest.TestCase):
     def test_two_instances_split_the_requests_and_answer_each_exactly_once(self):
         group = "g" + random_suffix()
