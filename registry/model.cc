@@ -36,8 +36,24 @@ bool IsIdentifier(std::string_view name) {
   return true;
 }
 
+std::string_view ClientAccessName(ClientAccess access) {
+  switch (access) {
+    case ClientAccess::kReadWrite: return "read_write";
+    case ClientAccess::kReadOnly: return "read_only";
+    case ClientAccess::kNone: return "none";
+  }
+  return "read_write";
+}
+
+std::optional<ClientAccess> ParseClientAccess(std::string_view name) {
+  for (ClientAccess a : {ClientAccess::kReadWrite, ClientAccess::kReadOnly, ClientAccess::kNone}) {
+    if (ClientAccessName(a) == name) return a;
+  }
+  return std::nullopt;
+}
+
 Result<ModelPtr> Model::Create(std::string schema, std::string entity, std::vector<Field> fields,
-                               std::string primary_key) {
+                               std::string primary_key, ClientAccess client_access) {
   auto bad = [](std::string msg) { return MakeError(ErrorCode::kInvalidValue, std::move(msg)); };
   if (!IsIdentifier(schema)) return bad(fmt::format("invalid schema name '{}'", schema));
   if (!IsIdentifier(entity)) return bad(fmt::format("invalid entity name '{}'", entity));
@@ -74,6 +90,7 @@ Result<ModelPtr> Model::Create(std::string schema, std::string entity, std::vect
   model->entity_ = std::move(entity);
   model->fields_ = std::move(fields);
   model->primary_ = static_cast<size_t>(pk);
+  model->client_access_ = client_access;
   return ModelPtr(std::move(model));
 }
 

@@ -36,19 +36,30 @@ struct Field {
   std::optional<FieldDefault> default_value;
 };
 
+// What clients may do with a model through any front (MQTT, gRPC), subscriptions included. The
+// host (PluginHost::Insert) is not a client: a plugin writes a `none` model all the same.
+enum class ClientAccess {
+  kReadWrite,  // read, meta, subscribe, create, update, delete (the default)
+  kReadOnly,   // read, meta, subscribe
+  kNone,       // nothing: the model exists for the host and plugins only
+};
+std::string_view ClientAccessName(ClientAccess access);  // read_write | read_only | none
+std::optional<ClientAccess> ParseClientAccess(std::string_view name);
+
 class Model {
  public:
   // Validates names (identifier characters only), exactly one primary key among the fields,
   // auto_increment only on an integer primary key, unique field names. An empty primary_key
   // means "id".
-  static Result<std::shared_ptr<const Model>> Create(std::string schema, std::string entity,
-                                                     std::vector<Field> fields,
-                                                     std::string primary_key);
+  static Result<std::shared_ptr<const Model>> Create(
+      std::string schema, std::string entity, std::vector<Field> fields, std::string primary_key,
+      ClientAccess client_access = ClientAccess::kReadWrite);
 
   const std::string& schema() const { return schema_; }
   const std::string& entity() const { return entity_; }
   std::string qualified_name() const { return schema_ + "." + entity_; }
   const std::vector<Field>& fields() const { return fields_; }
+  ClientAccess client_access() const { return client_access_; }
   const Field& field(size_t i) const { return fields_[i]; }
   size_t primary_index() const { return primary_; }
   const Field& primary() const { return fields_[primary_]; }
@@ -61,6 +72,7 @@ class Model {
   std::string schema_, entity_;
   std::vector<Field> fields_;
   size_t primary_ = 0;
+  ClientAccess client_access_ = ClientAccess::kReadWrite;
 };
 
 using ModelPtr = std::shared_ptr<const Model>;

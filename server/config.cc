@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -115,11 +116,16 @@ Field ParseField(const YAML::Node& n, const std::string& key, std::string* defau
 
 registry::ModelPtr ParseModel(const YAML::Node& n, const std::string& key) {
   std::string name, pk = "id";
+  registry::ClientAccess access = registry::ClientAccess::kReadWrite;
   std::vector<Field> fields;
   std::vector<std::pair<std::string, std::string>> defaults;  // field name, text
   ForEachKey(n, key,
              {{"name", [&](auto& v, auto& k) { name = Str(v, k); }},
               {"primary_key", [&](auto& v, auto& k) { pk = Str(v, k); }},
+              {"client_access",
+               [&](auto& v, auto& k) {
+                 access = *registry::ParseClientAccess(OneOf(v, k, {"read_write", "read_only", "none"}));
+               }},
               {"fields", [&](auto& v, auto& k) {
                  if (!v.IsSequence()) Fail(k, "expected a list of fields");
                  for (size_t i = 0; i < v.size(); ++i) {
@@ -150,7 +156,7 @@ registry::ModelPtr ParseModel(const YAML::Node& n, const std::string& key) {
       f.default_value = std::move(d);
     }
   }
-  auto model = registry::Model::Create(schema, entity, std::move(fields), pk);
+  auto model = registry::Model::Create(schema, entity, std::move(fields), pk, access);
   if (!model.ok()) Fail(key, model.error().message);
   return std::move(model).value();
 }
@@ -412,7 +418,16 @@ Result<Config> LoadConfig(const std::string& path) {
   if (!in) return MakeError(ErrorCode::kInvalidValue, fmt::format("cannot read {}", path));
   std::stringstream ss;
   ss << in.rdbuf();
-  return ParseConfig(ss.str());
+  auto config = ParseConfig(ss.str());
+  if (!config.ok()) return config;
+  // Hook plugins belong with the configuration that names them: a relative path is relative to
+  // the file's directory, whatever the working directory (the embedded broker's differs).
+  const std::filesystem::path dir = std::filesystem::absolute(path).parent_path();
+  for (PluginConfig& plugin : config.value().plugins) {
+    if (std::filesystem::path(plugin.path).is_relative())
+      plugin.path = (dir / plugin.path).lexically_normal().string();
+  }
+  return config;
 }
 
 }  // namespace mqttspec::server

@@ -112,7 +112,7 @@ struct Config {
 // Parses YAML text. Errors carry code invalid_value and a message naming the key.
 Result<Config> ParseConfig(const std::string& yaml_text);
 
-// Reads and parses a file.
+// Reads and parses a file. Relative hooks.plugins paths are resolved against the file's directory.
 Result<Config> LoadConfig(const std::string& path);
 
 }  // namespace mqttspec::server

@@ -18,7 +18,7 @@ Status CheckSupported(const Config& c) {
   return OkStatus();
 }
 
-Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
+Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
   if (auto st = CheckSupported(c); !st.ok()) return st.take_error();
   auto core = std::unique_ptr<Core>(new Core());
   adapters::PostgresDatabase* pg = nullptr;
@@ -62,8 +62,9 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c) {
   core->host_ =
       std::make_unique<CorePluginHost>(core->hooks_, core->models_, *core->db_, c.database.migrate);
   for (const auto& plugin : c.plugins) {
-    if (auto st = hooks::LoadPlugin(plugin.path, plugin.options, *core->host_); !st.ok())
-      return st.take_error();
+    auto st = load_plugins ? hooks::LoadPlugin(plugin.path, plugin.options, *core->host_)
+                           : hooks::CheckPlugin(plugin.path);
+    if (!st.ok()) return st.take_error();
   }
   RouterOptions ro;
   ro.parse.max_rows = c.limits.max_rows;

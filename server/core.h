@@ -23,7 +23,10 @@ class Core {
   // then loads the hook plugins of hooks.plugins (which may register hooks and more models).
   // Errors: invalid_value for what the configuration asks and this build cannot do,
   // unavailable when the database cannot be opened or migrated.
-  static Result<std::unique_ptr<Core>> Create(const Config& config);
+  // With load_plugins false (mqttspecd before it execs the embedded broker, which builds its own
+  // Core) the plugins are only checked (loadable, entry points, ABI), never initialised: a
+  // plugin's init runs once per process that serves.
+  static Result<std::unique_ptr<Core>> Create(const Config& config, bool load_plugins = true);
 
   registry::ModelRegistry& models() { return models_; }
   adapters::Database& database() { return *db_; }

@@ -8,7 +8,9 @@
 // broker.mode external: serves as a Paho MQTT client of the broker at broker.url until SIGINT or
 // SIGTERM, then stops taking requests, answers those it has taken, and exits 0.
 //
-// Exit codes: 0 clean stop, 1 runtime failure (database, broker), 2 configuration error.
+// Exit codes: 0 clean stop, 1 runtime failure (database, broker), 2 configuration error — a hook
+// plugin that cannot be loaded, was built for another ABI or whose init refuses is one, the same
+// under --check-config, at start in both modes, and inside the embedded broker (plugin.cc).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -45,6 +47,12 @@ int ConfigError(const std::string& message) {
 int Failure(const std::string& message) {
   std::cerr << "mqttspecd: " << message << "\n";
   return 1;
+}
+
+// Core::Create's errors: invalid_value is the configuration's fault (a model, a plugin), the rest
+// (database unavailable, …) a runtime failure.
+int CoreFailure(const Error& e) {
+  return e.code == ErrorCode::kInvalidValue ? ConfigError(e.message) : Failure(e.message);
 }
 
 // The executable `name` (a path, or looked up in PATH), or "".
@@ -121,10 +129,11 @@ int RunEmbedded(const server::Config& config, const std::string& config_path) {
     if (port == 0) continue;
     if (auto p = PortProblem(b.host, port); !p.empty()) return Failure(fmt::format("{}: {}", key, p));
   }
-  // Open and migrate once here, so database errors are reported by us, not in the broker's log.
+  // Open and migrate once here, so database and plugin errors are reported by us, not in the
+  // broker's log. Plugins are only checked: their init runs once, inside the broker.
   {
-    auto core = server::Core::Create(config);
-    if (!core.ok()) return Failure(core.error().message);
+    auto core = server::Core::Create(config, /*load_plugins=*/false);
+    if (!core.ok()) return CoreFailure(core.error());
   }
   std::error_code ec;
   fs::create_directories(b.data_dir, ec);
@@ -168,7 +177,7 @@ int RunExternal(const server::Config& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto core = server::Core::Create(config);
-  if (!core.ok()) return Failure(core.error().message);
+  if (!core.ok()) return CoreFailure(core.error());
   server::PahoTransport transport(config.broker, config.qos.request);
   {
     server::Service service(config, *core.value(), transport);

@@ -13,6 +13,12 @@ void CorePluginHost::RegisterHook(HookType type, HookFn fn, HookOptions options)
 }
 
 bool CorePluginHost::RegisterModel(const ModelInfo& info, std::string* error) {
+  auto access = registry::ParseClientAccess(info.client_access);
+  if (!access) {
+    *error = fmt::format("client_access '{}' is not one of read_write | read_only | none",
+                         info.client_access);
+    return false;
+  }
   std::vector<registry::Field> fields;
   for (const auto& fi : info.fields) {
     registry::Field f;
@@ -30,7 +36,7 @@ bool CorePluginHost::RegisterModel(const ModelInfo& info, std::string* error) {
     fields.push_back(std::move(f));
   }
   auto model = registry::Model::Create(info.schema.empty() ? "public" : info.schema, info.entity,
-                                       std::move(fields), info.primary_key);
+                                       std::move(fields), info.primary_key, *access);
   if (!model.ok()) {
     *error = model.error().message;
     return false;

@@ -62,6 +62,22 @@ std::vector<int> AllColumns(const Model& m) {
   return all;
 }
 
+// Whether a client may run `op` on `m` (registry::ClientAccess). Errors: forbidden.
+Status CheckClientAccess(const Model& m, Operation op) {
+  using registry::ClientAccess;
+  const bool writes = IsWrite(op);
+  switch (m.client_access()) {
+    case ClientAccess::kReadWrite: return OkStatus();
+    case ClientAccess::kReadOnly:
+      if (!writes) return OkStatus();
+      return MakeError(ErrorCode::kForbidden,
+                       fmt::format("{} is read-only for clients", m.qualified_name()));
+    case ClientAccess::kNone: break;
+  }
+  return MakeError(ErrorCode::kForbidden,
+                   fmt::format("{} is not accessible to clients", m.qualified_name()));
+}
+
 }  // namespace
 
 // One request's trip through the hook pipeline and the database. Each operation: Before hook(s)
@@ -113,6 +129,8 @@ std::string Router::Execute(ClientInfo& client, Request& req) {
   adapters::FilterList scope;  // what hooks add to by-key reads, updates and deletes
   std::vector<Row> rows;       // the result, bound to After hooks
 
+  // The model's client_access, before any hook runs: the same for every front.
+  if (auto st = CheckClientAccess(m, req.op); !st.ok()) return fail(st.error());
   if (auto st = run(HookType::kBeforeHandle); !st.ok()) return fail(st.error());
 
   switch (req.op) {

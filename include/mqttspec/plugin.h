@@ -37,7 +37,8 @@
 #include <variant>
 #include <vector>
 
-#define MQTTSPEC_PLUGIN_ABI_VERSION 1
+// 2: ModelInfo::client_access.
+#define MQTTSPEC_PLUGIN_ABI_VERSION 2
 #define MQTTSPEC_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace mqttspec {
@@ -91,6 +92,11 @@ struct ModelInfo {
   std::string entity;
   std::string primary_key;
   std::vector<FieldInfo> fields;
+  // What clients may do with the model, through every front and for subscriptions:
+  //   "read_write" (the default) · "read_only" (read, meta, subscribe) · "none" (nothing: the
+  //   model is for the host and plugins, e.g. an audit trail that clients must not read or forge).
+  // Anything else is refused as forbidden. PluginHost::Insert writes whatever the setting.
+  std::string client_access = "read_write";
 };
 
 // Everything a hook sees of one event. Which parts are present depends on the hook type:

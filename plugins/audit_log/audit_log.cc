@@ -3,7 +3,13 @@
 // on which record, and the row as the client saw it (json). The audit row is written through the
 // host, with the same registry checks and bound parameters as any client write.
 //
-// Options: entity (default audit_log, in schema public).
+// The audit model is registered with client_access none: no client reads, forges, changes or
+// deletes audit rows through any front, and none subscribes to them; rows are written only here,
+// through the host. Option client_access: read_only lets clients read them (restrict that to
+// admins with rbac: {operations: read, entity: audit_log}).
+//
+// Options: entity (default audit_log, in schema public), client_access (none | read_only,
+// default none).
 
 #include <mqttspec/plugin.h>
 #include <rapidjson/stringbuffer.h>
@@ -81,11 +87,18 @@ MQTTSPEC_PLUGIN_EXPORT int mqttspec_plugin_abi_version() { return MQTTSPEC_PLUGI
 
 MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
                                                  const mqttspec::PluginOptions& options) {
-  std::string entity = "audit_log";
+  std::string entity = "audit_log", access = "none";
   for (const auto& [key, value] : options) {
-    if (key == "entity")
+    if (key == "entity") {
       entity = value;
-    else {
+    } else if (key == "client_access") {
+      if (value != "none" && value != "read_only") {
+        host.Log("error", "audit_log: client_access must be none or read_only (audit rows are "
+                          "written by the plugin only)");
+        return false;
+      }
+      access = value;
+    } else {
       host.Log("error", "audit_log: unknown option '" + key + "'");
       return false;
     }
@@ -102,7 +115,8 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
                                 {"entity", "text", false, false, false},
                                 {"record_id", "text", true, false, false},
                                 {"data", "json", true, false, false},
-                            }};
+                            },
+                            access};
   std::string error;
   if (!host.RegisterModel(model, &error)) {
     host.Log("error", "audit_log: cannot register public." + entity + ": " + error);

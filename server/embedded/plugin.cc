@@ -71,6 +71,14 @@ struct Plugin {
 
 std::string Str(const char* s) { return s ? std::string(s) : std::string(); }
 
+// Mosquitto 2.0.11 exits with the value a plugin's init returns (src/mosquitto.c returns it from
+// main), so these keep mqttspecd's exit-code rule inside the broker it execs: 2 for a
+// configuration error (a refused hook plugin, a model), 1 for a runtime failure. As broker
+// error codes they read MOSQ_ERR_PROTOCOL and MOSQ_ERR_NOMEM; only the number matters here.
+constexpr int kExitConfigError = MOSQ_ERR_PROTOCOL;
+constexpr int kExitFailure = MOSQ_ERR_NOMEM;
+static_assert(kExitConfigError == 2 && kExitFailure == 1);
+
 // True for "<prefix>/<anything>/request": the cheap test every PUBLISH goes through.
 bool IsRequestTopic(const Plugin& p, const char* topic) {
   size_t n = std::strlen(topic);
@@ -276,19 +284,19 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
         mosquitto_log_printf(MOSQ_LOG_ERR,
                              "mqttspec: unknown option plugin_opt_%s (known: config, broker_auth)",
                              opts[i].key);
-        return MOSQ_ERR_INVAL;
+        return kExitConfigError;
       }
     }
     if (broker_auth != "broker" && broker_auth != "plugin") {
       mosquitto_log_printf(MOSQ_LOG_ERR,
                            "mqttspec: plugin_opt_broker_auth must be broker or plugin");
-      return MOSQ_ERR_INVAL;
+      return kExitConfigError;
     }
     auto config = config_path.empty() ? ParseConfig("") : LoadConfig(config_path);
     if (!config.ok()) {
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: configuration error: %s",
                            config.error().message.c_str());
-      return MOSQ_ERR_INVAL;
+      return kExitConfigError;
     }
     auto p = std::make_unique<Plugin>();
     p->id = id;
@@ -299,7 +307,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     auto core = Core::Create(p->config);
     if (!core.ok()) {
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", core.error().message.c_str());
-      return MOSQ_ERR_INVAL;
+      return core.error().code == mqttspec::ErrorCode::kInvalidValue ? kExitConfigError : kExitFailure;
     }
     p->core = std::move(core).value();
     p->service = std::make_unique<Service>(p->config, *p->core, p->transport);
@@ -309,7 +317,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
       rc |= mosquitto_callback_register(id, r.event, r.callback, nullptr, raw);
     if (rc != MOSQ_ERR_SUCCESS) {
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: registering broker callbacks failed");
-      return MOSQ_ERR_INVAL;
+      return kExitFailure;
     }
     spdlog::info("mqttspec {} serving {}/+/request inside the broker", MQTTSPEC_VERSION, p->prefix);
     *userdata = p.release();

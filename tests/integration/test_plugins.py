@@ -72,6 +72,11 @@ def plugin_path(name):
     return os.path.join(PLUGIN_DIR, f"lib{name}.so")
 
 
+def loader_test_plugin(kind):
+    """The loader's test plugins (tests/unit/hooks_test.cc), built into lib/test_plugins."""
+    return os.path.join(os.path.dirname(PLUGIN_DIR), "test_plugins", f"hooks_test_plugin_{kind}.so")
+
+
 def token(claims=None, key=SECRET, alg="HS256", exp_in=600, **extra):
     """An encoded JWT; exp_in=None leaves exp out."""
     body = dict(claims or {})
@@ -397,6 +402,48 @@ class ExamplePlugins(ServiceTestCase):
         self.assertEqual([r[0] for r in self.audit_rows(row["id"])], ["create"])
         self.assertEqual([(r[0], r[3]) for r in self.audit_rows(theirs["id"])], [("create", "bob")])
 
+    def test_audit_log_is_closed_to_every_client(self):
+        # Issue 21, the README's own setup: the audit model is client_access none, so no client —
+        # plain user or admin, of any tenant — reads, forges, changes, deletes, subscribes to or
+        # even describes audit rows; the plugin still writes them.
+        anna, bob = self.anna(), self.bob()
+        brian = self.connect(user_token("brian", "B"), prefix="brian")  # tenant B, no admin
+        row = self.create_doc(anna, "audit-secret", n=7)
+        deadline = time.monotonic() + 5
+        while not self.audit_rows(row["id"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        before = self.db_rows("SELECT * FROM audit_log ORDER BY id")
+        self.assertTrue(before)
+        audit_id = before[0][0]
+        forged = {"at": "2026-01-01T00:00:00.000Z", "client_id": anna.client_id, "user_id": "anna",
+                  "operation": "delete", "entity": "public.docs", "record_id": str(row["id"])}
+        attempts = [
+            (brian, req("read", "audit_log")),
+            (brian, req("read", "audit_log", record_id=str(audit_id))),
+            (brian, req("meta", "audit_log")),
+            (brian, req("create", "audit_log", data=forged)),
+            (brian, req("update", "audit_log", record_id=str(audit_id), data={"user_id": "x"})),
+            (bob, req("delete", "audit_log", record_id=str(audit_id))),
+            (bob, sub_req("audit_log")),
+            (anna, req("read", "audit_log")),
+        ]
+        for client, msg in attempts:
+            with self.subTest(client=client.client_id.split("-")[0], op=msg["operation"]):
+                err = self.assertError(client.request(msg), "forbidden")
+                self.assertEqual(err["message"],
+                                 "public.audit_log is not accessible to clients")
+        self.assertEqual(self.db_rows("SELECT * FROM audit_log WHERE id <= ? ORDER BY id",
+                                      (before[-1][0],)), before, "no audit row changed")
+        self.assertEqual(self.db_rows("SELECT COUNT(*) FROM audit_log WHERE user_id = 'x' "
+                                      "OR operation = 'delete' AND record_id = ?",
+                                      (str(row["id"]),))[0][0], 0, "nothing forged")
+        # And the plugin keeps writing: this update is audited.
+        self.assertOk(anna.request(req("update", record_id=row["id"], data={"n": 8})))
+        deadline = time.monotonic() + 5
+        while len(self.audit_rows(row["id"])) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([r[0] for r in self.audit_rows(row["id"])], ["create", "update"])
+
     def test_audit_log_is_not_itself_audited(self):
         anna = self.anna()
         self.create_doc(anna, "audit-of-audit")
@@ -427,7 +474,7 @@ class PluginStartupFailures(harness.FailingStartTestCase):
     def assertRefusedStart(self, plugins, path):
         rc, out, port, elapsed = self.run_server(plugins)
         self.assertNotEqual(rc, 0, out)
-        self.assertIn(rc, (1, 2), out)
+        self.assertEqual(rc, 2, out)
         self.assertIn(path, out, "the message names the plugin's path")
         self.assertLess(elapsed, 10, "fails quickly")
         with self.assertRaises(OSError, msg="nothing may listen on the broker port"):
@@ -437,22 +484,31 @@ class PluginStartupFailures(harness.FailingStartTestCase):
     def test_nonexistent_plugin_stops_start_up(self):
         path = os.path.join(self.tmp, "no", "such", "libplugin.so")
         rc, out = self.assertRefusedStart([{"path": path}], path)
-        self.assertEqual(rc, 1, out)  # documented: 1 runtime failure, 2 configuration error
+        self.assertEqual(rc, 2, out)  # documented: a refused plugin is a configuration error
+
+    def test_a_plugin_for_another_abi_exits_2_at_start_as_under_check_config(self):
+        path = loader_test_plugin("wrong_abi")
+        rc, out = self.assertRefusedStart([{"path": path}], path)
+        self.assertEqual(rc, 2, out)
+        self.assertIn("built for plugin ABI", out)
 
     def test_plugin_whose_init_fails_stops_start_up(self):
         path = plugin_path("jwt_auth")
         self.assertTrue(os.path.isfile(path), f"{path} missing (set MQTTSPEC_PLUGIN_DIR)")
         rc, out = self.assertRefusedStart([{"path": path}], path)  # no secret: init fails
         self.assertIn("secret", out)
+        self.assertEqual(rc, 2, out)  # init runs inside the embedded broker: same exit code
         rc, out = self.assertRefusedStart([{"path": plugin_path("rbac"),
                                             "options": {"operations": "drop"}}],
                                           plugin_path("rbac"))
+        self.assertEqual(rc, 2, out)
 
     def test_file_that_is_no_plugin_stops_start_up(self):
         path = os.path.join(self.tmp, "libfake.so")
         with open(path, "w") as f:
             f.write("not a shared library\n")
-        self.assertRefusedStart([{"path": path}], path)
+        rc, out = self.assertRefusedStart([{"path": path}], path)
+        self.assertEqual(rc, 2, out)
 
     def test_check_config_reports_a_missing_or_foreign_plugin(self):
         missing = os.path.join(self.tmp, "no", "such", "libplugin.so")
@@ -470,6 +526,82 @@ class PluginStartupFailures(harness.FailingStartTestCase):
         with open(conf, "w") as f:  # a real plugin passes without its init running
             f.write(to_yaml({"hooks": {"plugins": [{"path": plugin_path("rbac")}]}}))
         r = subprocess.run([self.binary, "--check-config", "--config", conf],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
+class PluginInitAndPaths(harness.FailingStartTestCase):
+    """A plugin's init runs once per serving process (issue 21); a relative plugin path is
+    relative to the configuration file, not to the working directory."""
+
+    TMP_PREFIX = "mqttspec-it-plugin-init-"
+
+    def serve(self, mode):
+        conf_dir = os.path.join(self.tmp, mode, "conf")
+        os.makedirs(os.path.join(conf_dir, "hooks"))
+        shutil.copy(loader_test_plugin("ok"), os.path.join(conf_dir, "hooks", "counting.so"))
+        init_log = os.path.join(self.tmp, mode, "inits.log")
+        port = free_port()
+        broker = {"mode": "embedded", "host": "127.0.0.1", "port": port,
+                  "data_dir": os.path.join(self.tmp, mode, "data")}
+        if mode == "external":
+            broker_proc = subprocess.Popen(
+                [harness.mosquitto_binary(), "-p", str(port)], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.procs.append(broker_proc)
+            harness.wait_port(port, time.monotonic() + 10, broker_proc, "mosquitto")
+            broker = {"mode": "external", "url": f"tcp://127.0.0.1:{port}",
+                      "client_id": "srv-" + random_suffix()}
+        cfg = {"broker": broker, "admin": {"listen": ""},
+               "database": {"driver": "sqlite", "path": os.path.join(self.tmp, mode, "t.db")},
+               "models": [USERS_MODEL],
+               "hooks": {"plugins": [{"path": "hooks/counting.so",  # relative to conf_dir
+                                      "options": {"field": "status", "value": "hooked",
+                                                  "init_log": init_log}}]}}
+        conf = os.path.join(conf_dir, "mqttspec.yaml")
+        with open(conf, "w") as f:
+            f.write(to_yaml(cfg))
+        elsewhere = os.path.join(self.tmp, mode, "cwd")
+        os.makedirs(elsewhere)
+        log = open(os.path.join(self.tmp, mode, "log"), "wb")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([self.binary, "--config", conf], cwd=elsewhere, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs.append(proc)
+        if mode == "embedded":
+            harness.wait_port(port, time.monotonic() + 10, proc, "mqttspecd")
+        c = None
+        for _ in range(50):
+            try:
+                c = harness.SpecClient(port, "init-" + random_suffix())
+                resp = c.request(req("create", "users", data={"name": "counted"}), timeout=0.5)
+                break
+            except AssertionError:
+                c.close()
+                c = None
+        self.assertIsNotNone(c, "the service never answered")
+        c.close()
+        self.assertEqual(resp["data"]["status"], "hooked", "the plugin was loaded and acts")
+        with open(init_log) as f:
+            inits = f.read().split()
+        self.assertEqual(inits, ["init", str(proc.pid)], "exactly one init, in the serving process")
+        proc.terminate()
+        self.assertEqual(proc.wait(10), 0)
+
+    def test_one_init_in_embedded_mode_and_a_path_relative_to_the_config_file(self):
+        self.serve("embedded")
+
+    def test_one_init_in_external_mode(self):
+        self.serve("external")
+
+    def test_check_config_finds_a_relative_plugin_next_to_the_config_file(self):
+        conf_dir = os.path.join(self.tmp, "c")
+        os.makedirs(os.path.join(conf_dir, "lib"))
+        shutil.copy(loader_test_plugin("ok"), os.path.join(conf_dir, "lib", "p.so"))
+        conf = os.path.join(conf_dir, "m.yaml")
+        with open(conf, "w") as f:
+            f.write(to_yaml({"hooks": {"plugins": [{"path": "lib/p.so"}]}}))
+        r = subprocess.run([self.binary, "--check-config", "--config", conf], cwd=self.tmp,
                            capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 

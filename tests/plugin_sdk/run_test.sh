@@ -2,8 +2,10 @@
 # Out-of-tree hook plugin build, end to end: installs mqttspec from the build dir $1 into a temp
 # prefix (cmake --install), builds tests/plugin_sdk (hello_hooks) against that prefix only with
 # find_package(mqttspec 0.1), starts the installed mqttspecd in embedded mode with the plugin, and
-# checks with a real MQTT client that the plugin's hooks ran. Also: find_package of a version the
-# package does not satisfy fails.
+# checks with a real MQTT client that the plugin's hooks ran. Also: the README's stand-alone plugin
+# project, copied out of README.md and built with its printed commands, loads (by a path relative
+# to the configuration file), acts, and initialises once; find_package of a version the package
+# does not satisfy fails.
 #
 # Usage: tests/plugin_sdk/run_test.sh <mqttspec build dir>     (exit 0 = pass)
 # Every step is bounded in time; the temp dir and the server are removed whatever happens.
@@ -67,6 +69,27 @@ fi
 grep -q -- "$TMP/prefix/include" "$TMP/build/CMakeFiles/hello_hooks.dir/flags.make" ||
   fail "hello_hooks was not compiled against the installed include/"
 
+step "build the README's stand-alone plugin project exactly as printed"
+mkdir -p "$TMP/readme/my_hooks"
+PREFIX="$TMP/prefix" "$PY" - "$REPO/README.md" "$TMP/readme" <<'PYEOF' || fail "the README's plugin project blocks"
+import os, re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+blocks = dict(re.findall(r"<!-- plugin-project: (\S+) -->\n```\w*\n(.*?)```", text, re.S))
+if sorted(blocks) != ["CMakeLists.txt", "build.sh", "my_hooks.cc"]:
+    sys.exit(f"README plugin-project blocks: {sorted(blocks)}")
+for name in ("CMakeLists.txt", "my_hooks.cc"):
+    with open(os.path.join(sys.argv[2], "my_hooks", name), "w") as f:
+        f.write(blocks[name])
+# The build commands as printed, minus the install (done above), into our prefix.
+cmds = [l for l in blocks["build.sh"].splitlines() if l.strip() and "cmake --install" not in l]
+with open(os.path.join(sys.argv[2], "build.sh"), "w") as f:
+    f.write("set -e\n" + "\n".join(cmds).replace("/opt/mqttspec", os.environ["PREFIX"]) + "\n")
+PYEOF
+(cd "$TMP/readme" && run_logged "$TMP/readme-build.log" 300 bash build.sh) ||
+  fail "the README's plugin project did not build as printed"
+README_PLUGIN="$TMP/readme/my_hooks/build/libmy_hooks.so"
+[ -f "$README_PLUGIN" ] || fail "no $README_PLUGIN after the README's build commands"
+
 step "find_package(mqttspec 9.0) must fail"
 if timeout 120 cmake -S "$HERE" -B "$TMP/build-v9" -DCMAKE_PREFIX_PATH="$TMP/prefix" \
      -DHELLO_MQTTSPEC_VERSION=9.0 >"$TMP/v9.log" 2>&1; then
@@ -88,10 +111,15 @@ models:
       - {name: id, type: integer, auto_increment: true}
       - {name: name, type: text, nullable: false}
       - {name: greeting, type: text}
+  - name: public.orders
+    fields:
+      - {name: id, type: integer, auto_increment: true}
+      - {name: tenant_id, type: text}
 hooks:
   plugins:
     - path: "$PLUGIN"
       options: {text: "$TEXT", entity: greetings}
+    - path: readme/my_hooks/build/libmy_hooks.so   # the README's project; relative to this file
 YAML
 # MQTTSPEC_PLUGIN unset: the installed mqttspecd must find its broker plugin in the prefix.
 (unset MQTTSPEC_PLUGIN; cd "$TMP" && exec "$TMP/prefix/bin/mqttspecd" --config "$TMP/mqttspecd.yaml") \
@@ -157,6 +185,10 @@ try:
     conn.close()
     if stored != (text,):
         sys.exit(f"stored greeting is {stored!r}, expected {text!r}")
+    # The README's plugin: a client without a tenant reads no orders.
+    r = c.request({"id": "o1", "operation": "read", "entity": "orders"})
+    if r.get("success") is not False or r["error"] != {"code": "forbidden", "message": "no tenant"}:
+        sys.exit(f"the README's plugin did not refuse a read without a tenant: {r!r}")
     print("hooks ran: created", made, "read", got)
 finally:
     c.close()
@@ -164,6 +196,8 @@ PYEOF
   fail "the plugin's hooks did not run as expected"
 grep -q "hello_hooks: ready" "$TMP/server.log" || fail "no 'hello_hooks: ready' in the server log"
 grep -q "loaded hook plugin $PLUGIN" "$TMP/server.log" || fail "no 'loaded hook plugin $PLUGIN' in the log"
+grep -q "my_hooks: ready" "$TMP/server.log" || fail "no 'my_hooks: ready' in the server log"
+[ "$(grep -c "my_hooks: ready" "$TMP/server.log")" -eq 1 ] || fail "the README plugin's init ran more than once"
 
 step "stop mqttspecd (SIGTERM): exit 0 within 10 s"
 kill -TERM "$SERVER_PID"

@@ -15,7 +15,9 @@
 // ------------------------------------------------------------------------------- test plugins
 
 #include <mqttspec/plugin.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <stdexcept>
 
 #if defined(MQTTSPEC_TEST_PLUGIN_no_entry_points)
@@ -46,6 +48,13 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
   // ok (and wrong_abi, whose init must never be called): a BeforeCreate hook that sets the field
   // named by option `field` to option `value` ("$username": the client's username, as hooks see
   // it). Without both options, init fails.
+  // Option init_log: a file that gets one line per init ("init <pid>"), to count them.
+  if (auto log = options.find("init_log"); log != options.end()) {
+    if (FILE* f = std::fopen(log->second.c_str(), "a")) {
+      std::fprintf(f, "init %d\n", static_cast<int>(getpid()));
+      std::fclose(f);
+    }
+  }
   auto field = options.find("field");
   auto value = options.find("value");
   if (field == options.end() || value == options.end()) {

@@ -27,6 +27,16 @@ models:
       - {name: value, type: real}
       - {name: ok, type: boolean, default: "true"}
       - {name: meta, type: json}
+  - name: public.ledger
+    client_access: read_only
+    fields:
+      - {name: id, type: integer, auto_increment: true}
+      - {name: note, type: text}
+  - name: public.secrets
+    client_access: none
+    fields:
+      - {name: id, type: integer, auto_increment: true}
+      - {name: note, type: text}
 )";
 
 class RouterTest : public ::testing::Test {
@@ -252,6 +262,47 @@ TEST_F(RouterTest, JsonFieldsFilterByNullnessOnlyAndDoNotSort) {
       ErrorCodeOf(
           R"({"id":"y","operation":"create","schema":"iot","entity":"readings","data":{"id":"r2","meta":{"k":"a\u0000b"}}})"),
       "invalid_value");
+}
+
+TEST_F(RouterTest, ClientAccessReadOnlyAndNoneAreForbiddenBeforeAnythingRuns) {
+  // Rows put there by the host (a plugin's Insert) exist, whatever clients may do.
+  for (const char* table : {"ledger", "secrets"}) {
+    auto m = models_.Find("public", table);
+    ASSERT_TRUE(m);
+    ASSERT_TRUE(db_->Create(*m, {{{1, Value{std::string("by the host")}}}}).ok());
+  }
+  auto code = [&](const std::string& op, const std::string& entity, const std::string& rest) {
+    return ErrorCodeOf(R"({"id":"x","type":")" +
+                       std::string(op == "subscribe" ? "subscription" : "request") +
+                       R"(","operation":")" + op + R"(","entity":")" + entity + "\"" + rest + "}");
+  };
+  const std::string by_key = R"(,"record_id":"1")";
+  const std::string data = R"(,"data":{"note":"forged"})";
+  EXPECT_EQ(code("read", "ledger", ""), "success");
+  EXPECT_EQ(code("read", "ledger", by_key), "success");
+  EXPECT_EQ(code("meta", "ledger", ""), "success");
+  EXPECT_EQ(code("create", "ledger", data), "forbidden");
+  EXPECT_EQ(code("update", "ledger", by_key + data), "forbidden");
+  EXPECT_EQ(code("delete", "ledger", by_key), "forbidden");
+  for (const char* op : {"read", "meta", "create", "update", "delete"}) {
+    EXPECT_EQ(code(op, "secrets", std::string(op) == "create" ? data : by_key + data), "forbidden")
+        << op;
+  }
+  auto d = Send(R"({"id":"x","operation":"read","entity":"secrets"})");
+  EXPECT_STREQ(d["error"]["message"].GetString(), "public.secrets is not accessible to clients");
+  d = Send(R"({"id":"x","operation":"delete","entity":"ledger","record_id":"1"})");
+  EXPECT_STREQ(d["error"]["message"].GetString(), "public.ledger is read-only for clients");
+  // Nothing changed.
+  for (const char* table : {"ledger", "secrets"}) {
+    auto m = models_.Find("public", table);
+    adapters::ReadQuery q;
+    q.model = m;
+    q.columns = {0, 1};
+    q.limit = 10;
+    auto rows = db_->Read(q);
+    ASSERT_TRUE(rows.ok());
+    ASSERT_EQ(rows.value().rows.size(), 1u) << table;
+  }
 }
 
 TEST_F(RouterTest, PingIsAnsweredWithPong) {
