@@ -302,6 +302,34 @@ Result<int64_t> NonNegativeInt(const JsonValue& v, const char* what) {
   return Err(ErrorCode::kInvalidOption, fmt::format("{} must be a non-negative integer", what));
 }
 
+// Options the service does not implement are refused by name rather than ignored: a client
+// paging by cursor would otherwise get page one again, forever. Those of the Go mqttspec that
+// have no equivalent here are tolerated only when null or "" (sent as "not used").
+Status CheckOptionNames(const JsonValue& options) {
+  static constexpr std::string_view kKnown[] = {"filters", "sort",  "columns",
+                                                "omit_columns", "limit", "offset"};
+  static constexpr std::string_view kUnsupported[] = {"cursor_forward", "cursor_backward",
+                                                      "fetch_row_number", "parameters"};
+  for (const auto& kv : options.GetObject()) {
+    const std::string_view name(kv.name.GetString(), kv.name.GetStringLength());
+    if (std::find(std::begin(kKnown), std::end(kKnown), name) != std::end(kKnown)) continue;
+    const bool unused = kv.value.IsNull() || (kv.value.IsString() && kv.value.GetStringLength() == 0);
+    if (std::find(std::begin(kUnsupported), std::end(kUnsupported), name) !=
+        std::end(kUnsupported)) {
+      if (unused) continue;
+      return Err(ErrorCode::kInvalidOption,
+                 fmt::format("option '{}' is not supported; page with limit and offset, sorted "
+                             "by a unique column",
+                             name));
+    }
+    return Err(ErrorCode::kInvalidOption,
+               fmt::format("option '{}' is unknown (known: filters, sort, columns, omit_columns, "
+                           "limit, offset)",
+                           name.substr(0, 64)));
+  }
+  return OkStatus();
+}
+
 Status ParseOptions(const Model& m, const JsonValue* options, const ParseLimits& limits,
                     adapters::ReadQuery* q) {
   q->limit = limits.max_rows;
@@ -317,6 +345,7 @@ Status ParseOptions(const Model& m, const JsonValue* options, const ParseLimits&
             fmt::format("option '{}' is refused: client-supplied SQL is not accepted", refused));
       }
     }
+    if (auto st = CheckOptionNames(*options); !st.ok()) return st;
     if (const JsonValue* f = Member(*options, "filters"); f && !f->IsNull()) {
       auto filters = FilterParser(m, limits).List(*f, 0);
       if (!filters.ok()) return filters.take_error();

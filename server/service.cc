@@ -74,13 +74,23 @@ std::optional<std::string_view> Service::ClientOfTopic(std::string_view topic) c
 
 bool Service::Admit(const std::string& client) {
   if (rate_per_s_ <= 0) return true;
+  // Token bucket: holds up to one second's worth of requests, and at least one (a rate below 1/s
+  // would otherwise refuse everything); refills at the rate.
+  const double burst = std::max(1.0, rate_per_s_);
+  const auto full_after = std::chrono::duration<double>(burst / rate_per_s_);
   auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(buckets_mu_);
-  auto [it, inserted] = buckets_.try_emplace(client, Bucket{rate_per_s_, now});
+  // An idle bucket that has refilled is the same as no bucket: drop those now and then, so the
+  // table holds only the clients of the last second or so (of the last 1/rate s below 1/s).
+  if (now - last_prune_ >= full_after) {
+    last_prune_ = now;
+    std::erase_if(buckets_, [&](const auto& kv) { return now - kv.second.last >= full_after; });
+  }
+  auto [it, inserted] = buckets_.try_emplace(client, Bucket{burst, now});
   Bucket& b = it->second;
   if (!inserted) {
     double elapsed = std::chrono::duration<double>(now - b.last).count();
-    b.tokens = std::min(rate_per_s_, b.tokens + elapsed * rate_per_s_);  // burst of 1 s
+    b.tokens = std::min(burst, b.tokens + elapsed * rate_per_s_);
     b.last = now;
   }
   if (b.tokens < 1.0) return false;
@@ -130,7 +140,10 @@ void Service::Drain() {
 }
 
 Service::Stats Service::stats() const {
-  return Stats{taken_.load(), answered_.load(), dropped_topics_.load(), rate_limited_.load()};
+  Stats s{taken_.load(), answered_.load(), dropped_topics_.load(), rate_limited_.load(), 0};
+  std::lock_guard lock(buckets_mu_);
+  s.rate_buckets = buckets_.size();
+  return s;
 }
 
 }  // namespace mqttspec::server

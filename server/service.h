@@ -60,6 +60,7 @@ class Service {
 
   struct Stats {
     uint64_t taken = 0, answered = 0, dropped_topics = 0, rate_limited = 0;
+    size_t rate_buckets = 0;  // clients the rate limiter tracks (those of about the last second)
   };
   Stats stats() const;
 
@@ -81,8 +82,9 @@ class Service {
     double tokens;
     std::chrono::steady_clock::time_point last;
   };
-  std::mutex buckets_mu_;  // guards buckets_
-  std::unordered_map<std::string, Bucket> buckets_;
+  mutable std::mutex buckets_mu_;  // guards buckets_ and last_prune_
+  std::unordered_map<std::string, Bucket> buckets_;  // clients seen within about a second
+  std::chrono::steady_clock::time_point last_prune_{};
 
   std::atomic<uint64_t> taken_{0}, answered_{0}, dropped_topics_{0}, rate_limited_{0};
   std::unique_ptr<ClientExecutor> executor_;  // last: its threads stop first

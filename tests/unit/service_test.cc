@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <mutex>
+#include <thread>
 
+#include "server/clients.h"
 #include "server/core.h"
 
 namespace mqttspec::server {
@@ -143,6 +145,61 @@ TEST_F(ServiceTest, RateLimitRefusesExcessRequestsWithTheirId) {
                         [](const auto& m) { return m.topic == "spec/b/response"; });
   ASSERT_NE(b, publisher_.sent.end());
   EXPECT_NE(b->payload.find("pong"), std::string::npos);  // another client is unaffected
+}
+
+TEST_F(ServiceTest, TheRateLimiterForgetsClientsOverHundredThousandDistinctIds) {
+  // Issue 13: the per-client buckets were never pruned. A bucket idle for a second is full again,
+  // so it is dropped: the table holds about one second's clients, not every id ever seen.
+  Start("limits: {requests_per_second_per_client: 50}\n");
+  size_t peak = 0;
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 25000; ++i) {
+      service_->OnMessage(Msg("spec/c" + std::to_string(round * 25000 + i) + "/request",
+                              R"({"type":"ping","id":"p"})"));
+    }
+    service_->Drain();
+    peak = std::max(peak, service_->stats().rate_buckets);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  }
+  service_->OnMessage(Msg("spec/last/request", R"({"type":"ping","id":"p"})"));
+  service_->Drain();
+  EXPECT_LE(peak, 50000u) << "at most the clients of about two rounds at once";
+  EXPECT_EQ(service_->stats().rate_buckets, 1u) << "idle clients are forgotten";
+  EXPECT_EQ(service_->stats().rate_limited, 0u);
+  EXPECT_EQ(service_->stats().answered, 100001u);
+}
+
+TEST_F(ServiceTest, ARateBelowOnePerSecondStillAdmitsOneRequest) {
+  // Found while writing docs/protocol.md: the bucket started with `rate` tokens, so a rate of
+  // 0.5/s refused every request forever.
+  Start("limits: {requests_per_second_per_client: 0.5}\n");
+  service_->OnMessage(Msg("spec/slow/request", R"({"type":"ping","id":"first"})"));
+  service_->OnMessage(Msg("spec/slow/request", R"({"type":"ping","id":"second"})"));
+  service_->Drain();
+  ASSERT_EQ(publisher_.sent.size(), 2u);
+  EXPECT_NE(publisher_.sent[0].payload.find("pong"), std::string::npos) << publisher_.sent[0].payload;
+  EXPECT_NE(publisher_.sent[1].payload.find("rate_limited"), std::string::npos);
+}
+
+TEST(Clients, IdleUnconnectedClientsExpireConnectedAndBusyOnesStay) {
+  Clients clients(std::chrono::milliseconds(20));
+  auto connected = std::make_shared<ClientInfo>();
+  connected->id = "connected";
+  clients.Put(connected);
+  auto busy = clients.Get("busy");  // a request of it is running
+  size_t peak = 0;
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < 10000; ++i) clients.Get("id-" + std::to_string(round * 10000 + i));
+    peak = std::max(peak, clients.size());
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  clients.Get("trigger");
+  EXPECT_LE(peak, 30000u) << "100 000 distinct ids, at most ~2 rounds held at once";
+  EXPECT_LE(clients.size(), 4u);
+  EXPECT_EQ(clients.Get("connected"), connected) << "a connected client's state stays";
+  EXPECT_EQ(clients.Get("busy"), busy) << "a client whose request runs keeps its state";
+  clients.Remove("connected");
+  EXPECT_NE(clients.Get("connected"), connected);
 }
 
 }  // namespace
