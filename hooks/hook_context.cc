@@ -1,10 +1,11 @@
-#include "server/hook_context.h"
+#include "hooks/hook_context.h"
 
 #include <fmt/format.h>
 
+#include "protocol/filters.h"
 #include "registry/coerce.h"
 
-namespace mqttspec::server {
+namespace mqttspec::hooks {
 
 ModelInfo DescribeModel(const registry::Model& m) {
   ModelInfo info;
@@ -99,7 +100,7 @@ bool RequestHookContext::AddFilter(std::string_view column, std::string_view op,
   } else if (!values.empty()) {
     doc.AddMember("value", registry::ToJson(field, values.front(), a), a);
   }
-  auto node = ParseFilter(*model_, doc, limits_);
+  auto node = protocol::ParseFilter(*model_, doc, limits_);
   if (!node.ok()) {
     state_.Fail(node.error());
     return false;
@@ -128,4 +129,4 @@ std::vector<std::string> RequestHookContext::result_columns() const {
   return out;
 }
 
-}  // namespace mqttspec::server
+}  // namespace mqttspec::hooks

@@ -1,8 +1,9 @@
 #pragma once
-// RequestHookContext: the HookContext the router hands to hooks. It binds, per hook point, the
-// parts of the request a hook may see or change (data, filters, result) and routes every change
-// through the same checks as client input: AddFilter goes through the request parser's filter
-// rules, SetField through the registry's coercion.
+// RequestHookContext: the HookContext a request's handlers hand to hooks. It binds, per hook
+// point, the parts of the request a hook may see or change (data, filters, result) and routes
+// every change through the same checks as client input: AddFilter through the protocol's filter
+// rules (protocol/filters.h), SetField through the registry's coercion.
+// Thread-safety: one per request, used by the thread that runs the request.
 
 #include <mqttspec/plugin.h>
 
@@ -10,15 +11,15 @@
 
 #include "adapters/query.h"
 #include "hooks/hook_registry.h"
+#include "protocol/limits.h"
 #include "registry/model.h"
-#include "server/request.h"
 
-namespace mqttspec::server {
+namespace mqttspec::hooks {
 
 class RequestHookContext : public HookContext {
  public:
   RequestHookContext(ClientInfo& client, std::string_view operation, registry::ModelPtr model,
-                     const std::optional<Value>* key, const ParseLimits& limits)
+                     const std::optional<Value>* key, const protocol::ParseLimits& limits)
       : client_(client),
         operation_(operation),
         model_(std::move(model)),
@@ -32,7 +33,7 @@ class RequestHookContext : public HookContext {
     rows_ = rows;
     columns_ = columns;
   }
-  hooks::AbortState& state() { return state_; }
+  AbortState& state() { return state_; }
 
   HookType type() const override { return type_; }
   ClientInfo& client() override { return client_; }
@@ -49,8 +50,9 @@ class RequestHookContext : public HookContext {
                  const std::vector<Value>& values) override;
   std::vector<Row>* result() override { return rows_; }
   std::vector<std::string> result_columns() const override;
-  void Abort(std::string message, std::string code) override {
+  HookResult Abort(std::string message, std::string code) override {
     state_.Abort(std::move(message), std::move(code));
+    return HookResult::kStop;
   }
 
  private:
@@ -59,8 +61,8 @@ class RequestHookContext : public HookContext {
   std::string_view operation_;
   registry::ModelPtr model_;
   const std::optional<Value>* key_;
-  const ParseLimits& limits_;
-  hooks::AbortState state_;
+  const protocol::ParseLimits& limits_;
+  AbortState state_;
   adapters::Record* data_ = nullptr;
   adapters::FilterList* filters_ = nullptr;
   std::vector<Row>* rows_ = nullptr;
@@ -71,4 +73,4 @@ class RequestHookContext : public HookContext {
 // A model as hooks see it.
 ModelInfo DescribeModel(const registry::Model& model);
 
-}  // namespace mqttspec::server
+}  // namespace mqttspec::hooks

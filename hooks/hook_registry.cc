@@ -52,8 +52,9 @@ Status HookRegistry::Run(HookType type, std::string_view entity, HookContext& ct
                          AbortState& state) const {
   for (const Entry& e : hooks_[static_cast<size_t>(type)]) {
     if (!e.entity.empty() && e.entity != entity) continue;
+    HookResult result;
     try {
-      e.fn(ctx);
+      result = e.fn(ctx);
     } catch (const std::exception& ex) {
       spdlog::error("{} hook failed: {}", HookTypeName(type), ex.what());
       return MakeError(ErrorCode::kHookError, fmt::format("a {} hook failed", HookTypeName(type)));
@@ -61,7 +62,8 @@ Status HookRegistry::Run(HookType type, std::string_view entity, HookContext& ct
       spdlog::error("{} hook failed with a non-standard exception", HookTypeName(type));
       return MakeError(ErrorCode::kHookError, fmt::format("a {} hook failed", HookTypeName(type)));
     }
-    if (state.aborted() || state.failed()) return state.error();
+    // A failed SetField/AddFilter stops too: the hook's change could not be made.
+    if (result == HookResult::kStop || state.aborted() || state.failed()) return state.error();
   }
   return OkStatus();
 }

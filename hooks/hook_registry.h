@@ -1,7 +1,9 @@
 #pragma once
 // HookRegistry: the hooks of every HookType, in the order they run (priority, then registration
-// order), each optionally scoped to one entity. Run() is the pipeline: hooks run one after another
-// until one aborts (its error) or throws (hook_error); the rest are skipped.
+// order), each optionally scoped to one entity. Run() runs those of one hook point one after
+// another until one returns Stop (its Abort error, default forbidden), throws (hook_error) or
+// fails to make a change it asked for (SetField/AddFilter: that error); the rest are skipped.
+// What a stop means for the request is decided by hooks/pipeline.h.
 // Thread-safety: register during start-up; Run may then be called from any thread.
 
 #include <mqttspec/plugin.h>

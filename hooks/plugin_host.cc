@@ -1,12 +1,12 @@
-#include "server/plugin_host.h"
+#include "hooks/plugin_host.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "protocol/record.h"
 #include "registry/coerce.h"
-#include "server/request.h"
 
-namespace mqttspec::server {
+namespace mqttspec::hooks {
 
 void CorePluginHost::RegisterHook(HookType type, HookFn fn, HookOptions options) {
   hooks_.Register(type, std::move(fn), std::move(options));
@@ -78,7 +78,7 @@ bool CorePluginHost::Insert(std::string_view schema, std::string_view entity,
     }
     record.push_back({idx, std::move(v).value()});
   }
-  if (auto st = CompleteRecord(*model, &record); !st.ok()) {
+  if (auto st = protocol::CompleteRecord(*model, &record); !st.ok()) {
     *error = st.error().message;
     return false;
   }
@@ -101,4 +101,4 @@ void CorePluginHost::Log(std::string_view level, std::string_view message) {
     spdlog::info("{}", message);
 }
 
-}  // namespace mqttspec::server
+}  // namespace mqttspec::hooks

@@ -2,6 +2,8 @@
 // CorePluginHost: the PluginHost the core offers hook plugins. Everything a plugin asks for goes
 // through the same checks as configuration and client input: models through Model::Create and the
 // registry, inserts through field resolution, coercion, defaults and bound parameters.
+// Thread-safety: RegisterHook/RegisterModel during start-up (plugin init); Insert and Log from
+// any thread (hooks run on the workers).
 
 #include <mqttspec/plugin.h>
 
@@ -9,12 +11,12 @@
 #include "hooks/hook_registry.h"
 #include "registry/model_registry.h"
 
-namespace mqttspec::server {
+namespace mqttspec::hooks {
 
 class CorePluginHost : public PluginHost {
  public:
-  CorePluginHost(hooks::HookRegistry& hooks, registry::ModelRegistry& models,
-                 adapters::Database& db, bool migrate)
+  CorePluginHost(HookRegistry& hooks, registry::ModelRegistry& models, adapters::Database& db,
+                 bool migrate)
       : hooks_(hooks), models_(models), db_(db), migrate_(migrate) {}
 
   void RegisterHook(HookType type, HookFn fn, HookOptions options) override;
@@ -25,10 +27,10 @@ class CorePluginHost : public PluginHost {
   void Log(std::string_view level, std::string_view message) override;
 
  private:
-  hooks::HookRegistry& hooks_;
+  HookRegistry& hooks_;
   registry::ModelRegistry& models_;
   adapters::Database& db_;
   bool migrate_;
 };
 
-}  // namespace mqttspec::server
+}  // namespace mqttspec::hooks

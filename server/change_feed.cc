@@ -2,8 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/time_util.h"
-#include "server/response.h"
+#include "protocol/render.h"
 
 namespace mqttspec::server {
 
@@ -70,15 +69,6 @@ void ChangeFeed::Run() {
 
 namespace {
 
-std::string RenderRow(const registry::Model& m, const Row& row) {
-  std::vector<int> all(m.fields().size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  WriteRow(m, all, row, w);
-  return {buf.GetString(), buf.GetSize()};
-}
-
 const char* OperationOf(Change::Kind k) {
   switch (k) {
     case Change::Kind::kCreate: return "create";
@@ -103,25 +93,13 @@ void ChangeFeed::FanOut(const Change& c) {
   }
   if (matched.empty() && left.empty()) return;
 
-  // Everything but the subscription id, seq and match flag is the same for all of them.
-  const std::string data = RenderRow(m, row);
-  const std::string head = std::string(R"({"type":"notification","operation":")") +
-                           OperationOf(c.kind) + R"(","subscription_id":")";
-  const std::string middle = R"(","schema":")" + m.schema() + R"(","entity":")" + m.entity() +
-                             R"(","data":)" + data + R"(,"seq":)";
-  const std::string tail = R"(,"timestamp":")" + NowIso8601() + "\"}";
+  // Rendered once: only the subscription id, seq and match flag differ between them.
+  const protocol::NotificationTemplate note(OperationOf(c.kind), m, row);
   auto send = [&](const SubscriptionPtr& s, bool match) {
     OutboundMessage out;
     out.topic = s->topic;
     out.qos = qos_;
-    const uint64_t seq = s->seq.fetch_add(1, std::memory_order_relaxed) + 1;
-    out.payload.reserve(head.size() + s->id.size() + middle.size() + tail.size() + 32);
-    out.payload += head;
-    out.payload += s->id;
-    out.payload += middle;
-    out.payload += std::to_string(seq);
-    if (!match) out.payload += R"(,"match":false)";
-    out.payload += tail;
+    out.payload = note.For(s->id, s->seq.fetch_add(1, std::memory_order_relaxed) + 1, match);
     publisher_.Publish(std::move(out));
   };
   for (const auto& s : matched) send(s, true);

@@ -119,22 +119,23 @@ registry::ModelPtr ParseModel(const YAML::Node& n, const std::string& key) {
   registry::ClientAccess access = registry::ClientAccess::kReadWrite;
   std::vector<Field> fields;
   std::vector<std::pair<std::string, std::string>> defaults;  // field name, text
-  ForEachKey(n, key,
-             {{"name", [&](auto& v, auto& k) { name = Str(v, k); }},
-              {"primary_key", [&](auto& v, auto& k) { pk = Str(v, k); }},
-              {"client_access",
-               [&](auto& v, auto& k) {
-                 access = *registry::ParseClientAccess(OneOf(v, k, {"read_write", "read_only", "none"}));
-               }},
-              {"fields", [&](auto& v, auto& k) {
-                 if (!v.IsSequence()) Fail(k, "expected a list of fields");
-                 for (size_t i = 0; i < v.size(); ++i) {
-                   std::string d;
-                   bool has_default = v[i].IsMap() && v[i]["default"];
-                   fields.push_back(ParseField(v[i], fmt::format("{}[{}]", k, i), &d));
-                   if (has_default) defaults.emplace_back(fields.back().name, d);
-                 }
-               }}});
+  ForEachKey(
+      n, key,
+      {{"name", [&](auto& v, auto& k) { name = Str(v, k); }},
+       {"primary_key", [&](auto& v, auto& k) { pk = Str(v, k); }},
+       {"client_access",
+        [&](auto& v, auto& k) {
+          access = *registry::ParseClientAccess(OneOf(v, k, {"read_write", "read_only", "none"}));
+        }},
+       {"fields", [&](auto& v, auto& k) {
+          if (!v.IsSequence()) Fail(k, "expected a list of fields");
+          for (size_t i = 0; i < v.size(); ++i) {
+            std::string d;
+            bool has_default = v[i].IsMap() && v[i]["default"];
+            fields.push_back(ParseField(v[i], fmt::format("{}[{}]", k, i), &d));
+            if (has_default) defaults.emplace_back(fields.back().name, d);
+          }
+        }}});
   if (name.empty()) Fail(key + ".name", "is required (schema.entity or entity)");
   std::string schema = "public", entity = name;
   if (auto dot = name.find('.'); dot != std::string::npos) {
@@ -190,8 +191,10 @@ void CheckEmbeddedListeners(const BrokerConfig& b, const std::string& key) {
   if (t.use_identity_as_username && !t.require_certificate)
     Fail(key + ".tls.use_identity_as_username", "needs require_certificate: true");
   std::set<int> ports;
-  for (auto [name, port] : {std::pair{"port", b.port}, {"websocket_port", b.websocket_port},
-                            {"tls.port", t.port}, {"tls.websocket_port", t.websocket_port}}) {
+  for (auto [name, port] : {std::pair{"port", b.port},
+                            {"websocket_port", b.websocket_port},
+                            {"tls.port", t.port},
+                            {"tls.websocket_port", t.websocket_port}}) {
     if (port == 0) continue;
     if (!ports.insert(port).second)
       Fail(key + "." + name, fmt::format("{} is already used by another listener", port));
@@ -208,8 +211,8 @@ bool IsTlsUrl(const std::string& url) {
 void CheckExternalTls(const BrokerConfig& b, const std::string& key) {
   const TlsConfig& t = b.tls;
   if (t.enabled && !IsTlsUrl(b.url))
-    Fail(key + ".tls", fmt::format("is set, but broker.url '{}' is not ssl://, mqtts:// or wss://",
-                                   b.url));
+    Fail(key + ".tls",
+         fmt::format("is set, but broker.url '{}' is not ssl://, mqtts:// or wss://", b.url));
   if (t.cert_file.empty() != t.key_file.empty())
     Fail(key + (t.cert_file.empty() ? ".tls.cert_file" : ".tls.key_file"),
          "a client certificate needs both cert_file and key_file");
@@ -262,11 +265,10 @@ Config Parse(const YAML::Node& root) {
                 }},
                {"reconnect",
                 [&](auto& v, auto& k) {
-                  ForEachKey(v, k,
-                             {{"min_s", [&](auto& x, auto& kk) { b.reconnect.min_s = Real(x, kk); }},
-                              {"max_s", [&](auto& x, auto& kk) {
-                                 b.reconnect.max_s = Real(x, kk);
-                               }}});
+                  ForEachKey(
+                      v, k,
+                      {{"min_s", [&](auto& x, auto& kk) { b.reconnect.min_s = Real(x, kk); }},
+                       {"max_s", [&](auto& x, auto& kk) { b.reconnect.max_s = Real(x, kk); }}});
                   if (b.reconnect.min_s < 0.1) Fail(k + ".min_s", "must be at least 0.1");
                   if (b.reconnect.max_s < b.reconnect.min_s)
                     Fail(k + ".max_s", "must not be less than min_s");

@@ -59,8 +59,8 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
       spdlog::info("introspected {} ({} fields)", m->qualified_name(), m->fields().size());
     }
   }
-  core->host_ =
-      std::make_unique<CorePluginHost>(core->hooks_, core->models_, *core->db_, c.database.migrate);
+  core->host_ = std::make_unique<hooks::CorePluginHost>(core->hooks_, core->models_, *core->db_,
+                                                        c.database.migrate);
   for (const auto& plugin : c.plugins) {
     auto st = load_plugins ? hooks::LoadPlugin(plugin.path, plugin.options, *core->host_)
                            : hooks::CheckPlugin(plugin.path);

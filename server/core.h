@@ -11,7 +11,7 @@
 #include "registry/model_registry.h"
 #include "server/clients.h"
 #include "server/config.h"
-#include "server/plugin_host.h"
+#include "hooks/plugin_host.h"
 #include "server/router.h"
 #include "server/subscriptions.h"
 
@@ -40,7 +40,7 @@ class Core {
   registry::ModelRegistry models_;
   hooks::HookRegistry hooks_;
   Clients clients_;
-  std::unique_ptr<CorePluginHost> host_;  // outlives the plugins' use of it
+  std::unique_ptr<hooks::CorePluginHost> host_;  // outlives the plugins' use of it
   std::unique_ptr<adapters::Database> db_;
   std::unique_ptr<Subscriptions> subscriptions_;
   std::unique_ptr<Router> router_;

@@ -123,11 +123,14 @@ int RunEmbedded(const server::Config& config, const std::string& config_path) {
     return Failure(
         "the broker plugin mqttspec_mosquitto.so was not found next to mqttspecd "
         "(set MQTTSPEC_PLUGIN to its path)");
-  for (auto [key, port] : {std::pair{"broker.port", b.port}, {"broker.websocket_port", b.websocket_port},
-                           {"broker.tls.port", b.tls.enabled ? b.tls.port : 0},
-                           {"broker.tls.websocket_port", b.tls.enabled ? b.tls.websocket_port : 0}}) {
+  for (auto [key, port] :
+       {std::pair{"broker.port", b.port},
+        {"broker.websocket_port", b.websocket_port},
+        {"broker.tls.port", b.tls.enabled ? b.tls.port : 0},
+        {"broker.tls.websocket_port", b.tls.enabled ? b.tls.websocket_port : 0}}) {
     if (port == 0) continue;
-    if (auto p = PortProblem(b.host, port); !p.empty()) return Failure(fmt::format("{}: {}", key, p));
+    if (auto p = PortProblem(b.host, port); !p.empty())
+      return Failure(fmt::format("{}: {}", key, p));
   }
   // Open and migrate once here, so database and plugin errors are reported by us, not in the
   // broker's log. Plugins are only checked: their init runs once, inside the broker.

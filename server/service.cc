@@ -4,9 +4,9 @@
 
 #include <thread>
 
-#include "server/hook_context.h"
-#include "server/request.h"
-#include "server/response.h"
+#include "hooks/hook_context.h"
+#include "protocol/render.h"
+#include "protocol/request.h"
 #include "server/topics.h"
 
 namespace mqttspec::server {
@@ -35,8 +35,8 @@ Service::~Service() {
 
 Status Service::RunClientHooks(HookType type, ClientInfo& client) {
   if (!core_.hooks().Has(type)) return OkStatus();
-  ParseLimits limits;
-  RequestHookContext ctx(client, "", nullptr, nullptr, limits);
+  protocol::ParseLimits limits;
+  hooks::RequestHookContext ctx(client, "", nullptr, nullptr, limits);
   ctx.set_type(type);
   return core_.hooks().Run(type, "", ctx, ctx.state());
 }
@@ -126,7 +126,8 @@ void Service::OnMessage(InboundMessage msg) {
       if (info->username.empty() && !username.empty()) info->username = username;
       out.payload = router_.Handle(*info, payload);
     } else {
-      out.payload = RenderError(RequestIdJson(payload),
+      out.payload =
+          protocol::RenderError(protocol::RequestIdJson(payload),
                                 MakeError(ErrorCode::kRateLimited, "too many requests; slow down"));
     }
     publisher_.Publish(std::move(out));

@@ -55,8 +55,8 @@ Result<Key> ReadKey(const std::string& key, const std::string& path) {
   auto f = Open(key, path);
   if (!f.ok()) return f.take_error();
   // No passphrase prompt: an encrypted key cannot be used by a service that starts unattended.
-  Key k(PEM_read_PrivateKey(f.value().get(), nullptr,
-                            [](char*, int, int, void*) { return 0; }, nullptr));
+  Key k(PEM_read_PrivateKey(
+      f.value().get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr));
   ERR_clear_error();
   if (!k) return Bad(key, fmt::format("{} holds no unencrypted PEM private key", path));
   return k;

@@ -8,14 +8,21 @@
 // false stops start-up with a clear message.
 //
 //   #include <mqttspec/plugin.h>
-//   MQTTSPEC_PLUGIN_EXPORT int mqttspec_plugin_abi_version() { return MQTTSPEC_PLUGIN_ABI_VERSION;
-//   } MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
+//   MQTTSPEC_PLUGIN_EXPORT int mqttspec_plugin_abi_version() {
+//     return MQTTSPEC_PLUGIN_ABI_VERSION;
+//   }
+//   MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
 //                                                    const mqttspec::PluginOptions& options) {
 //     host.RegisterHook(mqttspec::HookType::kBeforeDelete, [](mqttspec::HookContext& ctx) {
-//       if (ctx.client().metadata["role"] != "admin") ctx.Abort("delete requires admin role");
+//       if (ctx.client().metadata["role"] != "admin") return ctx.Abort("delete requires admin");
+//       return mqttspec::HookResult::kContinue;
 //     });
 //     return true;
 //   }
+//
+// Init runs once per process that serves (in embedded mode: inside the broker; mqttspecd only
+// checks that the library loads and has the right ABI). A plugin may open files, start threads
+// or insert rows there.
 //
 // Build out of tree with CMake: find_package(mqttspec REQUIRED) and link mqttspec::plugin.
 //
@@ -37,7 +44,7 @@
 #include <variant>
 #include <vector>
 
-// 2: ModelInfo::client_access.
+// 2: ModelInfo::client_access; hooks return HookResult (Continue or Stop).
 #define MQTTSPEC_PLUGIN_ABI_VERSION 2
 #define MQTTSPEC_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -99,6 +106,19 @@ struct ModelInfo {
   std::string client_access = "read_write";
 };
 
+// What a hook returns. kStop ends the pipeline (the hooks after it do not run):
+//   Before hooks, BeforeHandle   the operation does not happen: nothing is read or written, the
+//                                client gets the Abort code and message (default forbidden,
+//                                "refused by a hook").
+//   BeforeConnect                the CONNECT is refused.
+//   After hooks of a read        the client gets the error instead of the rows.
+//   After hooks of a write       the write has been committed and cannot be undone: the client
+//                                gets hook_error with the hook's message, "(the <operation> was
+//                                committed)", and "committed": true — never a plain forbidden.
+//   other connect hooks          logged.
+// A hook that throws is the same as kStop with hook_error (its message is logged, not sent).
+enum class HookResult { kContinue, kStop };
+
 // Everything a hook sees of one event. Which parts are present depends on the hook type:
 //   data      Before/After Create and Update: the fields the operation sets (one record at a
 //             time for a batch create)
@@ -132,16 +152,19 @@ class HookContext {
   virtual bool AddFilter(std::string_view column, std::string_view op,
                          const std::vector<Value>& values) = 0;
 
-  // After hooks: the result rows (each row holds `result_columns()`, in that order).
+  // After hooks: the result rows (each row holds `result_columns()`, in that order). A hook may
+  // change them or remove them; removing the row of a committed write hides it from the answer
+  // ("data": null), the write stands.
   virtual std::vector<Row>* result() = 0;
   virtual std::vector<std::string> result_columns() const = 0;
 
-  // Stops the operation: nothing is written, the client gets `code` (a protocol error code,
-  // default "forbidden") with `message`. In a connect hook: the CONNECT is refused.
-  virtual void Abort(std::string message, std::string code = "forbidden") = 0;
+  // Sets what the client is told when this hook stops the operation — `code` (a protocol error
+  // code, default "forbidden") with `message` — and returns HookResult::kStop, for
+  // `return ctx.Abort("…");`.
+  [[nodiscard]] virtual HookResult Abort(std::string message, std::string code = "forbidden") = 0;
 };
 
-using HookFn = std::function<void(HookContext&)>;
+using HookFn = std::function<HookResult(HookContext&)>;
 
 struct HookOptions {
   int priority = 0;    // lower runs first; equal priorities run in registration order

@@ -93,8 +93,9 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
       entity = value;
     } else if (key == "client_access") {
       if (value != "none" && value != "read_only") {
-        host.Log("error", "audit_log: client_access must be none or read_only (audit rows are "
-                          "written by the plugin only)");
+        host.Log("error",
+                 "audit_log: client_access must be none or read_only (audit rows are "
+                 "written by the plugin only)");
         return false;
       }
       access = value;
@@ -123,7 +124,8 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
     return false;
   }
   auto audit = [&host, entity](mqttspec::HookContext& ctx) {
-    if (ctx.entity() == entity && ctx.schema() == "public") return;  // never audit the audit
+    if (ctx.entity() == entity && ctx.schema() == "public")
+      return mqttspec::HookResult::kContinue;  // never audit the audit
     auto user = ctx.client().metadata.find("user_id");
     std::string why;
     bool ok = host.Insert(
@@ -138,6 +140,7 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
          {"data", mqttspec::Value{RowJson(ctx)}}},
         &why);
     if (!ok) throw std::runtime_error("audit_log: cannot write the audit row: " + why);
+    return mqttspec::HookResult::kContinue;
   };
   using mqttspec::HookType;
   host.RegisterHook(HookType::kAfterCreate, audit);

@@ -58,7 +58,7 @@ std::string Roles(jwt_t* jwt) {
   return out;
 }
 
-void Authenticate(const Settings& cfg, mqttspec::HookContext& ctx) {
+mqttspec::HookResult Authenticate(const Settings& cfg, mqttspec::HookContext& ctx) {
   mqttspec::ClientInfo& client = ctx.client();
   std::string token;
   if (cfg.token_from != "password" && LooksLikeJwt(client.username))
@@ -89,6 +89,7 @@ void Authenticate(const Settings& cfg, mqttspec::HookContext& ctx) {
   client.metadata["user_id"] = user;
   client.metadata["tenant_id"] = Claim(jwt.get(), "tenant_id");
   client.metadata["roles"] = Roles(jwt.get());
+  return mqttspec::HookResult::kContinue;
 }
 
 }  // namespace
@@ -122,6 +123,6 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
     return false;
   }
   host.RegisterHook(mqttspec::HookType::kBeforeConnect,
-                    [cfg](mqttspec::HookContext& ctx) { Authenticate(*cfg, ctx); });
+                    [cfg](mqttspec::HookContext& ctx) { return Authenticate(*cfg, ctx); });
   return true;
 }

@@ -74,7 +74,8 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
         type,
         [role, op](mqttspec::HookContext& ctx) {
           if (!HasRole(ctx, role))
-            ctx.Abort("permission denied: " + op + " requires " + role + " role");
+            return ctx.Abort("permission denied: " + op + " requires " + role + " role");
+          return mqttspec::HookResult::kContinue;
         },
         mqttspec::HookOptions{0, entity});
   }

@@ -29,38 +29,40 @@ bool HasColumn(const mqttspec::HookContext& ctx, const std::string& column) {
   return false;
 }
 
-// The client's tenant, or "" after aborting the operation.
+using mqttspec::HookResult;
+
+// The client's tenant, or "" (the caller stops: a client without a tenant gets nothing).
 std::string TenantOf(const Settings& cfg, mqttspec::HookContext& ctx) {
   auto it = ctx.client().metadata.find(cfg.metadata_key);
-  if (it == ctx.client().metadata.end() || it->second.empty()) {
-    ctx.Abort("no tenant for this client");
-    return "";
-  }
-  return it->second;
+  return it == ctx.client().metadata.end() ? std::string() : it->second;
 }
 
-void Narrow(const Settings& cfg, mqttspec::HookContext& ctx) {
-  if (!HasColumn(ctx, cfg.column)) return;
+HookResult NoTenant(mqttspec::HookContext& ctx) { return ctx.Abort("no tenant for this client"); }
+
+HookResult Narrow(const Settings& cfg, mqttspec::HookContext& ctx) {
+  if (!HasColumn(ctx, cfg.column)) return HookResult::kContinue;
   std::string tenant = TenantOf(cfg, ctx);
-  if (tenant.empty()) return;
+  if (tenant.empty()) return NoTenant(ctx);
   ctx.AddFilter(cfg.column, "eq", {mqttspec::Value{tenant}});
+  return HookResult::kContinue;
 }
 
-void Stamp(const Settings& cfg, mqttspec::HookContext& ctx) {
-  if (!HasColumn(ctx, cfg.column)) return;
+HookResult Stamp(const Settings& cfg, mqttspec::HookContext& ctx) {
+  if (!HasColumn(ctx, cfg.column)) return HookResult::kContinue;
   std::string tenant = TenantOf(cfg, ctx);
-  if (tenant.empty()) return;
+  if (tenant.empty()) return NoTenant(ctx);
   if (auto given = ctx.GetField(cfg.column)) {
     const auto* s = std::get_if<std::string>(&*given);
     if (!s || *s != tenant) return ctx.Abort("records of another tenant cannot be created");
   }
   ctx.SetField(cfg.column, mqttspec::Value{tenant});
+  return HookResult::kContinue;
 }
 
-void KeepTenant(const Settings& cfg, mqttspec::HookContext& ctx) {
-  if (!HasColumn(ctx, cfg.column)) return;
+HookResult KeepTenant(const Settings& cfg, mqttspec::HookContext& ctx) {
+  if (!HasColumn(ctx, cfg.column)) return HookResult::kContinue;
   if (ctx.HasField(cfg.column)) return ctx.Abort(cfg.column + " cannot be changed");
-  Narrow(cfg, ctx);
+  return Narrow(cfg, ctx);
 }
 
 }  // namespace
@@ -81,13 +83,13 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
     }
   }
   using mqttspec::HookType;
-  auto narrow = [cfg](mqttspec::HookContext& ctx) { Narrow(*cfg, ctx); };
+  auto narrow = [cfg](mqttspec::HookContext& ctx) { return Narrow(*cfg, ctx); };
   host.RegisterHook(HookType::kBeforeRead, narrow);
   host.RegisterHook(HookType::kBeforeDelete, narrow);
   host.RegisterHook(HookType::kBeforeSubscribe, narrow);
   host.RegisterHook(HookType::kBeforeUpdate,
-                    [cfg](mqttspec::HookContext& ctx) { KeepTenant(*cfg, ctx); });
+                    [cfg](mqttspec::HookContext& ctx) { return KeepTenant(*cfg, ctx); });
   host.RegisterHook(HookType::kBeforeCreate,
-                    [cfg](mqttspec::HookContext& ctx) { Stamp(*cfg, ctx); });
+                    [cfg](mqttspec::HookContext& ctx) { return Stamp(*cfg, ctx); });
   return true;
 }

@@ -307,7 +307,8 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     auto core = Core::Create(p->config);
     if (!core.ok()) {
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", core.error().message.c_str());
-      return core.error().code == mqttspec::ErrorCode::kInvalidValue ? kExitConfigError : kExitFailure;
+      return core.error().code == mqttspec::ErrorCode::kInvalidValue ? kExitConfigError
+                                                                     : kExitFailure;
     }
     p->core = std::move(core).value();
     p->service = std::make_unique<Service>(p->config, *p->core, p->transport);

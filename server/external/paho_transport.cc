@@ -156,10 +156,10 @@ void PahoTransport::ConnectLoop() {
         window_ = std::max(1, window);
         need_connect_ = false;
       }
-      spdlog::info("connected to broker {} after {} failed attempt(s); session {}; {} QoS 1/2 "
-                   "messages in flight allowed",
-                   broker_.url, failures, response.is_session_present() ? "resumed" : "new",
-                   window);
+      spdlog::info(
+          "connected to broker {} after {} failed attempt(s); session {}; {} QoS 1/2 "
+          "messages in flight allowed",
+          broker_.url, failures, response.is_session_present() ? "resumed" : "new", window);
       failures = 0;
       continue;  // wait for the next loss
     } catch (const mqtt::exception& e) {

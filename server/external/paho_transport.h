@@ -36,7 +36,7 @@
 namespace mqtt {
 class async_client;
 class connect_options;
-}
+}  // namespace mqtt
 
 namespace mqttspec::server {
 

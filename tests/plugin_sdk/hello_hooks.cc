@@ -30,6 +30,7 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
       HookType::kBeforeCreate,
       [field, text](mqttspec::HookContext& ctx) {
         if (!ctx.HasField(field)) ctx.SetField(field, mqttspec::Value{text});
+        return mqttspec::HookResult::kContinue;
       },
       mqttspec::HookOptions{0, entity});
   host.RegisterHook(
@@ -42,6 +43,7 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
             if (auto* s = std::get_if<std::string>(&row[i])) *s += " (read)";
           }
         }
+        return mqttspec::HookResult::kContinue;
       },
       mqttspec::HookOptions{0, entity});
   host.Log("info", "hello_hooks: ready (field " + field + ")");

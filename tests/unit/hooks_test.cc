@@ -61,10 +61,11 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
     host.Log("error", "hooks_test_plugin: options 'field' and 'value' are required");
     return false;
   }
-  host.RegisterHook(mqttspec::HookType::kBeforeCreate,
-                    [f = field->second, v = value->second](mqttspec::HookContext& ctx) {
-                      ctx.SetField(f, mqttspec::Value{v == "$username" ? ctx.client().username : v});
-                    });
+  host.RegisterHook(mqttspec::HookType::kBeforeCreate, [f = field->second, v = value->second](
+                                                           mqttspec::HookContext& ctx) {
+    ctx.SetField(f, mqttspec::Value{v == "$username" ? ctx.client().username : v});
+    return mqttspec::HookResult::kContinue;
+  });
   return true;
 #endif
 }
@@ -88,12 +89,12 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
 #include <vector>
 
 #include "adapters/sqlite_database.h"
+#include "hooks/hook_context.h"
 #include "hooks/hook_registry.h"
+#include "hooks/plugin_host.h"
 #include "hooks/plugin_loader.h"
 #include "server/config.h"
 #include "server/core.h"
-#include "server/hook_context.h"
-#include "server/plugin_host.h"
 #include "server/router.h"
 #include "server/service.h"
 #include "server/subscriptions.h"
@@ -107,7 +108,20 @@ namespace mqttspec::server {
 namespace {
 
 using hooks::AbortState;
+using hooks::CorePluginHost;
 using hooks::HookRegistry;
+using hooks::RequestHookContext;
+using protocol::ParseLimits;
+
+// A test hook written as a void lambda (gtest's ASSERT_ needs a function returning void): it
+// always continues.
+template <class F>
+HookFn Continuing(F f) {
+  return [f](HookContext& ctx) {
+    f(ctx);
+    return HookResult::kContinue;
+  };
+}
 
 std::string CodeName(const Error& e) { return std::string(ErrorCodeName(e.code)); }
 
@@ -130,7 +144,10 @@ TEST(HookRegistryTest, HooksRunInRegistrationOrder) {
   HookRegistry registry;
   std::string trace;
   for (char c : std::string("abcde"))
-    registry.Register(HookType::kBeforeRead, [&trace, c](HookContext&) { trace += c; });
+    registry.Register(HookType::kBeforeRead, [&trace, c](HookContext&) {
+      trace += c;
+      return HookResult::kContinue;
+    });
   ASSERT_TRUE(RunOn(registry, HookType::kBeforeRead, "public.users").ok());
   EXPECT_EQ(trace, "abcde");
   EXPECT_EQ(registry.count(), 5u);
@@ -143,7 +160,11 @@ TEST(HookRegistryTest, LowerPriorityRunsFirstAndEqualPrioritiesKeepRegistrationO
   std::string trace;
   auto add = [&](char c, int priority) {
     registry.Register(
-        HookType::kBeforeCreate, [&trace, c](HookContext&) { trace += c; },
+        HookType::kBeforeCreate,
+        [&trace, c](HookContext&) {
+          trace += c;
+          return HookResult::kContinue;
+        },
         HookOptions{priority, ""});
   };
   add('a', 0);
@@ -163,7 +184,10 @@ TEST(HookRegistryTest, LowerPriorityRunsFirstAndEqualPrioritiesKeepRegistrationO
 TEST(HookRegistryTest, HooksOfOtherTypesDoNotRun) {
   HookRegistry registry;
   int ran = 0;
-  registry.Register(HookType::kAfterRead, [&](HookContext&) { ++ran; });
+  registry.Register(HookType::kAfterRead, [&](HookContext&) {
+    ++ran;
+    return HookResult::kContinue;
+  });
   ASSERT_TRUE(RunOn(registry, HookType::kBeforeRead, "public.users").ok());
   EXPECT_EQ(ran, 0);
 }
@@ -174,7 +198,10 @@ TEST(HookRegistryTest, EntityScopedHookRunsOnlyForItsModelAndBareNamesMeanPublic
   auto add = [&](std::string scope) {
     registry.Register(
         HookType::kBeforeRead,
-        [&ran, scope](HookContext&) { ran.push_back(scope.empty() ? "*" : scope); },
+        [&ran, scope](HookContext&) {
+          ran.push_back(scope.empty() ? "*" : scope);
+          return HookResult::kContinue;
+        },
         HookOptions{0, scope});
   };
   add("users");
@@ -201,8 +228,12 @@ TEST(HookRegistryTest, EntityScopedHookRunsOnlyForItsModelAndBareNamesMeanPublic
 TEST(HookRegistryTest, AbortStopsTheLaterHooksAndYieldsForbiddenWithItsMessage) {
   HookRegistry registry;
   bool later = false;
-  registry.Register(HookType::kBeforeDelete, [](HookContext& ctx) { ctx.Abort("admins only"); });
-  registry.Register(HookType::kBeforeDelete, [&](HookContext&) { later = true; });
+  registry.Register(HookType::kBeforeDelete,
+                    [](HookContext& ctx) { return ctx.Abort("admins only"); });
+  registry.Register(HookType::kBeforeDelete, [&](HookContext&) {
+    later = true;
+    return HookResult::kContinue;
+  });
   auto st = RunOn(registry, HookType::kBeforeDelete, "public.users");
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(CodeName(st.error()), "forbidden");
@@ -223,8 +254,9 @@ TEST(HookRegistryTest, AbortWithAProtocolCodeYieldsThatCodeAndAnUnknownCodeYield
   };
   for (const auto& [code, expected] : cases) {
     HookRegistry registry;
-    registry.Register(HookType::kBeforeRead,
-                      [code = std::string(code)](HookContext& ctx) { ctx.Abort("nope", code); });
+    registry.Register(HookType::kBeforeRead, [code = std::string(code)](HookContext& ctx) {
+      return ctx.Abort("nope", code);
+    });
     auto st = RunOn(registry, HookType::kBeforeRead, "public.users");
     ASSERT_FALSE(st.ok()) << code;
     EXPECT_EQ(CodeName(st.error()), expected) << code;
@@ -234,7 +266,7 @@ TEST(HookRegistryTest, AbortWithAProtocolCodeYieldsThatCodeAndAnUnknownCodeYield
 
 TEST(HookRegistryTest, AbortWithoutMessageStillExplainsItself) {
   HookRegistry registry;
-  registry.Register(HookType::kBeforeRead, [](HookContext& ctx) { ctx.Abort(""); });
+  registry.Register(HookType::kBeforeRead, [](HookContext& ctx) { return ctx.Abort(""); });
   auto st = RunOn(registry, HookType::kBeforeRead, "public.users");
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(CodeName(st.error()), "forbidden");
@@ -248,8 +280,12 @@ TEST(HookRegistryTest, ThrowingHookYieldsHookErrorWithoutItsTextAndSkipsLaterHoo
     registry.Register(HookType::kBeforeUpdate, [variant](HookContext&) {
       if (variant == 0) throw std::runtime_error("secret detail at /etc/shadow");
       throw 42;  // not a std::exception
+      return HookResult::kContinue;
     });
-    registry.Register(HookType::kBeforeUpdate, [&](HookContext&) { later = true; });
+    registry.Register(HookType::kBeforeUpdate, [&](HookContext&) {
+      later = true;
+      return HookResult::kContinue;
+    });
     auto st = RunOn(registry, HookType::kBeforeUpdate, "public.users");
     ASSERT_FALSE(st.ok()) << variant;
     EXPECT_EQ(CodeName(st.error()), "hook_error") << variant;
@@ -541,8 +577,9 @@ class RouterHooksTest : public ModelsTest {
   // A hook that narrows every read / update / delete / subscribe to the client's tenant.
   void IsolateTenants() {
     auto narrow = [](HookContext& ctx) {
-      if (ctx.entity() != "users") return;
+      if (ctx.entity() != "users") return HookResult::kContinue;
       ctx.AddFilter("tenant", "eq", {Value{ctx.client().metadata["tenant"]}});
+      return HookResult::kContinue;
     };
     for (auto t : {HookType::kBeforeRead, HookType::kBeforeUpdate, HookType::kBeforeDelete,
                    HookType::kBeforeSubscribe})
@@ -561,7 +598,8 @@ class RouterHooksTest : public ModelsTest {
 TEST_F(RouterHooksTest, BeforeCreateAbortWritesNothingAndAnswersForbiddenWithItsMessage) {
   hooks_.Register(HookType::kBeforeCreate, [](HookContext& ctx) {
     if (ctx.GetField("name") == std::optional<Value>(Value{std::string("Mallory")}))
-      ctx.Abort("Mallory may not sign up");
+      return ctx.Abort("Mallory may not sign up");
+    return HookResult::kContinue;
   });
   auto d = Send(R"({"id":"c1","operation":"create","entity":"users","data":{"name":"Mallory"}})");
   EXPECT_EQ(CodeOf(d), "forbidden");
@@ -580,12 +618,56 @@ TEST_F(RouterHooksTest, BeforeCreateAbortWritesNothingAndAnswersForbiddenWithIts
   EXPECT_EQ(StoredUsers(), 1);
 }
 
+TEST_F(RouterHooksTest, AStopInAnAfterHookOfAWriteIsReportedAsCommittedNeverAsForbidden) {
+  // Issue 13: an After hook cannot undo a committed write; a plain forbidden would tell the client
+  // that nothing happened.
+  for (HookType t : {HookType::kAfterCreate, HookType::kAfterUpdate, HookType::kAfterDelete})
+    hooks_.Register(t, [](HookContext& ctx) { return ctx.Abort("audit trail unavailable"); });
+  auto c = Send(R"({"id":"c","operation":"create","entity":"users","data":{"name":"Ann"}})");
+  EXPECT_EQ(CodeOf(c), "hook_error");
+  EXPECT_EQ(MessageOf(c), "audit trail unavailable (the create was committed)");
+  ASSERT_TRUE(c["error"].HasMember("committed"));
+  EXPECT_TRUE(c["error"]["committed"].GetBool());
+  EXPECT_EQ(StoredUsers(), 1);
+  auto u = Send(
+      R"({"id":"u","operation":"update","entity":"users","record_id":1,"data":{"name":"Bea"}})");
+  EXPECT_EQ(MessageOf(u), "audit trail unavailable (the update was committed)");
+  EXPECT_TRUE(u["error"]["committed"].GetBool());
+  auto d = Send(R"({"id":"d","operation":"delete","entity":"users","record_id":1})");
+  EXPECT_EQ(MessageOf(d), "audit trail unavailable (the delete was committed)");
+  EXPECT_TRUE(d["error"]["committed"].GetBool());
+  EXPECT_EQ(StoredUsers(), 0) << "the delete happened";
+  // A read's After hook stop is an ordinary refusal: nothing was written.
+  hooks_.Register(HookType::kAfterRead, [](HookContext& ctx) { return ctx.Abort("hidden"); });
+  auto r = Send(R"({"id":"r","operation":"read","entity":"users"})");
+  EXPECT_EQ(CodeOf(r), "forbidden");
+  EXPECT_FALSE(r["error"].HasMember("committed"));
+}
+
+TEST_F(RouterHooksTest, AStopWithoutAbortIsForbiddenAndAnAfterHookMayHideAWrittenRow) {
+  hooks_.Register(HookType::kBeforeDelete, [](HookContext&) { return HookResult::kStop; });
+  hooks_.Register(HookType::kAfterUpdate, [](HookContext& ctx) {
+    ctx.result()->clear();  // hide the row: the update stands, the answer says null
+    return HookResult::kContinue;
+  });
+  int64_t id = Seed("ann", "t1");
+  auto d = Send(R"({"id":"d","operation":"delete","entity":"users","record_id":)" +
+                std::to_string(id) + "}");
+  EXPECT_EQ(CodeOf(d), "forbidden");
+  EXPECT_EQ(MessageOf(d), "refused by a hook");
+  EXPECT_EQ(StoredUsers(), 1);
+  auto u = Send(R"({"id":"u","operation":"update","entity":"users","record_id":)" +
+                std::to_string(id) + R"(,"data":{"name":"bea"}})");
+  EXPECT_EQ(CodeOf(u), "success");
+  EXPECT_TRUE(u["data"].IsNull());
+}
+
 TEST_F(RouterHooksTest, BeforeHookAbortWithAProtocolCodeAnswersThatCodeAndWritesNothing) {
   int64_t id = Seed("Ann", "t1");
   hooks_.Register(HookType::kBeforeUpdate,
-                  [](HookContext& ctx) { ctx.Abort("name is taken", "conflict"); });
+                  [](HookContext& ctx) { return ctx.Abort("name is taken", "conflict"); });
   hooks_.Register(HookType::kBeforeDelete,
-                  [](HookContext& ctx) { ctx.Abort("no such thing", "i_am_not_a_code"); });
+                  [](HookContext& ctx) { return ctx.Abort("no such thing", "i_am_not_a_code"); });
   auto u = Send(R"({"id":"u","operation":"update","entity":"users","record_id":)" +
                 std::to_string(id) + R"(,"data":{"name":"Bob"}})");
   EXPECT_EQ(CodeOf(u), "conflict");
@@ -604,6 +686,7 @@ TEST_F(RouterHooksTest, ThrowingHookAnswersHookErrorAndTheNextRequestStillWorks)
   hooks_.Register(HookType::kBeforeCreate, [](HookContext& ctx) {
     if (ctx.GetField("name") == std::optional<Value>(Value{std::string("boom")}))
       throw std::runtime_error("database password is hunter2");
+    return HookResult::kContinue;
   });
   auto d = Send(R"({"id":"c1","operation":"create","entity":"users","data":{"name":"boom"}})");
   EXPECT_EQ(CodeOf(d), "hook_error");
@@ -620,16 +703,17 @@ TEST_F(RouterHooksTest, AfterReadMayChangeAndRemoveTheRowsTheClientGets) {
   Seed("ann", "t1", 30);
   Seed("kid", "t1", 12);
   Seed("bob", "t1", 40);
-  hooks_.Register(HookType::kAfterRead, [](HookContext& ctx) {
-    auto cols = ctx.result_columns();
-    size_t name = std::find(cols.begin(), cols.end(), "name") - cols.begin();
-    size_t age = std::find(cols.begin(), cols.end(), "age") - cols.begin();
-    ASSERT_LT(name, cols.size());
-    ASSERT_LT(age, cols.size());
-    auto& rows = *ctx.result();
-    std::erase_if(rows, [&](const Row& r) { return std::get<int64_t>(r[age]) < 18; });
-    for (auto& r : rows) std::get<std::string>(r[name]) += " (adult)";
-  });
+  hooks_.Register(HookType::kAfterRead, Continuing([](HookContext& ctx) {
+                    auto cols = ctx.result_columns();
+                    size_t name = std::find(cols.begin(), cols.end(), "name") - cols.begin();
+                    size_t age = std::find(cols.begin(), cols.end(), "age") - cols.begin();
+                    ASSERT_LT(name, cols.size());
+                    ASSERT_LT(age, cols.size());
+                    auto& rows = *ctx.result();
+                    std::erase_if(rows,
+                                  [&](const Row& r) { return std::get<int64_t>(r[age]) < 18; });
+                    for (auto& r : rows) std::get<std::string>(r[name]) += " (adult)";
+                  }));
   auto d = Send(R"({"id":"l","operation":"read","entity":"users"})");
   ASSERT_EQ(CodeOf(d), "success");
   EXPECT_EQ(Names(d), (std::vector<std::string>{"ann (adult)", "bob (adult)"}));
@@ -645,8 +729,9 @@ TEST_F(RouterHooksTest, AfterReadRemovingTheRowOfAByKeyReadAnswersNotFound) {
   hooks_.Register(HookType::kAfterRead, [](HookContext& ctx) {
     auto cols = ctx.result_columns();
     size_t age = std::find(cols.begin(), cols.end(), "age") - cols.begin();
-    if (age == cols.size()) return;
+    if (age == cols.size()) return HookResult::kContinue;
     std::erase_if(*ctx.result(), [&](const Row& r) { return std::get<int64_t>(r[age]) < 18; });
+    return HookResult::kContinue;
   });
   auto r = Send(R"({"id":"r","operation":"read","entity":"users","record_id":)" +
                 std::to_string(kid) + "}");
@@ -658,12 +743,12 @@ TEST_F(RouterHooksTest, AfterReadRemovingTheRowOfAByKeyReadAnswersNotFound) {
 }
 
 TEST_F(RouterHooksTest, AfterCreateAndAfterUpdateMayChangeTheAnswerButNotTheStoredRow) {
-  auto redact = [](HookContext& ctx) {
+  auto redact = Continuing([](HookContext& ctx) {
     auto cols = ctx.result_columns();
     size_t tenant = std::find(cols.begin(), cols.end(), "tenant") - cols.begin();
     ASSERT_LT(tenant, cols.size());
     for (auto& r : *ctx.result()) r[tenant] = Value{std::string("***")};
-  };
+  });
   hooks_.Register(HookType::kAfterCreate, redact);
   hooks_.Register(HookType::kAfterUpdate, redact);
   auto c = Send(
@@ -685,9 +770,12 @@ TEST_F(RouterHooksTest, BeforeCreateAndBeforeUpdateMayChangeWhatIsWritten) {
   hooks_.Register(HookType::kBeforeCreate, [](HookContext& ctx) {
     ctx.SetField("tenant", Value{std::string("stamped")});
     ctx.RemoveField("age");
+    return HookResult::kContinue;
   });
-  hooks_.Register(HookType::kBeforeUpdate,
-                  [](HookContext& ctx) { ctx.SetField("score", Value{std::string("9.5")}); });
+  hooks_.Register(HookType::kBeforeUpdate, [](HookContext& ctx) {
+    ctx.SetField("score", Value{std::string("9.5")});
+    return HookResult::kContinue;
+  });
   auto c = Send(R"({"id":"c","operation":"create","entity":"users",
                    "data":{"name":"Ann","tenant":"mine","age":30}})");
   ASSERT_EQ(CodeOf(c), "success");
@@ -709,6 +797,7 @@ TEST_F(RouterHooksTest, BeforeCreateHookMaySupplyARequiredField) {
   // client, as an auth or tenant hook would.
   hooks_.Register(HookType::kBeforeCreate, [](HookContext& ctx) {
     if (ctx.entity() == "accounts") ctx.SetField("owner", Value{ctx.client().id});
+    return HookResult::kContinue;
   });
   auto c = Send(R"({"id":"c","operation":"create","entity":"accounts","data":{"label":"x"}})");
   ASSERT_EQ(CodeOf(c), "success") << MessageOf(c);
@@ -716,7 +805,10 @@ TEST_F(RouterHooksTest, BeforeCreateHookMaySupplyARequiredField) {
 }
 
 TEST_F(RouterHooksTest, BeforeCreateHookRemovingARequiredFieldIsRefusedAsInvalidValue) {
-  hooks_.Register(HookType::kBeforeCreate, [](HookContext& ctx) { ctx.RemoveField("owner"); });
+  hooks_.Register(HookType::kBeforeCreate, [](HookContext& ctx) {
+    ctx.RemoveField("owner");
+    return HookResult::kContinue;
+  });
   auto c = Send(
       R"({"id":"c","operation":"create","entity":"accounts","data":{"owner":"o","label":"x"}})");
   EXPECT_EQ(CodeOf(c), "invalid_value") << MessageOf(c);
@@ -728,11 +820,16 @@ TEST_F(RouterHooksTest, HookAddingABadFilterOrFieldFailsTheRequestWithThatErrorA
   Seed("ann", "t1");
   hooks_.Register(HookType::kBeforeRead, [](HookContext& ctx) {
     ctx.AddFilter("tenant\" OR 1=1 --", "eq", {Value{std::string("x")}});
+    return HookResult::kContinue;
   });
-  hooks_.Register(HookType::kBeforeCreate,
-                  [](HookContext& ctx) { ctx.SetField("age", Value{std::string("old")}); });
-  hooks_.Register(HookType::kBeforeDelete,
-                  [](HookContext& ctx) { ctx.AddFilter("age", "eq", {Value{std::string("x")}}); });
+  hooks_.Register(HookType::kBeforeCreate, [](HookContext& ctx) {
+    ctx.SetField("age", Value{std::string("old")});
+    return HookResult::kContinue;
+  });
+  hooks_.Register(HookType::kBeforeDelete, [](HookContext& ctx) {
+    ctx.AddFilter("age", "eq", {Value{std::string("x")}});
+    return HookResult::kContinue;
+  });
   EXPECT_EQ(CodeOf(Send(R"({"id":"r","operation":"read","entity":"users"})")), "unknown_column");
   EXPECT_EQ(CodeOf(Send(R"({"id":"r","operation":"read","entity":"users","record_id":1})")),
             "unknown_column");
@@ -745,8 +842,10 @@ TEST_F(RouterHooksTest, HookAddingABadFilterOrFieldFailsTheRequestWithThatErrorA
 
 TEST_F(RouterHooksTest, SettingAFieldOutsideACreateOrUpdateIsAHookError) {
   Seed("ann", "t1");
-  hooks_.Register(HookType::kBeforeRead,
-                  [](HookContext& ctx) { ctx.SetField("name", Value{std::string("x")}); });
+  hooks_.Register(HookType::kBeforeRead, [](HookContext& ctx) {
+    ctx.SetField("name", Value{std::string("x")});
+    return HookResult::kContinue;
+  });
   EXPECT_EQ(CodeOf(Send(R"({"id":"r","operation":"read","entity":"users"})")), "hook_error");
 }
 
@@ -847,10 +946,13 @@ TEST_F(RouterHooksTest, BeforeSubscribeFilterIsPartOfTheSubscription) {
 
 TEST_F(RouterHooksTest, BeforeSubscribeAbortOrAfterSubscribeFailureLeavesNoSubscription) {
   hooks_.Register(HookType::kBeforeSubscribe, [](HookContext& ctx) {
-    if (ctx.client().metadata["may_subscribe"] != "yes") ctx.Abort("no subscriptions for you");
+    if (ctx.client().metadata["may_subscribe"] != "yes")
+      return ctx.Abort("no subscriptions for you");
+    return HookResult::kContinue;
   });
   hooks_.Register(HookType::kAfterSubscribe, [](HookContext& ctx) {
     if (ctx.client().metadata["after"] == "throw") throw std::runtime_error("after failed");
+    return HookResult::kContinue;
   });
   const std::string sub =
       R"({"id":"s","type":"subscription","operation":"subscribe","entity":"users"})";
@@ -867,7 +969,7 @@ TEST_F(RouterHooksTest, BeforeSubscribeAbortOrAfterSubscribeFailureLeavesNoSubsc
 
 TEST_F(RouterHooksTest, BeforeUnsubscribeAbortKeepsTheSubscription) {
   hooks_.Register(HookType::kBeforeUnsubscribe,
-                  [](HookContext& ctx) { ctx.Abort("you stay subscribed"); });
+                  [](HookContext& ctx) { return ctx.Abort("you stay subscribed"); });
   auto s = Send(R"({"id":"s","type":"subscription","operation":"subscribe","entity":"users"})");
   ASSERT_EQ(CodeOf(s), "success");
   std::string id = s["data"]["subscription_id"].GetString();
@@ -880,15 +982,30 @@ TEST_F(RouterHooksTest, BeforeUnsubscribeAbortKeepsTheSubscription) {
 TEST_F(RouterHooksTest, EntityScopedHooksRunOnlyForTheirModel) {
   std::vector<std::string> ran;
   hooks_.Register(
-      HookType::kBeforeRead, [&](HookContext&) { ran.push_back("users"); },
+      HookType::kBeforeRead,
+      [&](HookContext&) {
+        ran.push_back("users");
+        return HookResult::kContinue;
+      },
       HookOptions{0, "users"});
   hooks_.Register(
-      HookType::kBeforeRead, [&](HookContext&) { ran.push_back("public.users"); },
+      HookType::kBeforeRead,
+      [&](HookContext&) {
+        ran.push_back("public.users");
+        return HookResult::kContinue;
+      },
       HookOptions{0, "public.users"});
   hooks_.Register(
-      HookType::kBeforeRead, [&](HookContext&) { ran.push_back("iot.readings"); },
+      HookType::kBeforeRead,
+      [&](HookContext&) {
+        ran.push_back("iot.readings");
+        return HookResult::kContinue;
+      },
       HookOptions{0, "iot.readings"});
-  hooks_.Register(HookType::kBeforeRead, [&](HookContext&) { ran.push_back("*"); });
+  hooks_.Register(HookType::kBeforeRead, [&](HookContext&) {
+    ran.push_back("*");
+    return HookResult::kContinue;
+  });
   ASSERT_EQ(CodeOf(Send(R"({"id":"r","operation":"read","entity":"users"})")), "success");
   EXPECT_EQ(ran, (std::vector<std::string>{"users", "public.users", "*"}));
   ran.clear();
@@ -903,27 +1020,29 @@ TEST_F(RouterHooksTest, EntityScopedHooksRunOnlyForTheirModel) {
 TEST_F(RouterHooksTest, HooksSeeTheOperationModelRecordIdAndData) {
   int64_t id = Seed("ann", "t1");
   std::vector<std::string> seen;
-  hooks_.Register(HookType::kBeforeUpdate, [&](HookContext& ctx) {
-    seen.push_back(std::string(ctx.operation()) + " " + std::string(ctx.schema()) + "." +
-                   std::string(ctx.entity()));
-    ASSERT_NE(ctx.model(), nullptr);
-    EXPECT_EQ(ctx.model()->entity, "users");
-    ASSERT_NE(ctx.record_id(), nullptr);
-    EXPECT_EQ(*ctx.record_id(), Value{id});
-    EXPECT_EQ(ctx.GetField("name"), std::optional<Value>(Value{std::string("bea")}));
-    EXPECT_FALSE(ctx.HasField("tenant"));
-    EXPECT_EQ(ctx.result(), nullptr);  // nothing read yet
-    EXPECT_EQ(ctx.client().id, "c1");
-  });
-  hooks_.Register(HookType::kAfterUpdate, [&](HookContext& ctx) {
-    ASSERT_NE(ctx.result(), nullptr);
-    ASSERT_EQ(ctx.result()->size(), 1u);
-    auto cols = ctx.result_columns();
-    EXPECT_EQ(cols, (std::vector<std::string>{"id", "name", "tenant", "age", "score"}));
-    EXPECT_EQ((*ctx.result())[0][1], Value{std::string("bea")});
-    EXPECT_EQ((*ctx.result())[0][2], Value{std::string("t1")});
-    seen.push_back("after");
-  });
+  hooks_.Register(HookType::kBeforeUpdate, Continuing([&](HookContext& ctx) {
+                    seen.push_back(std::string(ctx.operation()) + " " + std::string(ctx.schema()) +
+                                   "." + std::string(ctx.entity()));
+                    ASSERT_NE(ctx.model(), nullptr);
+                    EXPECT_EQ(ctx.model()->entity, "users");
+                    ASSERT_NE(ctx.record_id(), nullptr);
+                    EXPECT_EQ(*ctx.record_id(), Value{id});
+                    EXPECT_EQ(ctx.GetField("name"),
+                              std::optional<Value>(Value{std::string("bea")}));
+                    EXPECT_FALSE(ctx.HasField("tenant"));
+                    EXPECT_EQ(ctx.result(), nullptr);  // nothing read yet
+                    EXPECT_EQ(ctx.client().id, "c1");
+                  }));
+  hooks_.Register(
+      HookType::kAfterUpdate, Continuing([&](HookContext& ctx) {
+        ASSERT_NE(ctx.result(), nullptr);
+        ASSERT_EQ(ctx.result()->size(), 1u);
+        auto cols = ctx.result_columns();
+        EXPECT_EQ(cols, (std::vector<std::string>{"id", "name", "tenant", "age", "score"}));
+        EXPECT_EQ((*ctx.result())[0][1], Value{std::string("bea")});
+        EXPECT_EQ((*ctx.result())[0][2], Value{std::string("t1")});
+        seen.push_back("after");
+      }));
   auto u = Send(R"({"id":"u","operation":"update","entity":"users","record_id":)" +
                 std::to_string(id) + R"(,"data":{"name":"bea"}})");
   ASSERT_EQ(CodeOf(u), "success");
@@ -934,11 +1053,12 @@ TEST_F(RouterHooksTest, BatchCreateRunsCreateHooksOncePerRecord) {
   std::vector<std::string> before, after;
   hooks_.Register(HookType::kBeforeCreate, [&](HookContext& ctx) {
     before.push_back(std::get<std::string>(*ctx.GetField("name")));
+    return HookResult::kContinue;
   });
-  hooks_.Register(HookType::kAfterCreate, [&](HookContext& ctx) {
-    ASSERT_EQ(ctx.result()->size(), 1u);
-    after.push_back(std::get<std::string>((*ctx.result())[0][1]));
-  });
+  hooks_.Register(HookType::kAfterCreate, Continuing([&](HookContext& ctx) {
+                    ASSERT_EQ(ctx.result()->size(), 1u);
+                    after.push_back(std::get<std::string>((*ctx.result())[0][1]));
+                  }));
   auto c = Send(
       R"({"id":"c","operation":"create","entity":"users","data":[{"name":"a"},{"name":"b"}]})");
   ASSERT_EQ(CodeOf(c), "success");
@@ -950,6 +1070,7 @@ TEST_F(RouterHooksTest, HooksMayReadAndWriteTheClientsMetadataAcrossRequests) {
   hooks_.Register(HookType::kBeforeHandle, [](HookContext& ctx) {
     auto& n = ctx.client().metadata["requests"];
     n = std::to_string(n.empty() ? 1 : std::stoi(n) + 1);
+    return HookResult::kContinue;
   });
   for (int i = 0; i < 3; ++i) Send(R"({"id":"r","operation":"read","entity":"users"})");
   EXPECT_EQ(client_.metadata["requests"], "3");
@@ -1035,6 +1156,7 @@ TEST_F(ServiceHooksTest, EveryHookTypeFiresWhereItShould) {
       const bool has_model = !ctx.operation().empty() && ctx.operation() != "unsubscribe";
       if ((ctx.model() != nullptr) != has_model)
         problems.push_back(std::string(hooks::HookTypeName(type)) + " model presence wrong");
+      return HookResult::kContinue;
     });
   }
   auto client = std::make_shared<ClientInfo>();
@@ -1110,12 +1232,14 @@ TEST_F(ServiceHooksTest, ConnectHooksSeeCredentialsAndTheirMetadataReachLaterReq
     std::lock_guard l(mu);
     password_at_connect = ctx.client().password;
     ctx.client().metadata["tenant_id"] = "t-" + ctx.client().username;
+    return HookResult::kContinue;
   });
   core_->hooks().Register(HookType::kBeforeRead, [&](HookContext& ctx) {
     std::lock_guard l(mu);
     password_later = ctx.client().password;
     tenant_later = ctx.client().metadata["tenant_id"];
     username_later = ctx.client().username;
+    return HookResult::kContinue;
   });
   auto client = std::make_shared<ClientInfo>();
   client->id = "dev2";
@@ -1133,8 +1257,9 @@ TEST_F(ServiceHooksTest, ConnectHooksSeeCredentialsAndTheirMetadataReachLaterReq
 
 TEST_F(ServiceHooksTest, BeforeConnectAbortOrThrowRefusesTheConnect) {
   core_->hooks().Register(HookType::kBeforeConnect, [](HookContext& ctx) {
-    if (ctx.client().username == "eve") ctx.Abort("eve is banned");
+    if (ctx.client().username == "eve") return ctx.Abort("eve is banned");
     if (ctx.client().username == "crash") throw std::runtime_error("boom");
+    return HookResult::kContinue;
   });
   ClientInfo eve{"e1", "eve", "pw", {}};
   auto st = service_->Authenticate(eve);

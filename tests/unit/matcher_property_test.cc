@@ -2,7 +2,7 @@
 // Random rows (every field type, NULLs, text with %, _, \ and non-ASCII) go into SQLite through
 // SqliteDatabase::Create; random filter lists (every operator, AND/OR, nested and empty groups),
 // written as the JSON a client would send and parsed by the server's own filter parser
-// (server::ParseFilter, so values are coerced by registry::CoerceJson and pattern operators are
+// (protocol::ParseFilter, so values are coerced by registry::CoerceJson and pattern operators are
 // only on text fields), are run both through SqliteDatabase::Read and through server::Matches on
 // every row — on the row as stored (read back from SQLite, as the change feed sees it) and on the
 // row as coerced before the insert. The two must agree on every row.
@@ -27,7 +27,7 @@
 #include "registry/coerce.h"
 #include "registry/model.h"
 #include "server/matcher.h"
-#include "server/request.h"
+#include "protocol/filters.h"
 #include "tests/unit/test_builders.h"
 #include "tests/unit/value_printer.h"
 
@@ -392,10 +392,10 @@ int RunSeed(uint64_t seed, int cases, Stats& st) {
         return failures + 1;
       }
       FilterList filters;
-      ParseLimits limits;
+      protocol::ParseLimits limits;
       bool parsed = true;
       for (const auto& item : doc.GetArray()) {
-        auto node = ParseFilter(*model, item, limits);
+        auto node = protocol::ParseFilter(*model, item, limits);
         if (!node.ok()) {
           ADD_FAILURE() << where
                         << " the parser refused a filter the generator thinks valid: " << json

@@ -307,7 +307,8 @@ TEST_F(RouterTest, ClientAccessReadOnlyAndNoneAreForbiddenBeforeAnythingRuns) {
 
 TEST_F(RouterTest, UnsupportedOrUnknownOptionsAreRefusedByName) {
   // Issue 13: a client paging by cursor would otherwise get page one again, forever.
-  for (const char* option : {"cursor_forward", "cursor_backward", "fetch_row_number", "parameters"}) {
+  for (const char* option :
+       {"cursor_forward", "cursor_backward", "fetch_row_number", "parameters"}) {
     auto d = Send(std::string(R"({"id":"x","operation":"read","entity":"users","options":{")") +
                   option + R"(":"abc"}})");
     ASSERT_TRUE(d.HasMember("error")) << option;
@@ -316,9 +317,10 @@ TEST_F(RouterTest, UnsupportedOrUnknownOptionsAreRefusedByName) {
               std::string("option '") + option +
                   "' is not supported; page with limit and offset, sorted by a unique column");
     // Sent as "not used" (null or ""): tolerated.
-    EXPECT_EQ(ErrorCodeOf(std::string(R"({"id":"x","operation":"read","entity":"users","options":{")") +
-                          option + R"(":null,"limit":1}})"),
-              "success")
+    EXPECT_EQ(
+        ErrorCodeOf(std::string(R"({"id":"x","operation":"read","entity":"users","options":{")") +
+                    option + R"(":null,"limit":1}})"),
+        "success")
         << option;
   }
   auto d = Send(R"({"id":"x","operation":"read","entity":"users","options":{"limt":5}})");
@@ -326,8 +328,10 @@ TEST_F(RouterTest, UnsupportedOrUnknownOptionsAreRefusedByName) {
   EXPECT_STREQ(d["error"]["message"].GetString(),
                "option 'limt' is unknown (known: filters, sort, columns, omit_columns, limit, "
                "offset)");
-  EXPECT_EQ(ErrorCodeOf(R"({"id":"x","type":"subscription","operation":"subscribe","entity":"users","options":{"cursor_forward":"x"}})"),
-            "invalid_option");
+  EXPECT_EQ(
+      ErrorCodeOf(
+          R"({"id":"x","type":"subscription","operation":"subscribe","entity":"users","options":{"cursor_forward":"x"}})"),
+      "invalid_option");
 }
 
 TEST_F(RouterTest, PingIsAnsweredWithPong) {

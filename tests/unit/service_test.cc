@@ -177,7 +177,8 @@ TEST_F(ServiceTest, ARateBelowOnePerSecondStillAdmitsOneRequest) {
   service_->OnMessage(Msg("spec/slow/request", R"({"type":"ping","id":"second"})"));
   service_->Drain();
   ASSERT_EQ(publisher_.sent.size(), 2u);
-  EXPECT_NE(publisher_.sent[0].payload.find("pong"), std::string::npos) << publisher_.sent[0].payload;
+  EXPECT_NE(publisher_.sent[0].payload.find("pong"), std::string::npos)
+      << publisher_.sent[0].payload;
   EXPECT_NE(publisher_.sent[1].payload.find("rate_limited"), std::string::npos);
 }
 

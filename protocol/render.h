@@ -1,0 +1,62 @@
+#pragma once
+// Rendering: every JSON the service sends — responses (Reply), errors, pong, meta and change
+// notifications — is written here and nowhere else, as docs/protocol.md specifies.
+// Thread-safety: pure functions; NotificationTemplate is immutable once built.
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+#include "common/value.h"
+#include "registry/model.h"
+
+namespace mqttspec::protocol {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// Writes a row (values aligned with `columns`) as a JSON object.
+void WriteRow(const registry::Model& model, const std::vector<int>& columns, const Row& row,
+              JsonWriter& w);
+
+// What a successful operation produced; RenderReply turns it into the response.
+struct Reply {
+  enum class Kind { kOne, kList, kCreated, kDeleted, kMeta, kSubscribed, kUnsubscribed };
+  Kind kind = Kind::kOne;
+  const registry::Model* model = nullptr;
+  std::vector<int> columns;              // kOne, kList, kCreated: the fields of each row
+  std::vector<std::optional<Row>> rows;  // kOne: one; kList, kCreated; nullopt: hidden by a hook
+  bool batch = false;                    // kCreated: the data was an array
+  int64_t total = 0, limit = 0, offset = 0;   // kList: metadata
+  std::optional<Value> key;                   // kDeleted: the deleted row's key
+  std::string table;                          // kMeta: the table as the database names it
+  std::string subscription_id, notify_topic;  // kSubscribed, kUnsubscribed
+};
+
+std::string RenderReply(std::string_view id_json, const Reply& reply);
+
+// {"id":…,"type":"response","success":false,"error":{"code","message"[, "committed":true]},…}.
+// `committed`: the request's write happened although the answer is an error (an After hook of
+// the write stopped).
+std::string RenderError(std::string_view id_json, const Error& error, bool committed = false);
+
+std::string RenderPong(std::string_view id_json);
+
+// One change rendered once for all the subscriptions it reaches: only the subscription id, seq
+// and match flag differ between them.
+class NotificationTemplate {
+ public:
+  // `operation`: create | update | delete; `row`: all fields of `model`.
+  NotificationTemplate(std::string_view operation, const registry::Model& model, const Row& row);
+  // `match` false: the row stopped matching the subscription's filters (an update).
+  std::string For(std::string_view subscription_id, uint64_t seq, bool match) const;
+
+ private:
+  std::string head_, middle_, tail_;
+};
+
+}  // namespace mqttspec::protocol

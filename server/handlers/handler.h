@@ -1,0 +1,58 @@
+#pragma once
+// Handlers: one per operation (read, create, update, delete, meta, subscribe, unsubscribe), each
+// the same short story — bind what hooks may see, Before hooks, the database step, After hooks,
+// the Reply — with the chain's rules in hooks/pipeline.h and the JSON in protocol/render.h.
+// The Router (server/router.h) parses, checks client_access, runs BeforeHandle and dispatches.
+// Thread-safety: a handler runs on the thread of its request; what it shares (the database, the
+// subscriptions) is thread-safe.
+
+#include <mqttspec/plugin.h>
+
+#include <optional>
+
+#include "adapters/database.h"
+#include "common/error.h"
+#include "hooks/pipeline.h"
+#include "protocol/render.h"
+#include "protocol/request.h"
+#include "server/subscriptions.h"
+
+namespace mqttspec::server {
+
+// What a handler gives back: a Reply, or an error (`committed`: the write happened anyway).
+struct Answer {
+  std::optional<protocol::Reply> reply;
+  Error error{ErrorCode::kInternal, ""};
+  bool committed = false;
+
+  static Answer Of(protocol::Reply r) { return Answer{std::move(r), {}, false}; }
+  static Answer Fail(Error e) { return Answer{std::nullopt, std::move(e), false}; }
+  static Answer Committed(Error e) { return Answer{std::nullopt, std::move(e), true}; }
+};
+
+// One request's call: the parsed request, its client, its hooks, and what handlers work on.
+struct Call {
+  ClientInfo& client;
+  protocol::Request& req;
+  hooks::Pipeline& pipe;
+  adapters::Database& db;
+  Subscriptions* subscriptions;  // null: subscriptions are not served
+
+  hooks::RequestHookContext& hooks() { return pipe.context(); }
+  const registry::Model& model() const { return *req.model; }
+};
+
+Answer HandleRead(Call& call);
+Answer HandleCreate(Call& call);
+Answer HandleUpdate(Call& call);
+Answer HandleDelete(Call& call);
+Answer HandleMeta(Call& call);
+Answer HandleSubscribe(Call& call);
+Answer HandleUnsubscribe(Call& call);
+
+// not_found for the request's target key.
+Error NotFound(const registry::Model& model, const Value& key);
+// Every field of the model, in order: what writes return.
+std::vector<int> AllColumns(const registry::Model& model);
+
+}  // namespace mqttspec::server
