@@ -1,6 +1,7 @@
 #pragma once
-// Database: the storage behind the router. Implementations: SqliteDatabase, (later)
-// PostgresDatabase. All identifiers come from the model; all values are bound parameters.
+// Database: the storage behind the router. Implementations: SqliteDatabase, PostgresDatabase,
+// made by OpenDatabase (adapters/open_database.h). All identifiers come from the model; all
+// values are bound parameters.
 // Thread-safety: every method may be called concurrently from worker threads.
 // Errors: conflict (unique/key violation), invalid_value (constraint), timeout, unavailable,
 // internal. Messages never contain SQL.
@@ -34,9 +35,21 @@ class ChangeListener {
   virtual void OnCommitted(std::vector<Change> changes) = 0;
 };
 
+// Serves the existing tables of a schema as models (introspect: in the configuration).
+class Introspector {
+ public:
+  virtual ~Introspector() = default;
+  // Tables with a single-column primary key, as models (registry/model_builder.h); others are
+  // skipped with a warning.
+  virtual Result<std::vector<registry::ModelPtr>> Introspect(const std::string& schema) = 0;
+};
+
 class Database {
  public:
   virtual ~Database() = default;
+
+  // This database's introspection, or nullptr when it has none (SQLite).
+  virtual Introspector* introspector() { return nullptr; }
 
   // Sets who hears of committed changes (nullptr: nobody). Call before serving requests.
   virtual void SetChangeListener(ChangeListener* listener) = 0;

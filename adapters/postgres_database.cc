@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "common/time_util.h"
+#include "registry/model_builder.h"
 
 namespace mqttspec::adapters {
 
@@ -253,12 +254,7 @@ Status PostgresDatabase::RunPendingMigrations(PostgresConnection& conn) {
       for (const auto& r : have) names.push_back(r[0].c_str());
       for (const auto& f : m.fields()) {
         if (std::find(names.begin(), names.end(), f.name) != names.end()) continue;
-        if (!f.nullable || f.primary) {
-          return give_up(MakeError(ErrorCode::kInvalidValue,
-                                   fmt::format("table {} lacks column '{}', which cannot be added "
-                                               "as NOT NULL; migrate it by hand",
-                                               m.qualified_name(), f.name)));
-        }
+        if (auto st = CheckAddableColumn(m, f); !st.ok()) return give_up(st.take_error());
         tx.exec("ALTER TABLE " + sql_.Table(m) + " ADD COLUMN " + sql_.ColumnDefinition(f));
       }
       for (const auto& index : sql_.CreateIndexes(m)) tx.exec(index);
@@ -347,11 +343,11 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
         if (catch_up) {
           // An identity column does not see keys given explicitly; SQLite's AUTOINCREMENT does.
           // Move it past them, so the next generated key cannot collide.
-          conn.Exec(
-              *tx, Statement{"SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT "
-                            "max(" +
-                                sql_.Quote(m.primary().name) + ") FROM " + sql_.Table(m) + "), 1))",
-                            {Value{sql_.Table(m)}, Value{m.primary().name}}});
+          conn.Exec(*tx, Statement{"SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT "
+                                   "max(" +
+                                       sql_.Quote(m.primary().name) + ") FROM " + sql_.Table(m) +
+                                       "), 1))",
+                                   {Value{sql_.Table(m)}, Value{m.primary().name}}});
         }
         if (!one_statement) {
           order.lock();
@@ -449,25 +445,25 @@ Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::
           else
             unique[key.first].push_back(columns.front());
         }
-        std::map<std::string, std::vector<Field>> tables;
+        std::map<std::string, std::vector<registry::FieldSpec>> tables;
         for (const auto& r : cols) {
           std::string table = r[0].c_str(), type = r[2].c_str();
-          Field f;
+          registry::FieldSpec f;
           f.name = r[1].c_str();
           if (type == "integer" || type == "bigint" || type == "smallint")
-            f.type = FieldType::kInteger;
+            f.type = "integer";
           else if (type == "real" || type == "double precision" || type == "numeric")
-            f.type = FieldType::kReal;
+            f.type = "real";
           else if (type == "boolean")
-            f.type = FieldType::kBoolean;
+            f.type = "boolean";
           else if (type.rfind("timestamp", 0) == 0 || type == "date")
-            f.type = FieldType::kTimestamp;
+            f.type = "timestamp";
           else if (type == "json" || type == "jsonb")
-            f.type = FieldType::kJson;
+            f.type = "json";
           else
-            f.type = FieldType::kText;
+            f.type = "text";
           f.nullable = std::string_view(r[3].c_str()) == "YES";
-          f.auto_increment = r[4].as<bool>(false) && f.type == FieldType::kInteger;
+          f.auto_increment = r[4].as<bool>(false) && f.type == "integer";  // an identity column
           tables[table].push_back(std::move(f));
         }
         std::vector<registry::ModelPtr> out;
@@ -478,11 +474,12 @@ Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::
                          table);
             continue;
           }
-          for (auto& f : fields) {
+          registry::ModelSpec spec{schema, table, pk->second, std::move(fields)};
+          for (auto& f : spec.fields) {
             f.unique = std::count(unique[table].begin(), unique[table].end(), f.name) > 0;
             if (f.name != pk->second) f.auto_increment = false;
           }
-          auto model = registry::Model::Create(schema, table, fields, pk->second);
+          auto model = registry::BuildModel(spec);
           if (!model.ok()) {
             spdlog::warn("introspect: {}.{}: {}; not served", schema, table, model.error().message);
             continue;

@@ -36,7 +36,7 @@ struct PostgresOptions {
 
 class PostgresConnection;
 
-class PostgresDatabase : public Database {
+class PostgresDatabase : public Database, public Introspector {
  public:
   explicit PostgresDatabase(PostgresOptions options);
   ~PostgresDatabase() override;
@@ -59,7 +59,8 @@ class PostgresDatabase : public Database {
 
   // Models for every table of `schema` that has a single-column primary key, with field types,
   // nullability, uniqueness and identity columns read from the catalog. Errors: unavailable.
-  Result<std::vector<registry::ModelPtr>> Introspect(const std::string& schema);
+  Introspector* introspector() override { return this; }
+  Result<std::vector<registry::ModelPtr>> Introspect(const std::string& schema) override;
 
  private:
   class Lease;

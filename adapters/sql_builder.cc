@@ -314,4 +314,12 @@ std::string SqlBuilder::CreateTable(const Model& m) const {
   return sql;
 }
 
+Status CheckAddableColumn(const registry::Model& m, const registry::Field& f) {
+  if (f.nullable && !f.unique && !f.primary) return OkStatus();
+  return MakeError(ErrorCode::kInvalidValue,
+                   fmt::format("table for {} lacks column '{}', which cannot be added as NOT "
+                               "NULL, UNIQUE or key; migrate it by hand",
+                               m.qualified_name(), f.name));
+}
+
 }  // namespace mqttspec::adapters

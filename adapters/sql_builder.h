@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "adapters/query.h"
+#include "common/error.h"
 #include "common/value.h"
 #include "registry/model.h"
 
@@ -63,5 +64,10 @@ class SqlBuilder {
 
   Dialect dialect_;
 };
+
+// The one migrate rule, the same on every database: a field that an existing table lacks is
+// added when it is nullable, not unique and not the key; otherwise invalid_value (the table needs
+// a migration by hand), and the table is left as it was.
+Status CheckAddableColumn(const registry::Model& model, const registry::Field& field);
 
 }  // namespace mqttspec::adapters

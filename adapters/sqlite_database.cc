@@ -320,12 +320,7 @@ Status SqliteDatabase::Migrate(const Model& m) {
   for (const Row& r : cols.value()) have.insert(std::get<std::string>(r[0]));
   for (const auto& f : m.fields()) {
     if (have.count(f.name)) continue;
-    if (!f.nullable || f.unique || f.primary) {
-      return MakeError(ErrorCode::kUnavailable,
-                       fmt::format("table for {} lacks column '{}', which SQLite cannot add as "
-                                   "NOT NULL/UNIQUE; migrate it by hand",
-                                   m.qualified_name(), f.name));
-    }
+    if (auto st = CheckAddableColumn(m, f); !st.ok()) return st;
     if (auto st = writer_->Exec("ALTER TABLE " + sql_.Table(m) + " ADD COLUMN " +
                                 sql_.ColumnDefinition(f));
         !st.ok())

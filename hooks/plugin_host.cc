@@ -5,6 +5,7 @@
 
 #include "protocol/record.h"
 #include "registry/coerce.h"
+#include "registry/model_builder.h"
 
 namespace mqttspec::hooks {
 
@@ -19,24 +20,21 @@ bool CorePluginHost::RegisterModel(const ModelInfo& info, std::string* error) {
                          info.client_access);
     return false;
   }
-  std::vector<registry::Field> fields;
-  for (const auto& fi : info.fields) {
-    registry::Field f;
+  registry::ModelSpec spec;
+  spec.schema = info.schema.empty() ? "public" : info.schema;
+  spec.entity = info.entity;
+  spec.primary_key = info.primary_key;
+  spec.client_access = *access;
+  for (const auto& fi : info.fields) {  // auto_increment unset: the builder's rule
+    registry::FieldSpec f;
     f.name = fi.name;
-    auto type = registry::ParseFieldType(fi.type);
-    if (!type) {
-      *error = fmt::format("field '{}': unknown type '{}'", fi.name, fi.type);
-      return false;
-    }
-    f.type = *type;
+    f.type = fi.type;
     f.nullable = fi.nullable;
     f.unique = fi.unique;
     f.primary = fi.primary;
-    f.auto_increment = fi.primary && f.type == registry::FieldType::kInteger;
-    fields.push_back(std::move(f));
+    spec.fields.push_back(std::move(f));
   }
-  auto model = registry::Model::Create(info.schema.empty() ? "public" : info.schema, info.entity,
-                                       std::move(fields), info.primary_key, *access);
+  auto model = registry::BuildModel(spec);
   if (!model.ok()) {
     *error = model.error().message;
     return false;

@@ -8,7 +8,7 @@ namespace mqttspec::server {
 
 using adapters::Change;
 
-ChangeFeed::ChangeFeed(Subscriptions& subscriptions, Publisher& publisher, int qos, size_t capacity)
+ChangeFeed::ChangeFeed(Subscriptions& subscriptions, Transport& publisher, int qos, size_t capacity)
     : subscriptions_(subscriptions), publisher_(publisher), qos_(qos), capacity_(capacity) {
   thread_ = std::thread([this] { Run(); });
 }

@@ -25,7 +25,7 @@ namespace mqttspec::server {
 
 class ChangeFeed : public adapters::ChangeListener {
  public:
-  ChangeFeed(Subscriptions& subscriptions, Publisher& publisher, int qos, size_t capacity);
+  ChangeFeed(Subscriptions& subscriptions, Transport& publisher, int qos, size_t capacity);
   ~ChangeFeed() override;  // publishes what is queued, then stops
 
   void OnCommitted(std::vector<adapters::Change> changes) override;
@@ -43,7 +43,7 @@ class ChangeFeed : public adapters::ChangeListener {
   void FanOut(const adapters::Change& change);
 
   Subscriptions& subscriptions_;
-  Publisher& publisher_;
+  Transport& publisher_;
   int qos_;
   size_t capacity_;
 

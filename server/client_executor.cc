@@ -62,9 +62,4 @@ void ClientExecutor::Drain() {
   idle_cv_.wait(lock, [&] { return pending_ == 0; });
 }
 
-size_t ClientExecutor::pending() const {
-  std::lock_guard lock(mu_);
-  return pending_;
-}
-
 }  // namespace mqttspec::server

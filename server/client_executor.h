@@ -26,8 +26,6 @@ class ClientExecutor {
   // Blocks until every task posted so far has finished.
   void Drain();
 
-  size_t pending() const;
-
  private:
   struct Strand {
     std::deque<Task> tasks;

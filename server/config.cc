@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "registry/coerce.h"
+#include "registry/model_builder.h"
 
 namespace mqttspec::server {
 namespace {
@@ -91,74 +92,56 @@ std::string OneOf(const YAML::Node& n, const std::string& key, std::set<std::str
   return v;
 }
 
-Field ParseField(const YAML::Node& n, const std::string& key, std::string* default_text) {
-  Field f;
-  bool has_type = false;
+registry::FieldSpec ParseField(const YAML::Node& n, const std::string& key) {
+  registry::FieldSpec f;
+  f.auto_increment = false;  // the configuration says it explicitly
   ForEachKey(n, key,
              {{"name", [&](auto& v, auto& k) { f.name = Str(v, k); }},
               {"type",
                [&](auto& v, auto& k) {
-                 auto t = registry::ParseFieldType(Str(v, k));
-                 if (!t) Fail(k, "expected integer | real | text | boolean | timestamp | json");
-                 f.type = *t;
-                 has_type = true;
+                 f.type = Str(v, k);
+                 if (!registry::ParseFieldType(f.type))
+                   Fail(k, "expected integer | real | text | boolean | timestamp | json");
                }},
               {"nullable", [&](auto& v, auto& k) { f.nullable = Bool(v, k); }},
               {"unique", [&](auto& v, auto& k) { f.unique = Bool(v, k); }},
               {"primary_key", [&](auto& v, auto& k) { f.primary = Bool(v, k); }},
               {"auto_increment", [&](auto& v, auto& k) { f.auto_increment = Bool(v, k); }},
               {"index", [&](auto& v, auto& k) { f.indexed = Bool(v, k); }},
-              {"default", [&](auto& v, auto& k) { *default_text = Str(v, k); }}});
+              {"default", [&](auto& v, auto& k) { f.default_text = Str(v, k); }}});
   if (f.name.empty()) Fail(key + ".name", "is required");
-  if (!has_type) Fail(key + ".type", "is required");
+  if (f.type.empty()) Fail(key + ".type", "is required");
   return f;
 }
 
 registry::ModelPtr ParseModel(const YAML::Node& n, const std::string& key) {
-  std::string name, pk = "id";
-  registry::ClientAccess access = registry::ClientAccess::kReadWrite;
-  std::vector<Field> fields;
-  std::vector<std::pair<std::string, std::string>> defaults;  // field name, text
-  ForEachKey(
-      n, key,
-      {{"name", [&](auto& v, auto& k) { name = Str(v, k); }},
-       {"primary_key", [&](auto& v, auto& k) { pk = Str(v, k); }},
-       {"client_access",
-        [&](auto& v, auto& k) {
-          access = *registry::ParseClientAccess(OneOf(v, k, {"read_write", "read_only", "none"}));
-        }},
-       {"fields", [&](auto& v, auto& k) {
-          if (!v.IsSequence()) Fail(k, "expected a list of fields");
-          for (size_t i = 0; i < v.size(); ++i) {
-            std::string d;
-            bool has_default = v[i].IsMap() && v[i]["default"];
-            fields.push_back(ParseField(v[i], fmt::format("{}[{}]", k, i), &d));
-            if (has_default) defaults.emplace_back(fields.back().name, d);
-          }
-        }}});
+  registry::ModelSpec spec;
+  std::string name;
+  ForEachKey(n, key,
+             {{"name", [&](auto& v, auto& k) { name = Str(v, k); }},
+              {"primary_key", [&](auto& v, auto& k) { spec.primary_key = Str(v, k); }},
+              {"client_access",
+               [&](auto& v, auto& k) {
+                 spec.client_access =
+                     *registry::ParseClientAccess(OneOf(v, k, {"read_write", "read_only", "none"}));
+               }},
+              {"fields", [&](auto& v, auto& k) {
+                 if (!v.IsSequence()) Fail(k, "expected a list of fields");
+                 for (size_t i = 0; i < v.size(); ++i)
+                   spec.fields.push_back(ParseField(v[i], fmt::format("{}[{}]", k, i)));
+               }}});
   if (name.empty()) Fail(key + ".name", "is required (schema.entity or entity)");
-  std::string schema = "public", entity = name;
+  spec.entity = name;
   if (auto dot = name.find('.'); dot != std::string::npos) {
-    schema = name.substr(0, dot);
-    entity = name.substr(dot + 1);
+    spec.schema = name.substr(0, dot);
+    spec.entity = name.substr(dot + 1);
   }
-  for (auto& [fname, text] : defaults) {
-    for (auto& f : fields) {
-      if (f.name != fname) continue;
-      registry::FieldDefault d;
-      d.display = text;
-      if (text == "now" && f.type == registry::FieldType::kTimestamp) {
-        d.now = true;
-      } else {
-        auto v = registry::CoerceText(f, text);
-        if (!v.ok()) Fail(key + ".fields." + fname + ".default", v.error().message);
-        d.literal = std::move(v).value();
-      }
-      f.default_value = std::move(d);
-    }
+  auto model = registry::BuildModel(spec);
+  if (!model.ok()) {
+    const std::string& m = model.error().message;  // "fields.<f>.default: …" names a sub-key
+    if (m.rfind("fields.", 0) == 0) throw ConfigError{key + "." + m};
+    Fail(key, m);
   }
-  auto model = registry::Model::Create(schema, entity, std::move(fields), pk, access);
-  if (!model.ok()) Fail(key, model.error().message);
   return std::move(model).value();
 }
 

@@ -3,8 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "adapters/postgres_database.h"
-#include "adapters/sqlite_database.h"
+#include "adapters/open_database.h"
 #include "hooks/plugin_loader.h"
 
 namespace mqttspec::server {
@@ -21,22 +20,11 @@ Status CheckSupported(const Config& c) {
 Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
   if (auto st = CheckSupported(c); !st.ok()) return st.take_error();
   auto core = std::unique_ptr<Core>(new Core());
-  adapters::PostgresDatabase* pg = nullptr;
-  if (c.database.driver == "postgres") {
-    auto db = std::make_unique<adapters::PostgresDatabase>(
-        adapters::PostgresOptions{c.database.url, c.database.pool_size, c.limits.query_timeout_ms});
-    pg = db.get();
-    core->db_ = std::move(db);
-  } else {
-    adapters::SqliteOptions o;
-    o.path = c.database.path;
-    o.synchronous_full = c.database.synchronous == "full";
-    o.readers = std::max(1, c.database.pool_size / 2);
-    o.query_timeout_ms = c.limits.query_timeout_ms;
-    auto db = adapters::SqliteDatabase::Open(o);
-    if (!db.ok()) return db.take_error();
-    core->db_ = std::move(db).value();
-  }
+  auto db =
+      adapters::OpenDatabase({c.database.driver, c.database.path, c.database.synchronous == "full",
+                              c.database.url, c.database.pool_size, c.limits.query_timeout_ms});
+  if (!db.ok()) return db.take_error();
+  core->db_ = std::move(db).value();
   for (const auto& m : c.models) {
     if (auto st = core->models_.Register(m); !st.ok()) return st.take_error();
     if (c.database.migrate) {
@@ -48,7 +36,10 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
   }
   // Existing tables of the introspected schemas are served as they are (declared models win).
   for (const auto& schema : c.introspect) {
-    auto found = pg->Introspect(schema);
+    adapters::Introspector* introspector = core->db_->introspector();
+    if (!introspector)  // CheckSupported refuses this; kept as a guard
+      return MakeError(ErrorCode::kInvalidValue, "introspect: this database cannot introspect");
+    auto found = introspector->Introspect(schema);
     if (!found.ok()) {
       return MakeError(found.error().code,
                        fmt::format("introspect {}: {}", schema, found.error().message));

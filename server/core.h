@@ -8,10 +8,10 @@
 #include "adapters/database.h"
 #include "common/error.h"
 #include "hooks/hook_registry.h"
+#include "hooks/plugin_host.h"
 #include "registry/model_registry.h"
 #include "server/clients.h"
 #include "server/config.h"
-#include "hooks/plugin_host.h"
 #include "server/router.h"
 #include "server/subscriptions.h"
 

@@ -7,18 +7,12 @@
 #include "hooks/hook_context.h"
 #include "protocol/render.h"
 #include "protocol/request.h"
-#include "server/topics.h"
 
 namespace mqttspec::server {
 
-Service::Service(const Config& config, Core& core, Publisher& publisher)
-    : prefix_(config.topic_prefix),
-      response_qos_(config.qos.response),
-      rate_per_s_(config.limits.requests_per_second_per_client),
-      core_(core),
-      router_(core.router()),
-      publisher_(publisher) {
-  feed_ = std::make_unique<ChangeFeed>(core.subscriptions(), publisher, config.qos.notification,
+Service::Service(const Config& config, Core& core, Transport& notifications)
+    : core_(core), router_(core.router()), limiter_(config.limits.requests_per_second_per_client) {
+  feed_ = std::make_unique<ChangeFeed>(core.subscriptions(), notifications, config.qos.notification,
                                        kChangeQueueCapacity);
   core.database().SetChangeListener(feed_.get());
   int workers = config.workers > 0
@@ -68,69 +62,24 @@ void Service::OnClientDisconnected(const std::string& client_id, bool clean) {
   });
 }
 
-std::optional<std::string_view> Service::ClientOfTopic(std::string_view topic) const {
-  return ClientOfRequestTopic(prefix_, topic);
-}
-
-bool Service::Admit(const std::string& client) {
-  if (rate_per_s_ <= 0) return true;
-  // Token bucket: holds up to one second's worth of requests, and at least one (a rate below 1/s
-  // would otherwise refuse everything); refills at the rate.
-  const double burst = std::max(1.0, rate_per_s_);
-  const auto full_after = std::chrono::duration<double>(burst / rate_per_s_);
-  auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(buckets_mu_);
-  // An idle bucket that has refilled is the same as no bucket: drop those now and then, so the
-  // table holds only the clients of the last second or so (of the last 1/rate s below 1/s).
-  if (now - last_prune_ >= full_after) {
-    last_prune_ = now;
-    std::erase_if(buckets_, [&](const auto& kv) { return now - kv.second.last >= full_after; });
-  }
-  auto [it, inserted] = buckets_.try_emplace(client, Bucket{burst, now});
-  Bucket& b = it->second;
-  if (!inserted) {
-    double elapsed = std::chrono::duration<double>(now - b.last).count();
-    b.tokens = std::min(burst, b.tokens + elapsed * rate_per_s_);
-    b.last = now;
-  }
-  if (b.tokens < 1.0) return false;
-  b.tokens -= 1.0;
-  return true;
-}
-
-void Service::OnMessage(InboundMessage msg) {
-  auto client_view = ClientOfTopic(msg.topic);
-  if (!client_view) {
-    dropped_topics_.fetch_add(1, std::memory_order_relaxed);
-    spdlog::debug("dropped a message on malformed topic '{}'", msg.topic.substr(0, 200));
-    return;
-  }
-  std::string client(*client_view);
+void Service::Submit(Caller caller, std::string payload, Completion done) {
   taken_.fetch_add(1, std::memory_order_relaxed);
-  OutboundMessage out;
-  out.qos = response_qos_;
-  out.correlation_data = std::move(msg.correlation_data);
-  // An MQTT 5 response topic is honoured only where the client may subscribe in its own tree.
-  if (!msg.response_topic.empty() &&
-      IsOwnReplyTopic(prefix_, client, msg.response_topic, /*filter=*/false)) {
-    out.topic = std::move(msg.response_topic);
-  } else {
-    out.topic = prefix_ + "/" + client + "/response";
-  }
-  const bool admitted = Admit(client);
+  const bool admitted = limiter_.Admit(caller.client_id);
   if (!admitted) rate_limited_.fetch_add(1, std::memory_order_relaxed);
-  executor_->Post(client, [this, client, admitted, payload = std::move(msg.payload),
-                           username = std::move(msg.username), out = std::move(out)]() mutable {
+  std::string client = caller.client_id;
+  executor_->Post(client, [this, caller = std::move(caller), admitted, payload = std::move(payload),
+                           done = std::move(done)] {
+    std::string answer;
     if (admitted) {
-      auto info = core_.clients().Get(client);
-      if (info->username.empty() && !username.empty()) info->username = username;
-      out.payload = router_.Handle(*info, payload);
+      auto info = core_.clients().Get(caller.client_id);
+      if (info->username.empty() && !caller.username.empty()) info->username = caller.username;
+      answer = router_.Handle(*info, payload);
     } else {
-      out.payload =
+      answer =
           protocol::RenderError(protocol::RequestIdJson(payload),
                                 MakeError(ErrorCode::kRateLimited, "too many requests; slow down"));
     }
-    publisher_.Publish(std::move(out));
+    done(std::move(answer));
     answered_.fetch_add(1, std::memory_order_relaxed);
   });
 }
@@ -141,10 +90,7 @@ void Service::Drain() {
 }
 
 Service::Stats Service::stats() const {
-  Stats s{taken_.load(), answered_.load(), dropped_topics_.load(), rate_limited_.load(), 0};
-  std::lock_guard lock(buckets_mu_);
-  s.rate_buckets = buckets_.size();
-  return s;
+  return Stats{taken_.load(), answered_.load(), rate_limited_.load(), limiter_.tracked()};
 }
 
 }  // namespace mqttspec::server

@@ -1,39 +1,50 @@
 #pragma once
-// Service: the core that every transport drives. It owns nothing broker-specific: given a request
-// PUBLISH it checks the topic and the client's rate, queues the request on the client's strand of
-// the worker pool, runs it through the Router and publishes the response.
-// Thread-safety: OnMessage may be called from any thread (typically the transport's).
+// Service: the core every front drives, and its one entry for a request — whatever carries it
+// (the two MQTT transports through MqttFront, gRPC next). Submit puts the request on its client's
+// strand of the worker pool (ClientExecutor: a client's requests in order, clients in parallel),
+// applies the rate limit (RateLimiter), runs it through the Router (dedup, client_access, hooks,
+// handlers) and gives the answer to the caller's completion. Committed changes are fanned out to
+// subscriptions (ChangeFeed) through the Transport given for notifications.
+// Thread-safety: every public method may be called from any thread.
+
+#include <mqttspec/plugin.h>
 
 #include <atomic>
-#include <chrono>
+#include <functional>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
-#include <string_view>
-#include <unordered_map>
 
 #include "server/change_feed.h"
 #include "server/client_executor.h"
 #include "server/config.h"
 #include "server/core.h"
+#include "server/rate_limiter.h"
 #include "server/router.h"
 #include "server/transport.h"
 
 namespace mqttspec::server {
 
+// Who sends a request, as the front established it.
+struct Caller {
+  std::string client_id;  // a valid client id (topics.h IsValidClientId)
+  std::string username;   // "" when the front has none
+};
+
+// Receives the answer (the response JSON), on a worker thread.
+using Completion = std::function<void(std::string response)>;
+
 class Service {
  public:
-  // Serves `core` through `publisher`; committed changes of core's database are fanned out to
-  // its subscriptions from now on.
-  Service(const Config& config, Core& core, Publisher& publisher);
+  // Serves `core`; committed changes of core's database are fanned out to its subscriptions
+  // through `notifications` from now on.
+  Service(const Config& config, Core& core, Transport& notifications);
   ~Service();
 
-  // Takes one PUBLISH from a request topic. Returns quickly; the answer is published later from
-  // a worker thread. Messages on malformed topics are dropped and counted.
-  void OnMessage(InboundMessage message);
+  // Takes one request. Returns at once; `done` gets the answer later, from a worker thread, in
+  // the order of the caller's requests.
+  void Submit(Caller caller, std::string payload, Completion done);
 
-  // Client lifecycle, for transports that see connections (embedded mode):
+  // Client lifecycle, for fronts that see connections (embedded mode):
   //  - Authenticate: a CONNECT arrives (`client` holds id, username, password). Runs the
   //    BeforeConnect hooks right here, on the caller's thread (the broker's, so they must be
   //    quick); an error means: refuse the CONNECT.
@@ -49,17 +60,8 @@ class Service {
   // Blocks until every request taken so far has been answered and its notifications published.
   void Drain();
 
-  ChangeFeed& change_feed() { return *feed_; }
-
-  // The topic filter a transport subscribes to: "<prefix>/+/request".
-  std::string RequestFilter() const { return prefix_ + "/+/request"; }
-
-  // The client id of a request topic "<prefix>/<client>/request", or nullopt when the topic has
-  // another shape or the id is not 1–128 characters free of '/', '+', '#' and NUL.
-  std::optional<std::string_view> ClientOfTopic(std::string_view topic) const;
-
   struct Stats {
-    uint64_t taken = 0, answered = 0, dropped_topics = 0, rate_limited = 0;
+    uint64_t taken = 0, answered = 0, rate_limited = 0;
     size_t rate_buckets = 0;  // clients the rate limiter tracks (those of about the last second)
   };
   Stats stats() const;
@@ -67,26 +69,13 @@ class Service {
  private:
   static constexpr size_t kChangeQueueCapacity = 10000;  // changes awaiting fan-out
 
-  bool Admit(const std::string& client);  // token bucket per client
   Status RunClientHooks(HookType type, ClientInfo& client);
 
-  std::string prefix_;
-  int response_qos_;
-  double rate_per_s_;
   Core& core_;
   Router& router_;
-  Publisher& publisher_;
+  RateLimiter limiter_;
   std::unique_ptr<ChangeFeed> feed_;
-
-  struct Bucket {
-    double tokens;
-    std::chrono::steady_clock::time_point last;
-  };
-  mutable std::mutex buckets_mu_;  // guards buckets_ and last_prune_
-  std::unordered_map<std::string, Bucket> buckets_;  // clients seen within about a second
-  std::chrono::steady_clock::time_point last_prune_{};
-
-  std::atomic<uint64_t> taken_{0}, answered_{0}, dropped_topics_{0}, rate_limited_{0};
+  std::atomic<uint64_t> taken_{0}, answered_{0}, rate_limited_{0};
   std::unique_ptr<ClientExecutor> executor_;  // last: its threads stop first
 };
 

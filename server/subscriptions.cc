@@ -7,6 +7,7 @@
 #include <random>
 
 #include "server/matcher.h"
+#include "server/topics.h"
 
 namespace mqttspec::server {
 
@@ -86,7 +87,7 @@ Result<SubscriptionPtr> Subscriptions::Add(const std::string& client_id, registr
   }
   do sub->id = NewId();
   while (by_id_.count(sub->id));
-  sub->topic = prefix_ + "/" + client_id + "/notify/" + sub->id;
+  sub->topic = NotifyTopic(prefix_, client_id, sub->id);
   by_id_.emplace(sub->id, sub);
   mine.push_back(sub->id);
   EntityIndex& idx = entities_[EntityKey(*sub->model)];

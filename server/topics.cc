@@ -7,14 +7,43 @@ bool IsValidClientId(std::string_view id) {
          id.find_first_of(std::string_view("/+#\0", 4)) == std::string_view::npos;
 }
 
+namespace {
+constexpr std::string_view kRequest = "/request";
+}  // namespace
+
+std::string RequestFilter(std::string_view prefix) {
+  return std::string(prefix) + "/+" + std::string(kRequest);
+}
+
+std::string ResponseTopic(std::string_view prefix, std::string_view client) {
+  std::string t(prefix);
+  t += '/';
+  t += client;
+  t += "/response";
+  return t;
+}
+
+std::string NotifyTopic(std::string_view prefix, std::string_view client,
+                        std::string_view subscription_id) {
+  std::string t(prefix);
+  t += '/';
+  t += client;
+  t += "/notify/";
+  t += subscription_id;
+  return t;
+}
+
+bool IsRequestTopic(std::string_view prefix, std::string_view topic) {
+  return topic.size() > prefix.size() + 1 + kRequest.size() &&
+         topic.substr(0, prefix.size()) == prefix && topic[prefix.size()] == '/' &&
+         topic.substr(topic.size() - kRequest.size()) == kRequest;
+}
+
 std::optional<std::string_view> ClientOfRequestTopic(std::string_view prefix,
                                                      std::string_view topic) {
-  constexpr std::string_view kSuffix = "/request";
-  if (topic.size() <= prefix.size() + 1 + kSuffix.size()) return std::nullopt;
-  if (topic.substr(0, prefix.size()) != prefix || topic[prefix.size()] != '/') return std::nullopt;
-  if (topic.substr(topic.size() - kSuffix.size()) != kSuffix) return std::nullopt;
+  if (!IsRequestTopic(prefix, topic)) return std::nullopt;
   std::string_view id =
-      topic.substr(prefix.size() + 1, topic.size() - prefix.size() - 1 - kSuffix.size());
+      topic.substr(prefix.size() + 1, topic.size() - prefix.size() - 1 - kRequest.size());
   if (!IsValidClientId(id)) return std::nullopt;
   return id;
 }

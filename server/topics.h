@@ -1,7 +1,12 @@
 #pragma once
-// The topic rules of the service's tree (<prefix>/<client>/…), shared by the core and the ACL.
+// The topic scheme of the service's tree, built and parsed here and nowhere else:
+//   <prefix>/<client>/request             requests (clients publish)
+//   <prefix>/<client>/response            answers (or an MQTT 5 Response Topic in the tree)
+//   <prefix>/<client>/notify/<sub id>     change notifications
+// Used by MqttFront, the subscriptions, the embedded plugin and its ACL.
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace mqttspec::server {
@@ -9,6 +14,15 @@ namespace mqttspec::server {
 // True when `id` is usable as a client id in topics: 1–128 characters, none of '/', '+', '#' or
 // NUL (MOSQUITTO.md §5: the v5 plugin path passes such ids through unfiltered).
 bool IsValidClientId(std::string_view id);
+
+std::string RequestFilter(std::string_view prefix);  // "<prefix>/+/request"
+std::string ResponseTopic(std::string_view prefix, std::string_view client);
+std::string NotifyTopic(std::string_view prefix, std::string_view client,
+                        std::string_view subscription_id);
+
+// True for "<prefix>/<anything>/request": the cheap test every PUBLISH in the broker goes
+// through (the client part is checked by ClientOfRequestTopic).
+bool IsRequestTopic(std::string_view prefix, std::string_view topic);
 
 // The client id of "<prefix>/<client>/request", or nullopt for any other shape or an invalid id.
 std::optional<std::string_view> ClientOfRequestTopic(std::string_view prefix,

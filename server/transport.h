@@ -1,7 +1,9 @@
 #pragma once
-// The seam between the core and a broker. A transport turns broker events into calls on the core
-// (Service::OnMessage) and publishes what the core hands back. Implementations: PahoTransport
-// (external broker), and the embedded Mosquitto plugin.
+// Transport: how the service reaches an MQTT broker. Two implement it — MosquittoTransport
+// (embedded: the service inside the broker, server/embedded/) and PahoTransport (external: a Paho
+// client of any broker, server/external/). A transport hands each PUBLISH on a request topic to
+// MqttFront::OnMessage (server/mqtt_front.h) and publishes what the service hands back: answers
+// and change notifications. The core (Service) knows no transport and no topic.
 
 #include <string>
 
@@ -16,10 +18,9 @@ struct InboundMessage {
   std::string username;
 };
 
-// One PUBLISH for the broker to send.
-// Both transports publish it through the broker's normal routing: it reaches the subscribers of
-// `topic` that the broker's READ access check lets read it (in embedded mode, acl.h: only the
-// client whose tree <prefix>/<client>/… holds the topic).
+// One PUBLISH for the broker to send. Both transports publish it through the broker's normal
+// routing: it reaches the subscribers of `topic` that the broker's READ access check lets read
+// it (in embedded mode, acl.h: only the client whose tree <prefix>/<client>/… holds the topic).
 struct OutboundMessage {
   std::string topic;
   std::string payload;
@@ -27,11 +28,11 @@ struct OutboundMessage {
   std::string correlation_data;  // MQTT 5 Correlation Data to echo, if any
 };
 
-// Where the core's answers go. Thread-safety: Publish is called from worker threads,
-// concurrently; implementations hand the message to their broker thread as needed.
-class Publisher {
+// Thread-safety: Publish is called from worker threads, concurrently; implementations hand the
+// message to their broker connection as needed.
+class Transport {
  public:
-  virtual ~Publisher() = default;
+  virtual ~Transport() = default;
   virtual void Publish(OutboundMessage message) = 0;
 };
 

@@ -2,8 +2,9 @@
 // The Mosquitto configuration mqttspecd writes for embedded mode (under broker.data_dir, rewritten
 // at every start): the listeners on broker.host (plain MQTT on port, WebSocket on websocket_port,
 // MQTT over TLS on tls.port and WebSocket over TLS on tls.websocket_port, each when configured),
-// the broker settings (max_connections, max_keepalive, limits.max_queued_messages), persistence on, TCP_NODELAY on, per_listener_settings off (TICK never fires with it on), and
-// our plugin with our configuration. deploy/mosquitto.embedded.conf is the documented template.
+// the broker settings (max_connections, max_keepalive, limits.max_queued_messages), persistence on,
+// TCP_NODELAY on, per_listener_settings off (TICK never fires with it on), and our plugin with our
+// configuration. deploy/mosquitto.embedded.conf is the documented template.
 
 #include <string>
 

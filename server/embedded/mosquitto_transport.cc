@@ -13,7 +13,7 @@
 #include <cstring>
 #include <string>
 
-namespace mqttspec::server::embedded {
+namespace mqttspec::server {
 namespace {
 
 // What the eventfd's epoll data points at: the broker reads an identity field at the start of
@@ -127,4 +127,4 @@ size_t MosquittoTransport::Drain() {
   return n;
 }
 
-}  // namespace mqttspec::server::embedded
+}  // namespace mqttspec::server

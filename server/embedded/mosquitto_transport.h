@@ -1,5 +1,5 @@
 #pragma once
-// MosquittoTransport: the Publisher of embedded mode. Workers hand it answers from any thread;
+// MosquittoTransport: the Transport of embedded mode. Workers hand it answers from any thread;
 // only the broker thread may call Mosquitto's publish function (MOSQUITTO.md §2), so answers wait
 // in a queue and the broker thread drains it (Drain, called from the plugin's TICK event).
 //
@@ -21,9 +21,9 @@
 
 #include "server/transport.h"
 
-namespace mqttspec::server::embedded {
+namespace mqttspec::server {
 
-class MosquittoTransport : public Publisher {
+class MosquittoTransport : public Transport {
  public:
   MosquittoTransport();
   ~MosquittoTransport() override;
@@ -51,4 +51,4 @@ class MosquittoTransport : public Publisher {
   std::atomic<uint64_t> published_{0}, failed_{0};
 };
 
-}  // namespace mqttspec::server::embedded
+}  // namespace mqttspec::server

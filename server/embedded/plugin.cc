@@ -38,7 +38,9 @@
 #include "server/core.h"
 #include "server/embedded/acl.h"
 #include "server/embedded/mosquitto_transport.h"
+#include "server/mqtt_front.h"
 #include "server/service.h"
+#include "server/topics.h"
 
 namespace mqttspec::server::embedded {
 namespace {
@@ -60,10 +62,10 @@ struct Plugin {
   std::unordered_map<const mosquitto*, Connection> connections;  // broker thread only
   Config config;
   std::string prefix;
-  std::string request_suffix = "/request";
   std::unique_ptr<Core> core;
   MosquittoTransport transport;
   std::unique_ptr<Service> service;
+  std::unique_ptr<MqttFront> front;
   bool first_tick = true;
   bool plugin_decides_auth = false;  // plugin_opt_broker_auth plugin
   std::vector<std::string> to_kick;  // client ids to disconnect at the next TICK
@@ -78,16 +80,6 @@ std::string Str(const char* s) { return s ? std::string(s) : std::string(); }
 constexpr int kExitConfigError = MOSQ_ERR_PROTOCOL;
 constexpr int kExitFailure = MOSQ_ERR_NOMEM;
 static_assert(kExitConfigError == 2 && kExitFailure == 1);
-
-// True for "<prefix>/<anything>/request": the cheap test every PUBLISH goes through.
-bool IsRequestTopic(const Plugin& p, const char* topic) {
-  size_t n = std::strlen(topic);
-  const std::string& pre = p.prefix;
-  const std::string& suf = p.request_suffix;
-  return n > pre.size() + 1 + suf.size() && std::memcmp(topic, pre.data(), pre.size()) == 0 &&
-         topic[pre.size()] == '/' &&
-         std::memcmp(topic + n - suf.size(), suf.data(), suf.size()) == 0;
-}
 
 // Marks the connection established on its first authorised event; false when it may do nothing.
 // A connection can arrive without BASIC_AUTH: on a TLS listener with use_identity_as_username the
@@ -123,7 +115,7 @@ bool Established(Plugin& p, const mosquitto* client) {
 int OnMessage(Plugin* p, void* event_data) {
   auto* ev = static_cast<mosquitto_evt_message*>(event_data);
   if (!Established(*p, ev->client)) return MOSQ_ERR_ACL_DENIED;
-  if (!ev->topic || !IsRequestTopic(*p, ev->topic)) return MOSQ_ERR_SUCCESS;
+  if (!ev->topic || !IsRequestTopic(p->prefix, ev->topic)) return MOSQ_ERR_SUCCESS;
   {
     InboundMessage in;
     in.topic = ev->topic;
@@ -142,7 +134,7 @@ int OnMessage(Plugin* p, void* event_data) {
       in.correlation_data.assign(static_cast<const char*>(corr), corr_len);
       mosquitto_free(corr);
     }
-    p->service->OnMessage(std::move(in));
+    p->front->OnMessage(std::move(in));
   }
   // Routed on normally, but ACL_CHECK denies every READ of a request topic: consumed.
   return MOSQ_ERR_SUCCESS;
@@ -312,6 +304,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     }
     p->core = std::move(core).value();
     p->service = std::make_unique<Service>(p->config, *p->core, p->transport);
+    p->front = std::make_unique<MqttFront>(p->config, *p->service, p->transport);
     Plugin* raw = p.get();
     int rc = MOSQ_ERR_SUCCESS;
     for (const auto& r : kCallbacks)
@@ -339,9 +332,10 @@ __attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userda
     // The broker loop has ended: answers still being computed can no longer be published.
     p->service->Drain();
     auto s = p->service->stats();
-    spdlog::info("mqttspec stopped: answered {} of {} requests, {} answers published, {} unsent",
-                 s.answered, s.taken, p->transport.published(),
-                 s.answered - p->transport.published());
+    spdlog::info(
+        "mqttspec stopped: answered {} of {} requests, {} messages published, {} refused "
+        "by the broker",
+        s.answered, s.taken, p->transport.published(), p->transport.failed());
   } catch (...) {
   }
   delete p;

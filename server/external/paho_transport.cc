@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "server/external/backoff.h"
-#include "server/service.h"
+#include "server/mqtt_front.h"
 
 namespace mqttspec::server {
 
@@ -32,11 +32,9 @@ PahoTransport::~PahoTransport() {
   if (connector_.joinable()) connector_.join();
 }
 
-bool PahoTransport::connected() const { return client_->is_connected(); }
-
-void PahoTransport::Start(Service& service) {
-  service_ = &service;
-  filter_ = service.RequestFilter();
+void PahoTransport::Start(MqttFront& front) {
+  front_ = &front;
+  filter_ = front.request_filter();
   if (!broker_.shared_group.empty()) filter_ = "$share/" + broker_.shared_group + "/" + filter_;
 
   client_->set_message_callback([this](mqtt::const_message_ptr msg) {
@@ -48,7 +46,7 @@ void PahoTransport::Start(Service& service) {
       in.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
     if (props.contains(mqtt::property::CORRELATION_DATA))
       in.correlation_data = mqtt::get<mqtt::binary>(props, mqtt::property::CORRELATION_DATA);
-    service_->OnMessage(std::move(in));
+    front_->OnMessage(std::move(in));
   });
   client_->set_connected_handler([this](const std::string&) { OnConnected(); });
   client_->set_connection_lost_handler([this](const std::string& cause) {

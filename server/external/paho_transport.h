@@ -40,15 +40,15 @@ class connect_options;
 
 namespace mqttspec::server {
 
-class Service;
+class MqttFront;
 
-class PahoTransport : public Publisher, private mqtt::iaction_listener {
+class PahoTransport : public Transport, private mqtt::iaction_listener {
  public:
   PahoTransport(const BrokerConfig& broker, int request_qos);
   ~PahoTransport() override;
 
-  // Starts connecting in the background and delivers requests to `service` once subscribed.
-  void Start(Service& service);
+  // Starts connecting in the background and hands requests to `front` once subscribed.
+  void Start(MqttFront& front);
 
   // Stops taking new requests (unsubscribes), keeps publishing.
   void StopTaking();
@@ -58,7 +58,6 @@ class PahoTransport : public Publisher, private mqtt::iaction_listener {
 
   void Publish(OutboundMessage message) override;
 
-  bool connected() const;
   uint64_t publish_failures() const { return publish_failures_.load(); }
 
  private:
@@ -81,7 +80,7 @@ class PahoTransport : public Publisher, private mqtt::iaction_listener {
   BrokerConfig broker_;
   int request_qos_;
   std::string filter_;
-  Service* service_ = nullptr;
+  MqttFront* front_ = nullptr;
   std::unique_ptr<mqtt::async_client> client_;
   std::thread connector_;
   std::atomic<uint64_t> publish_failures_{0};

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "server/core.h"
+#include "server/mqtt_front.h"
 #include "server/service.h"
 #include "tests/unit/test_builders.h"
 
@@ -85,7 +86,7 @@ std::vector<Change> One(Change c) {
 
 // Records what would go to the broker, with the time it was handed over. Messages for which
 // `hold` is true wait until Open() (the first such message is counted in `held`).
-class RecordingPublisher : public Publisher {
+class HoldingTransport : public Transport {
  public:
   struct Sent {
     OutboundMessage msg;
@@ -161,7 +162,7 @@ class ChangeFeedTest : public ::testing::Test {
 
   ModelPtr model_ = Things();
   Subscriptions subs_{"spec", 100000};
-  RecordingPublisher pub_;
+  HoldingTransport pub_;
 };
 
 TEST_F(ChangeFeedTest, CreateUpdateDeleteNotifyWithTheDocumentedPayload) {
@@ -521,14 +522,15 @@ models:
                                        {Cond(1, Op::kEq, {S("active")})});
     ASSERT_TRUE(s.ok());
   }
-  RecordingPublisher pub;
+  HoldingTransport pub;
   pub.hold = [](const OutboundMessage& m) { return m.topic.find("/notify/") != std::string::npos; };
   Service service(config, *core, pub);
+  MqttFront front(config, service, pub);
   InboundMessage in;
   in.topic = "spec/writer/request";
   in.payload =
       R"({"id":"w1","type":"request","operation":"create","entity":"things","data":{"status":"active"}})";
-  service.OnMessage(in);
+  front.OnMessage(in);
   const bool answered = pub.WaitUntil(
       [](const auto& sent, int) {
         for (const auto& s : sent)

@@ -1511,7 +1511,19 @@ TEST_P(DatabaseConformanceTest, MigrateRefusesToAddRequiredColumnAndLeavesTableU
                        MakeField("owner", FieldType::kText, /*nullable=*/false)},
                       "id");
   Status st = db_->Migrate(*v2);
-  EXPECT_FALSE(st.ok()) << "Migrate cannot add a NOT NULL column to a table with rows";
+  ASSERT_FALSE(st.ok()) << "Migrate cannot add a NOT NULL column to a table with rows";
+  // One rule, one error on every database (it was unavailable on SQLite, invalid_value on PG).
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidValue);
+  EXPECT_EQ(st.error().message,
+            "table for public.notes lacks column 'owner', which cannot be added as NOT NULL, "
+            "UNIQUE or key; migrate it by hand");
+  auto v3 = MustModel("public", "notes",
+                      {AutoId(), MakeField("title", FieldType::kText),
+                       MakeField("code", FieldType::kText, /*nullable=*/true, /*unique=*/true)},
+                      "id");
+  Status unique = db_->Migrate(*v3);
+  ASSERT_FALSE(unique.ok());
+  EXPECT_EQ(unique.error().code, ErrorCode::kInvalidValue);
   auto row = db_->ReadByKey(*v1, I(1), {0, 1}, {});
   ASSERT_TRUE(row.ok()) << row.error().message;
   EXPECT_TRUE(row.value().has_value());

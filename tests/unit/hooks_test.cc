@@ -95,9 +95,11 @@ MQTTSPEC_PLUGIN_EXPORT bool mqttspec_plugin_init(mqttspec::PluginHost& host,
 #include "hooks/plugin_loader.h"
 #include "server/config.h"
 #include "server/core.h"
+#include "server/mqtt_front.h"
 #include "server/router.h"
 #include "server/service.h"
 #include "server/subscriptions.h"
+#include "tests/unit/fakes.h"
 #include "value_printer.h"
 
 #ifndef MQTTSPEC_TEST_PLUGIN_DIR
@@ -1080,16 +1082,6 @@ TEST_F(RouterHooksTest, HooksMayReadAndWriteTheClientsMetadataAcrossRequests) {
 
 class ServiceHooksTest : public ::testing::Test {
  protected:
-  class RecordingPublisher : public Publisher {
-   public:
-    void Publish(OutboundMessage m) override {
-      std::lock_guard l(mu);
-      sent.push_back(std::move(m));
-    }
-    std::mutex mu;
-    std::vector<OutboundMessage> sent;
-  };
-
   void SetUp() override {
     auto cfg = ParseConfig(R"(
 models:
@@ -1104,6 +1096,7 @@ models:
     ASSERT_TRUE(core.ok()) << core.error().message;
     core_ = std::move(core).value();
     service_ = std::make_unique<Service>(config_, *core_, publisher_);
+    front_ = std::make_unique<MqttFront>(config_, *service_, publisher_);
   }
 
   // Sends a request as `client` and returns its answer (response or pong, by request id).
@@ -1112,7 +1105,7 @@ models:
     InboundMessage m;
     m.topic = "spec/" + client + "/request";
     m.payload = R"({"id":")" + id + "\"," + body + "}";
-    service_->OnMessage(std::move(m));
+    front_->OnMessage(std::move(m));
     service_->Drain();
     std::lock_guard l(publisher_.mu);
     for (const auto& out : publisher_.sent) {
@@ -1128,8 +1121,9 @@ models:
 
   Config config_;
   std::unique_ptr<Core> core_;
-  RecordingPublisher publisher_;
+  RecordingTransport publisher_;
   std::unique_ptr<Service> service_;
+  std::unique_ptr<MqttFront> front_;
 };
 
 bool Succeeded(const rapidjson::Document& d) {

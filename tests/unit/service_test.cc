@@ -1,5 +1,5 @@
-// Service tests: topic checks, response topics, rate limits and ordering, with a real Router on
-// SQLite in memory and a Publisher that records what would go to the broker.
+// Service tests, through the MQTT front: topic checks, response topics, rate limits and ordering,
+// with a real Router on SQLite in memory and a Transport that records what would go to the broker.
 #include "server/service.h"
 
 #include <gtest/gtest.h>
@@ -10,19 +10,12 @@
 
 #include "server/clients.h"
 #include "server/core.h"
+#include "server/mqtt_front.h"
+#include "server/topics.h"
+#include "tests/unit/fakes.h"
 
 namespace mqttspec::server {
 namespace {
-
-class RecordingPublisher : public Publisher {
- public:
-  void Publish(OutboundMessage m) override {
-    std::lock_guard l(mu);
-    sent.push_back(std::move(m));
-  }
-  std::mutex mu;
-  std::vector<OutboundMessage> sent;
-};
 
 class ServiceTest : public ::testing::Test {
  protected:
@@ -40,6 +33,7 @@ models:
     ASSERT_TRUE(core.ok()) << core.error().message;
     core_ = std::move(core).value();
     service_ = std::make_unique<Service>(config_, *core_, publisher_);
+    front_ = std::make_unique<MqttFront>(config_, *service_, publisher_);
   }
 
   InboundMessage Msg(std::string topic, std::string payload) {
@@ -51,34 +45,40 @@ models:
 
   Config config_;
   std::unique_ptr<Core> core_;
-  RecordingPublisher publisher_;
+  RecordingTransport publisher_;
   std::unique_ptr<Service> service_;
+  std::unique_ptr<MqttFront> front_;
 };
 
 TEST_F(ServiceTest, ClientIdsFollowTheTopicRules) {
   Start();
-  EXPECT_EQ(service_->ClientOfTopic("spec/dev-1/request").value(), "dev-1");
-  EXPECT_EQ(service_->ClientOfTopic("spec/" + std::string(128, 'a') + "/request").value().size(),
-            128u);
-  EXPECT_FALSE(service_->ClientOfTopic("spec/" + std::string(129, 'a') + "/request"));
-  EXPECT_FALSE(service_->ClientOfTopic("spec//request"));
-  EXPECT_FALSE(service_->ClientOfTopic("spec/a/b/request"));
-  EXPECT_FALSE(service_->ClientOfTopic("spec/a+/request"));
-  EXPECT_FALSE(service_->ClientOfTopic("spec/#/request"));
-  EXPECT_FALSE(service_->ClientOfTopic(std::string("spec/a\0b/request", 16)));
-  EXPECT_FALSE(service_->ClientOfTopic("other/a/request"));
-  EXPECT_FALSE(service_->ClientOfTopic("spec/a/response"));
-  EXPECT_EQ(service_->RequestFilter(), "spec/+/request");
+  EXPECT_EQ(ClientOfRequestTopic("spec", "spec/dev-1/request").value(), "dev-1");
+  EXPECT_EQ(
+      ClientOfRequestTopic("spec", "spec/" + std::string(128, 'a') + "/request").value().size(),
+      128u);
+  EXPECT_FALSE(ClientOfRequestTopic("spec", "spec/" + std::string(129, 'a') + "/request"));
+  EXPECT_FALSE(ClientOfRequestTopic("spec", "spec//request"));
+  EXPECT_FALSE(ClientOfRequestTopic("spec", "spec/a/b/request"));
+  EXPECT_FALSE(ClientOfRequestTopic("spec", "spec/a+/request"));
+  EXPECT_FALSE(ClientOfRequestTopic("spec", "spec/#/request"));
+  EXPECT_FALSE(ClientOfRequestTopic("spec", std::string("spec/a\0b/request", 16)));
+  EXPECT_FALSE(ClientOfRequestTopic("spec", "other/a/request"));
+  EXPECT_FALSE(ClientOfRequestTopic("spec", "spec/a/response"));
+  EXPECT_EQ(front_->request_filter(), "spec/+/request");
+  EXPECT_EQ(ResponseTopic("spec", "a"), "spec/a/response");
+  EXPECT_EQ(NotifyTopic("spec", "a", "s1"), "spec/a/notify/s1");
+  EXPECT_TRUE(IsRequestTopic("spec", "spec/x/request"));
+  EXPECT_FALSE(IsRequestTopic("spec", "spec/request"));
 }
 
 TEST_F(ServiceTest, MalformedTopicsAreDroppedAndCounted) {
   Start();
-  service_->OnMessage(Msg("spec/a/b/request", R"({"type":"ping"})"));
-  service_->OnMessage(Msg("spec/ok/request", R"({"type":"ping","id":"1"})"));
+  front_->OnMessage(Msg("spec/a/b/request", R"({"type":"ping"})"));
+  front_->OnMessage(Msg("spec/ok/request", R"({"type":"ping","id":"1"})"));
   service_->Drain();
   ASSERT_EQ(publisher_.sent.size(), 1u);
   EXPECT_EQ(publisher_.sent[0].topic, "spec/ok/response");
-  EXPECT_EQ(service_->stats().dropped_topics, 1u);
+  EXPECT_EQ(front_->dropped_topics(), 1u);
 }
 
 TEST_F(ServiceTest, ResponseTopicPropertyIsHonouredOnlyInsideTheClientsTree) {
@@ -92,10 +92,10 @@ TEST_F(ServiceTest, ResponseTopicPropertyIsHonouredOnlyInsideTheClientsTree) {
   wildcard.response_topic = "spec/a/#";
   auto loop = Msg("spec/a/request", R"({"type":"ping","id":"4"})");
   loop.response_topic = "spec/a/request";  // an answer must never become a request
-  service_->OnMessage(inside);
-  service_->OnMessage(outside);
-  service_->OnMessage(wildcard);
-  service_->OnMessage(loop);
+  front_->OnMessage(inside);
+  front_->OnMessage(outside);
+  front_->OnMessage(wildcard);
+  front_->OnMessage(loop);
   service_->Drain();
   ASSERT_EQ(publisher_.sent.size(), 4u);
   EXPECT_EQ(publisher_.sent[3].topic, "spec/a/response");
@@ -108,7 +108,7 @@ TEST_F(ServiceTest, ResponseTopicPropertyIsHonouredOnlyInsideTheClientsTree) {
 TEST_F(ServiceTest, RequestsOfOneClientAreAnsweredInOrder) {
   Start();
   for (int i = 0; i < 300; ++i) {
-    service_->OnMessage(
+    front_->OnMessage(
         Msg("spec/a/request", R"({"id":")" + std::to_string(i) +
                                   R"(","operation":"create","entity":"things","data":{"n":)" +
                                   std::to_string(i) + "}}"));
@@ -128,9 +128,9 @@ TEST_F(ServiceTest, RequestsOfOneClientAreAnsweredInOrder) {
 TEST_F(ServiceTest, RateLimitRefusesExcessRequestsWithTheirId) {
   Start("limits: {requests_per_second_per_client: 5}\n");
   for (int i = 0; i < 20; ++i)
-    service_->OnMessage(
+    front_->OnMessage(
         Msg("spec/a/request", R"({"type":"ping","id":"r)" + std::to_string(i) + "\"}"));
-  service_->OnMessage(Msg("spec/b/request", R"({"type":"ping","id":"other"})"));
+  front_->OnMessage(Msg("spec/b/request", R"({"type":"ping","id":"other"})"));
   service_->Drain();
   int limited = 0;
   for (const auto& m : publisher_.sent) {
@@ -154,14 +154,14 @@ TEST_F(ServiceTest, TheRateLimiterForgetsClientsOverHundredThousandDistinctIds) 
   size_t peak = 0;
   for (int round = 0; round < 4; ++round) {
     for (int i = 0; i < 25000; ++i) {
-      service_->OnMessage(Msg("spec/c" + std::to_string(round * 25000 + i) + "/request",
-                              R"({"type":"ping","id":"p"})"));
+      front_->OnMessage(Msg("spec/c" + std::to_string(round * 25000 + i) + "/request",
+                            R"({"type":"ping","id":"p"})"));
     }
     service_->Drain();
     peak = std::max(peak, service_->stats().rate_buckets);
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   }
-  service_->OnMessage(Msg("spec/last/request", R"({"type":"ping","id":"p"})"));
+  front_->OnMessage(Msg("spec/last/request", R"({"type":"ping","id":"p"})"));
   service_->Drain();
   EXPECT_LE(peak, 50000u) << "at most the clients of about two rounds at once";
   EXPECT_EQ(service_->stats().rate_buckets, 1u) << "idle clients are forgotten";
@@ -173,8 +173,8 @@ TEST_F(ServiceTest, ARateBelowOnePerSecondStillAdmitsOneRequest) {
   // Found while writing docs/protocol.md: the bucket started with `rate` tokens, so a rate of
   // 0.5/s refused every request forever.
   Start("limits: {requests_per_second_per_client: 0.5}\n");
-  service_->OnMessage(Msg("spec/slow/request", R"({"type":"ping","id":"first"})"));
-  service_->OnMessage(Msg("spec/slow/request", R"({"type":"ping","id":"second"})"));
+  front_->OnMessage(Msg("spec/slow/request", R"({"type":"ping","id":"first"})"));
+  front_->OnMessage(Msg("spec/slow/request", R"({"type":"ping","id":"second"})"));
   service_->Drain();
   ASSERT_EQ(publisher_.sent.size(), 2u);
   EXPECT_NE(publisher_.sent[0].payload.find("pong"), std::string::npos)

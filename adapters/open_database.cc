@@ -1,0 +1,27 @@
+#include "adapters/open_database.h"
+
+#include <algorithm>
+
+#include "adapters/postgres_database.h"
+#include "adapters/sqlite_database.h"
+
+namespace mqttspec::adapters {
+
+Result<std::unique_ptr<Database>> OpenDatabase(const DatabaseSpec& spec) {
+  if (spec.driver == "postgres") {
+    return std::unique_ptr<Database>(std::make_unique<PostgresDatabase>(
+        PostgresOptions{spec.url, spec.pool_size, spec.query_timeout_ms}));
+  }
+  if (spec.driver != "sqlite")
+    return MakeError(ErrorCode::kInvalidValue, "database.driver must be sqlite or postgres");
+  SqliteOptions o;
+  o.path = spec.path;
+  o.synchronous_full = spec.synchronous_full;
+  o.readers = std::max(1, spec.pool_size / 2);
+  o.query_timeout_ms = spec.query_timeout_ms;
+  auto db = SqliteDatabase::Open(o);
+  if (!db.ok()) return db.take_error();
+  return std::unique_ptr<Database>(std::move(db).value());
+}
+
+}  // namespace mqttspec::adapters

@@ -1,0 +1,47 @@
+#include "server/external/run.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstring>
+
+#include "server/core.h"
+#include "server/exit_codes.h"
+#include "server/external/paho_transport.h"
+#include "server/mqtt_front.h"
+#include "server/service.h"
+
+namespace mqttspec::server {
+
+int RunExternal(const Config& config) {
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto core = Core::Create(config);
+  if (!core.ok()) return CoreFailure(core.error());
+  PahoTransport transport(config.broker, config.qos.request);
+  {
+    Service service(config, *core.value(), transport);
+    MqttFront front(config, service, transport);
+    transport.Start(front);
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}, stopping: no new requests, answering those taken", strsignal(sig));
+    transport.StopTaking();
+    service.Drain();
+    auto s = service.stats();
+    spdlog::info(
+        "answered {} of {} requests ({} dropped topics, {} rate limited, {} publishes "
+        "failed)",
+        s.answered, s.taken, front.dropped_topics(), s.rate_limited, transport.publish_failures());
+  }
+  transport.Stop(std::chrono::seconds(5));
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace mqttspec::server
