@@ -2,6 +2,8 @@
 // Core: what every broker mode hosts — the model registry, the database and the router, built
 // from a Config. mqttspecd (external mode) and the Mosquitto plugin (embedded mode) both start
 // from here, so nothing between a transport and the database depends on the broker mode.
+// Thread-safety: built once at start (Create); afterwards only the rules of its members apply
+// (docs/architecture.md, Threading).
 
 #include <memory>
 
