@@ -1,9 +1,8 @@
 #pragma once
 // SqliteDatabase: the Database on one SQLite file in WAL mode. One writer connection (writes are
 // serialized by SQLite anyway) and a pool of reader connections that read concurrently with it.
-// Each connection caches its prepared statements. WAL checkpoints run on a background connection
-// (PASSIVE, so they never block the writer): SQLite's own auto-checkpoint would run them, fsync
-// included, inside whichever commit crossed the threshold, while every queued write waits. `like`
+// Each connection (sqlite_connection.h) caches its prepared statements. WAL checkpoints run on a
+// background connection (sqlite_checkpointer.h), not inside commits. `like`
 // is made case-sensitive with PRAGMA case_sensitive_like; `ilike` compares lower() of both sides
 // (ASCII case folding). Thread-safety: all methods may be called from any thread.
 
@@ -28,6 +27,7 @@ struct SqliteOptions {
 };
 
 class SqliteConnection;
+class SqliteCheckpointer;
 
 class SqliteDatabase : public Database {
  public:
@@ -69,27 +69,10 @@ class SqliteDatabase : public Database {
   std::vector<std::unique_ptr<SqliteConnection>> readers_;
   std::vector<SqliteConnection*> free_readers_;
 
-  // Background checkpoints (file databases only). The writer's WAL hook asks for one when the WAL
-  // has grown past kCheckpointPages. A writer that never pauses can outrun them: past
-  // kWriterCheckpointPages the writer checkpoints itself, as SQLite would, so the WAL stays
-  // bounded; once checkpointed it restarts and is truncated to journal_size_limit.
-  static constexpr int kCheckpointPages = 1000;  // SQLite's own auto-checkpoint threshold
-  static constexpr int kWriterCheckpointPages = 16000;
-  void Checkpoints();
-  std::unique_ptr<SqliteConnection> checkpointer_;
-  int next_checkpoint_at_ = kCheckpointPages;  // WAL frames; the writer's hook only
-  std::atomic<bool> wal_written_{false};       // commits since the last checkpoint
-  std::mutex checkpoint_mu_;  // guards checkpoint_wanted_, stopping_
-  std::condition_variable checkpoint_cv_;
-  bool checkpoint_wanted_ = false;
-  bool stopping_ = false;
-  std::thread checkpoint_thread_;
+  std::unique_ptr<SqliteCheckpointer> checkpointer_;  // file databases; after writer_
 
  public:
-  uint64_t checkpoints() const { return checkpoints_done_.load(); }
-
- private:
-  std::atomic<uint64_t> checkpoints_done_{0};
+  uint64_t checkpoints() const;  // background checkpoints done (0 for :memory:)
 };
 
 }  // namespace mqttspec::adapters

@@ -73,7 +73,7 @@ def plugin_path(name):
 
 
 def loader_test_plugin(kind):
-    """The loader's test plugins (tests/unit/hooks_test.cc), built into lib/test_plugins."""
+    """The loader's test plugins (tests/unit/test_plugins/hooks_test_plugin.cc), in lib/test_plugins."""
     return os.path.join(os.path.dirname(PLUGIN_DIR), "test_plugins", f"hooks_test_plugin_{kind}.so")
 
 

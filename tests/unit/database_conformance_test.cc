@@ -6,30 +6,22 @@
 // booleans as 0/1 and PostgreSQL as true/false, both are `true` on the wire. JSON fields are
 // compared as parsed JSON (PostgreSQL's jsonb normalizes the text).
 //
-// PostgreSQL: the server comes from MQTTSPEC_PG_URL (an admin URL, e.g.
-// postgresql://mqttspec@127.0.0.1:5432/postgres) or MQTTSPEC_PG_URL_FILE (a file holding one,
-// written by tests/pg/pgcluster.sh start). Each test creates its own database there and drops it.
-// With neither set the PostgreSQL cases are skipped, unless MQTTSPEC_REQUIRE_PG=1; with
-// MQTTSPEC_PG_URL_FILE set, or MQTTSPEC_REQUIRE_PG=1, a missing server is a failure.
+// PostgreSQL: the tests' server (pg_test_env.h: MQTTSPEC_PG_URL or MQTTSPEC_PG_URL_FILE; skipped
+// or failed without one). Each test creates its own database there and drops it.
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cfloat>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <mutex>
-#include <pqxx/pqxx>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -45,117 +37,6 @@
 #include "tests/unit/test_builders.h"
 #include "tests/unit/users_fixture.h"
 #include "tests/unit/value_printer.h"
-
-namespace mqttspec::adapters::pgtest {
-
-namespace {
-
-std::string Trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t a = 0;
-  while (a < s.size() && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  return s.substr(a);
-}
-}  // namespace
-
-PgConfig ReadPgConfig() {
-  PgConfig c;
-  const char* require = std::getenv("MQTTSPEC_REQUIRE_PG");
-  c.required = require && std::string(require) == "1";
-  if (const char* url = std::getenv("MQTTSPEC_PG_URL"); url && *url) {
-    c.admin_url = Trim(url);
-    return c;
-  }
-  if (const char* file = std::getenv("MQTTSPEC_PG_URL_FILE"); file && *file) {
-    c.required = true;  // the test run promised a server
-    std::ifstream in(file);
-    std::string url;
-    if (in) std::getline(in, url);
-    url = Trim(url);
-    if (url.empty()) {
-      c.problem = std::string("MQTTSPEC_PG_URL_FILE=") + file +
-                  " is missing or empty: the PostgreSQL test cluster is not running (ctest starts "
-                  "it with the pg.start fixture, tests/pg/pgcluster.sh start <dir>)";
-      return c;
-    }
-    c.admin_url = url;
-    return c;
-  }
-  c.problem =
-      "no PostgreSQL server for the tests: set MQTTSPEC_PG_URL (admin URL, e.g. "
-      "postgresql://mqttspec@127.0.0.1:5432/postgres) or MQTTSPEC_PG_URL_FILE (written by "
-      "tests/pg/pgcluster.sh start <dir>)";
-  return c;
-}
-
-std::string UrlWithDatabase(const std::string& url, const std::string& database) {
-  // postgresql://user@host:port/db?params → …/<database>?params
-  size_t scheme = url.find("://");
-  size_t start = scheme == std::string::npos ? 0 : scheme + 3;
-  size_t query = url.find('?', start);
-  size_t path = url.find('/', start);
-  if (path != std::string::npos && (query == std::string::npos || path < query)) {
-    size_t end = query == std::string::npos ? url.size() : query;
-    return url.substr(0, path + 1) + database + url.substr(end);
-  }
-  size_t end = query == std::string::npos ? url.size() : query;
-  return url.substr(0, end) + "/" + database + url.substr(end);
-}
-
-ScratchDatabase::ScratchDatabase(std::string admin_url) : admin_url_(std::move(admin_url)) {}
-
-ScratchDatabase::~ScratchDatabase() { Drop(); }
-
-bool ScratchDatabase::Create(std::string* error) {
-  static std::atomic<int> counter{0};
-  std::random_device rd;
-  name_ = "mqttspec_t" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
-          std::to_string(rd() % 1000000);
-  try {
-    pqxx::connection admin(admin_url_);
-    pqxx::nontransaction tx(admin);
-    tx.exec("CREATE DATABASE " + admin.quote_name(name_));
-    url_ = UrlWithDatabase(admin_url_, name_);
-    return true;
-  } catch (const std::exception& e) {
-    *error =
-        std::string("cannot create a test database on the PostgreSQL server (") + e.what() + ")";
-    name_.clear();
-    return false;
-  }
-}
-
-void ScratchDatabase::Drop() {
-  if (name_.empty()) return;
-  try {
-    pqxx::connection admin(admin_url_);
-    pqxx::nontransaction tx(admin);
-    tx.exec("DROP DATABASE IF EXISTS " + admin.quote_name(name_) + " WITH (FORCE)");
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "cannot drop test database " << name_ << ": " << e.what();
-  }
-  name_.clear();
-}
-
-void ScratchDatabase::Exec(const std::string& sql) {
-  pqxx::connection c(url_);
-  pqxx::nontransaction tx(c);
-  tx.exec(sql);
-}
-
-std::vector<std::vector<std::string>> ScratchDatabase::Query(const std::string& sql) {
-  pqxx::connection c(url_);
-  pqxx::nontransaction tx(c);
-  std::vector<std::vector<std::string>> out;
-  for (const auto& row : tx.exec(sql)) {
-    std::vector<std::string> values;
-    for (const auto& f : row) values.push_back(f.is_null() ? "<NULL>" : f.c_str());
-    out.push_back(std::move(values));
-  }
-  return out;
-}
-
-}  // namespace mqttspec::adapters::pgtest
 
 namespace mqttspec::adapters {
 namespace {
@@ -313,11 +194,8 @@ class DatabaseConformanceTest : public ::testing::TestWithParam<Backend> {
         break;
       }
       case Backend::kPostgres: {
-        pgtest::PgConfig cfg = pgtest::ReadPgConfig();
-        if (cfg.admin_url.empty()) {
-          if (cfg.required) FAIL() << cfg.problem;
-          GTEST_SKIP() << cfg.problem;
-        }
+        pgtest::PgConfig cfg;
+        NEED_POSTGRES(cfg);
         scratch_ = std::make_unique<pgtest::ScratchDatabase>(cfg.admin_url);
         std::string error;
         ASSERT_TRUE(scratch_->Create(&error)) << error;

@@ -1,6 +1,14 @@
 #pragma once
 // The tests' PostgreSQL server (the pg fixture's cluster, see tests/CMakeLists.txt) and scratch
-// databases on it. Defined in database_conformance_test.cc; used by postgres_database_test.cc too.
+// databases on it; used by database_conformance_test.cc and postgres_database_test.cc.
+//
+// The server comes from MQTTSPEC_PG_URL (an admin URL, e.g.
+// postgresql://mqttspec@127.0.0.1:5432/postgres) or MQTTSPEC_PG_URL_FILE (a file holding one,
+// written by tests/pg/pgcluster.sh start). With neither set the PostgreSQL tests are skipped,
+// unless MQTTSPEC_REQUIRE_PG=1; with MQTTSPEC_PG_URL_FILE set, or MQTTSPEC_REQUIRE_PG=1, a missing
+// server is a failure.
+
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
@@ -40,3 +48,13 @@ class ScratchDatabase {
 };
 
 }  // namespace mqttspec::adapters::pgtest
+
+// Skips (or fails, when a server was promised) without a PostgreSQL server; otherwise sets *cfg.
+#define NEED_POSTGRES(cfg)                              \
+  do {                                                  \
+    cfg = ::mqttspec::adapters::pgtest::ReadPgConfig(); \
+    if (cfg.admin_url.empty()) {                        \
+      if (cfg.required) FAIL() << cfg.problem;          \
+      GTEST_SKIP() << cfg.problem;                      \
+    }                                                   \
+  } while (0)

@@ -109,16 +109,6 @@ template <typename T>
   return ::testing::AssertionSuccess();
 }
 
-// Skips (or fails, when a server was promised) without a PostgreSQL server; otherwise sets *cfg.
-#define NEED_POSTGRES(cfg)                     \
-  do {                                         \
-    cfg = pgtest::ReadPgConfig();              \
-    if (cfg.admin_url.empty()) {               \
-      if (cfg.required) FAIL() << cfg.problem; \
-      GTEST_SKIP() << cfg.problem;             \
-    }                                          \
-  } while (0)
-
 class PostgresDatabaseTest : public ::testing::Test {
  protected:
   void SetUp() override {
