@@ -101,6 +101,16 @@ int RunEmbedded(const Config& config, const std::string& config_path) {
     if (auto p = PortProblem(b.host, port); !p.empty())
       return Failure(fmt::format("{}: {}", key, p));
   }
+  // admin.listen ("host:port"): checked here too, so a taken port is reported before the exec.
+  if (const std::string& l = config.admin.listen; !l.empty()) {
+    const size_t colon = l.rfind(':');
+    const int port = colon == std::string::npos ? 0 : std::atoi(l.c_str() + colon + 1);
+    if (port > 0) {
+      if (auto p = PortProblem(l.substr(0, colon), port); !p.empty())
+        return Failure("admin.listen: " + p);
+    }
+  }
+
   // Open and migrate once here, so database and plugin errors are reported by us, not in the
   // broker's log. Plugins are only checked: their init runs once, inside the broker.
   {

@@ -38,6 +38,7 @@
 #include "server/core.h"
 #include "server/embedded/acl.h"
 #include "server/embedded/mosquitto_transport.h"
+#include "server/grpc/grpc_front.h"
 #include "server/mqtt_front.h"
 #include "server/service.h"
 #include "server/topics.h"
@@ -66,6 +67,7 @@ struct Plugin {
   MosquittoTransport transport;
   std::unique_ptr<Service> service;
   std::unique_ptr<MqttFront> front;
+  std::unique_ptr<GrpcFront> grpc;  // admin.listen; on gRPC's threads
   bool first_tick = true;
   bool plugin_decides_auth = false;  // plugin_opt_broker_auth plugin
   std::vector<std::string> to_kick;  // client ids to disconnect at the next TICK
@@ -305,6 +307,12 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     p->core = std::move(core).value();
     p->service = std::make_unique<Service>(p->config, *p->core, p->transport);
     p->front = std::make_unique<MqttFront>(p->config, *p->service, p->transport);
+    auto grpc = GrpcFront::Start(p->config, *p->service);
+    if (!grpc.ok()) {
+      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", grpc.error().message.c_str());
+      return kExitFailure;
+    }
+    p->grpc = std::move(grpc).value();
     Plugin* raw = p.get();
     int rc = MOSQ_ERR_SUCCESS;
     for (const auto& r : kCallbacks)
@@ -329,6 +337,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userda
   try {
     for (const auto& r : mqttspec::server::embedded::kCallbacks)
       mosquitto_callback_unregister(p->id, r.event, r.callback, nullptr);
+    p->grpc.reset();  // no new gRPC calls; those running are answered
     // The broker loop has ended: answers still being computed can no longer be published.
     p->service->Drain();
     auto s = p->service->stats();

@@ -8,6 +8,7 @@
 #include "server/core.h"
 #include "server/exit_codes.h"
 #include "server/external/paho_transport.h"
+#include "server/grpc/grpc_front.h"
 #include "server/mqtt_front.h"
 #include "server/service.h"
 
@@ -27,11 +28,14 @@ int RunExternal(const Config& config) {
   {
     Service service(config, *core.value(), transport);
     MqttFront front(config, service, transport);
+    auto grpc = GrpcFront::Start(config, service);
+    if (!grpc.ok()) return Failure(grpc.error().message);
     transport.Start(front);
     int sig = 0;
     sigwait(&signals, &sig);
     spdlog::info("received {}, stopping: no new requests, answering those taken", strsignal(sig));
     transport.StopTaking();
+    grpc.value().reset();  // no new gRPC calls; those running are answered
     service.Drain();
     auto s = service.stats();
     spdlog::info(

@@ -1,0 +1,194 @@
+#include "server/grpc/grpc_front.h"
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "mqttspec/v1/query.grpc.pb.h"
+#include "server/topics.h"
+
+namespace mqttspec::server {
+
+namespace v1 = mqttspec::v1;
+
+namespace {
+
+// The protocol's error codes as gRPC status codes.
+grpc::StatusCode StatusOf(std::string_view code) {
+  if (code == "not_found" || code == "model_not_found") return grpc::StatusCode::NOT_FOUND;
+  if (code.rfind("invalid_", 0) == 0 || code == "unknown_column" || code == "payload_too_large")
+    return grpc::StatusCode::INVALID_ARGUMENT;
+  if (code == "conflict") return grpc::StatusCode::ALREADY_EXISTS;
+  if (code == "forbidden") return grpc::StatusCode::PERMISSION_DENIED;
+  if (code == "rate_limited" || code == "too_many_subscriptions")
+    return grpc::StatusCode::RESOURCE_EXHAUSTED;
+  if (code == "timeout") return grpc::StatusCode::DEADLINE_EXCEEDED;
+  if (code == "unavailable") return grpc::StatusCode::UNAVAILABLE;
+  return grpc::StatusCode::INTERNAL;
+}
+
+std::string Metadata(const grpc::ServerContext& ctx, const char* key) {
+  auto it = ctx.client_metadata().find(key);
+  return it == ctx.client_metadata().end() ? std::string()
+                                           : std::string(it->second.data(), it->second.size());
+}
+
+// A protobuf message as JSON text, for the request the parser reads.
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(m, &out);
+  return out;
+}
+
+}  // namespace
+
+class QueryService final : public v1::Query::Service {
+ public:
+  QueryService(server::Service& service, std::string token)
+      : service_(service), token_(std::move(token)) {}
+
+  grpc::Status Read(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "read", *r, out);
+  }
+  grpc::Status Create(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "create", *r, out);
+  }
+  grpc::Status Update(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "update", *r, out);
+  }
+  grpc::Status Delete(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "delete", *r, out);
+  }
+  grpc::Status Meta(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "meta", *r, out);
+  }
+
+ private:
+  // The same request an MQTT client would publish: {"id","type","operation","schema","entity",
+  // "record_id","data","options"}.
+  static std::string Payload(const char* operation, const v1::Request& r) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("id");
+    w.String(r.id().c_str(), static_cast<rapidjson::SizeType>(r.id().size()));
+    w.Key("type");
+    w.String("request");
+    w.Key("operation");
+    w.String(operation);
+    w.Key("schema");
+    w.String(r.schema().c_str(), static_cast<rapidjson::SizeType>(r.schema().size()));
+    w.Key("entity");
+    w.String(r.entity().c_str(), static_cast<rapidjson::SizeType>(r.entity().size()));
+    if (!r.record_id().empty()) {
+      w.Key("record_id");
+      w.String(r.record_id().c_str(), static_cast<rapidjson::SizeType>(r.record_id().size()));
+    }
+    if (r.has_data()) {
+      const std::string data = Json(r.data());
+      w.Key("data");
+      w.RawValue(data.data(), data.size(), rapidjson::kObjectType);
+    }
+    if (r.has_options()) {
+      const std::string options = Json(r.options());
+      w.Key("options");
+      w.RawValue(options.data(), options.size(), rapidjson::kObjectType);
+    }
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+  }
+
+  grpc::Status Run(grpc::ServerContext& ctx, const char* operation, const v1::Request& r,
+                   v1::Response* out) {
+    if (!token_.empty() && Metadata(ctx, "authorization") != "Bearer " + token_)
+      return {grpc::StatusCode::UNAUTHENTICATED, "a valid authorization: Bearer <token> is needed"};
+    std::string name = Metadata(ctx, "mqttspec-client");
+    Caller caller{"grpc:" + (name.empty() ? std::string("grpc") : name), ""};
+    if (!IsValidClientId(caller.client_id))
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "mqttspec-client may not contain '/', '+', '#' and is at most 123 characters"};
+    std::promise<std::string> answer;
+    auto done = answer.get_future();
+    service_.Submit(std::move(caller), Payload(operation, r),
+                    [&answer](std::string response) { answer.set_value(std::move(response)); });
+    return Answer(ctx, done.get(), out);
+  }
+
+  // The service's JSON answer as a Response, or a status with the protocol's code.
+  static grpc::Status Answer(grpc::ServerContext& ctx, const std::string& json, v1::Response* out) {
+    rapidjson::Document d;
+    d.Parse(json.c_str(), json.size());
+    if (d.HasParseError() || !d.IsObject())
+      return {grpc::StatusCode::INTERNAL, "unreadable answer"};
+    auto member = [&](const char* k) -> const rapidjson::Value* {
+      auto it = d.FindMember(k);
+      return it == d.MemberEnd() ? nullptr : &it->value;
+    };
+    const rapidjson::Value* success = member("success");
+    if (!success || !success->IsBool() || !success->GetBool()) {
+      const rapidjson::Value* err = member("error");
+      std::string code = "internal", message = "error";
+      if (err && err->IsObject()) {
+        if (err->HasMember("code") && (*err)["code"].IsString()) code = (*err)["code"].GetString();
+        if (err->HasMember("message") && (*err)["message"].IsString())
+          message = (*err)["message"].GetString();
+      }
+      ctx.AddTrailingMetadata("mqttspec-error-code", code);
+      return {StatusOf(code), message};
+    }
+    auto to_proto = [](const rapidjson::Value& v, google::protobuf::Message* m) {
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+      v.Accept(w);
+      return google::protobuf::util::JsonStringToMessage(
+                 std::string(buf.GetString(), buf.GetSize()), m)
+          .ok();
+    };
+    if (const rapidjson::Value* data = member("data");
+        data && !to_proto(*data, out->mutable_data()))
+      return {grpc::StatusCode::INTERNAL, "unrepresentable data"};
+    if (const rapidjson::Value* meta = member("metadata");
+        meta && meta->IsObject() && !to_proto(*meta, out->mutable_metadata()))
+      return {grpc::StatusCode::INTERNAL, "unrepresentable metadata"};
+    return grpc::Status::OK;
+  }
+
+  server::Service& service_;
+  const std::string token_;
+};
+
+Result<std::unique_ptr<GrpcFront>> GrpcFront::Start(const Config& config, Service& service) {
+  const std::string& addr = config.admin.listen;
+  if (addr.empty()) return std::unique_ptr<GrpcFront>();
+  auto front = std::unique_ptr<GrpcFront>(new GrpcFront());
+  front->query_ = std::make_unique<QueryService>(service, config.admin.token);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &front->port_);
+  builder.RegisterService(front->query_.get());
+  front->server_ = builder.BuildAndStart();
+  if (!front->server_ || front->port_ == 0)
+    return MakeError(ErrorCode::kUnavailable,
+                     fmt::format("admin.listen: cannot listen on {}", addr));
+  front->server_->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("gRPC: mqttspec.v1.Query, health and reflection on {} (port {})", addr,
+               front->port_);
+  return front;
+}
+
+GrpcFront::~GrpcFront() {
+  if (!server_) return;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
+
+}  // namespace mqttspec::server

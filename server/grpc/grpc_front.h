@@ -1,0 +1,43 @@
+#pragma once
+// GrpcFront: the gRPC server on admin.listen — the data API (mqttspec.v1.Query: Read, Create,
+// Update, Delete, Meta), grpc.health.v1.Health and server reflection. A Query call becomes the
+// same request an MQTT client would publish and goes through Service::Submit: the same parser,
+// registry checks, hooks, limits and dedup. The caller acts as client id "grpc:<name>", <name>
+// from the call metadata `mqttspec-client` (default "grpc"). With admin.token set, every call
+// needs `authorization: Bearer <token>` (else UNAUTHENTICATED). Errors are gRPC status codes with
+// the protocol's code in the trailing metadata `mqttspec-error-code`.
+// It runs on gRPC's own threads, never on the broker's (embedded mode starts it in the plugin).
+// Thread-safety: Start/destroy from one thread; calls are served concurrently.
+
+#include <memory>
+#include <string>
+
+#include "common/error.h"
+#include "server/config.h"
+#include "server/service.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace mqttspec::server {
+
+class QueryService;
+
+class GrpcFront {
+ public:
+  // Listens on config.admin.listen; nullptr when it is "" (off). Errors: unavailable naming
+  // admin.listen when it cannot listen there.
+  static Result<std::unique_ptr<GrpcFront>> Start(const Config& config, Service& service);
+  ~GrpcFront();  // stops taking calls, finishes those running
+
+  int port() const { return port_; }
+
+ private:
+  GrpcFront() = default;
+  std::unique_ptr<QueryService> query_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace mqttspec::server
