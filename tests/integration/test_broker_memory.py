@@ -44,6 +44,7 @@ import time
 import unittest
 
 from harness import BULK_MODEL, Service, ServiceTestCase, random_suffix
+from mqtt_packets import varint as _varint
 from test_embedded import RawMqtt
 
 ROUNDS = 5                   # round 1 is the warm-up; flatness is asserted over rounds 2..ROUNDS
@@ -66,14 +67,6 @@ def marker_request(tag):
     return {"id": f"m-{tag}", "type": "request", "operation": "create", "schema": "public",
             "entity": "bulk", "data": {"n": 0, "tag": tag}}
 
-
-def _varint(n):
-    out = bytearray()
-    while True:
-        b, n = n % 128, n // 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def publish_packet(topic, msg, qos=1, pid=0):

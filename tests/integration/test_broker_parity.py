@@ -40,6 +40,7 @@ import unittest
 
 import harness  # first: it makes Debian's paho importable
 from harness import Service, free_port, mosquitto_binary, random_suffix, wait_port
+from mqtt_packets import mqtt_string as _str, varint as _varint
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCodes
@@ -293,18 +294,6 @@ class Client:
 # A hand-made client for what paho cannot do: leave QoS 1 messages unacknowledged (receive
 # maximum, redelivery) and send a zero-length client id with clean session 0.
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        b, n = n % 128, n // 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _str(s):
-    b = s.encode("utf-8")
-    return struct.pack("!H", len(b)) + b
 
 
 class Raw:

@@ -28,6 +28,7 @@ import harness
 from harness import (BULK_MODEL, SUBACK_FAILURE, USERS_MODEL, ConnectRefused, Service,
                      ServiceTestCase, SpecClient, free_port, mosquitto_binary, random_suffix,
                      to_yaml, wait_port)
+from mqtt_packets import mqtt_string as _str, varint as _varint
 
 NOT_AUTHORIZED_V311 = 5   # CONNACK return code "not authorised"
 BAD_CREDENTIALS_V311 = 4  # CONNACK return code "bad user name or password"
@@ -73,18 +74,6 @@ class EmbeddedTestCase(ServiceTestCase):
 # A few hand-made packets, for the one thing paho cannot do: publish a request and vanish from the
 # network before the answer can be read, so that the broker must keep the answer for the session.
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        b, n = n % 128, n // 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _str(s):
-    b = s.encode("utf-8") if isinstance(s, str) else s
-    return struct.pack("!H", len(b)) + b
 
 
 class RawMqtt:
