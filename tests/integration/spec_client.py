@@ -72,6 +72,7 @@ class SpecClient:
         self.history = []  # everything received, in arrival order
         self._connected = None
         self.connack_rc = None  # the CONNACK's return/reason code, as an int
+        self.connack_properties = None
         self.session_present = None
         self._subacks = {}  # mid -> granted QoS / reason codes (ints)
         if self.v5:
@@ -123,6 +124,7 @@ class SpecClient:
         with self._cond:
             if self._connected is None:  # the first CONNACK decides (paho retries after refusals)
                 self.connack_rc = int(code)
+                self.connack_properties = properties  # MQTT 5 CONNACK properties, or None
                 self.session_present = bool((flags or {}).get("session present"))
                 self._connected = True if code == 0 else f"rc={rc}"
             self._cond.notify_all()

@@ -510,6 +510,27 @@ class Authentication(EmbeddedTestCase):
 
 # ---------------------------------------------------------------------------------- MQTT 5 props
 
+class BrokerSettings(EmbeddedTestCase):
+    """broker.max_connections and broker.max_keepalive reach the broker (issue 12)."""
+
+    BROKER_EXTRA = {"max_connections": 3, "max_keepalive": 20}
+
+    def test_max_connections_reaches_the_broker(self):
+        # Only the configuration is asserted: Mosquitto 2.0.11 counts a client's clean disconnect
+        # twice, so its limit drifts upwards (fixed upstream in 2.0.12, "Fix `max_connections`
+        # option not being correctly counted"); a bare 2.0.11 broker does the same.
+        with open(os.path.join(self.service.data_dir, "mosquitto.conf")) as f:
+            self.assertRegex(f.read(), rf"(?m)^listener {self.service.port} 127\.0\.0\.1\n"
+                                       r"max_connections 3$")
+
+    def test_max_keepalive_is_told_to_mqtt5_clients(self):
+        c = SpecClient(self.service.port, "ka-" + random_suffix(), protocol="5")  # asks for 30 s
+        try:
+            self.assertEqual(getattr(c.connack_properties, "ServerKeepAlive", None), 20)
+        finally:
+            c.close()
+
+
 class Mqtt5ResponseTopic(EmbeddedTestCase):
     def setUp(self):
         super().setUp()
