@@ -49,6 +49,13 @@ class Clients {
     std::lock_guard lock(mu_);
     clients_.erase(id);
   }
+  // Removes `client`'s entry only if it is still the one kept for its id: after a takeover (a new
+  // connection with the same id) the old connection's disconnect must not drop the new state.
+  void Remove(const std::shared_ptr<ClientInfo>& client) {
+    std::lock_guard lock(mu_);
+    auto it = clients_.find(client->id);
+    if (it != clients_.end() && it->second.info == client) clients_.erase(it);
+  }
   size_t size() const {
     std::lock_guard lock(mu_);
     return clients_.size();

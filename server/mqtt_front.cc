@@ -15,7 +15,7 @@ MqttFront::MqttFront(const Config& config, Service& service, Transport& transpor
 
 void MqttFront::OnMessage(InboundMessage msg) {
   auto client = ClientOfRequestTopic(prefix_, msg.topic);
-  if (!client) {
+  if (!client || IsReservedClientId(*client)) {  // "grpc:…" ids belong to the gRPC front
     dropped_topics_.fetch_add(1, std::memory_order_relaxed);
     spdlog::debug("dropped a message on malformed topic '{}'", msg.topic.substr(0, 200));
     return;

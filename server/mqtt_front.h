@@ -20,7 +20,8 @@ class MqttFront {
   MqttFront(const Config& config, Service& service, Transport& transport);
 
   // One PUBLISH from a request topic. Returns at once; the answer is published from a worker.
-  // Messages on other topic shapes, or with an invalid client id, are dropped and counted.
+  // Messages on other topic shapes, or with an invalid or reserved ("grpc:…") client id, are
+  // dropped and counted.
   void OnMessage(InboundMessage message);
 
   // The filter a transport subscribes to: "<prefix>/+/request".

@@ -50,15 +50,16 @@ void Service::OnClientConnected(std::shared_ptr<ClientInfo> client, bool clean) 
   });
 }
 
-void Service::OnClientDisconnected(const std::string& client_id, bool clean) {
-  executor_->Post(client_id, [this, client_id, clean] {
-    auto client = core_.clients().Get(client_id);
+void Service::OnClientDisconnected(std::shared_ptr<ClientInfo> client, bool clean) {
+  std::string id = client->id;
+  executor_->Post(id, [this, client = std::move(client), clean] {
+    const std::string& client_id = client->id;
     if (auto st = RunClientHooks(HookType::kBeforeDisconnect, *client); !st.ok())
       spdlog::warn("BeforeDisconnect hook for '{}': {}", client_id, st.error().message);
     if (clean) core_.subscriptions().RemoveClient(client_id);
     if (auto st = RunClientHooks(HookType::kAfterDisconnect, *client); !st.ok())
       spdlog::warn("AfterDisconnect hook for '{}': {}", client_id, st.error().message);
-    core_.clients().Remove(client_id);
+    core_.clients().Remove(client);
   });
 }
 

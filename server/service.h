@@ -55,7 +55,9 @@ class Service {
   //    clean session's subscriptions, AfterDisconnect hooks, and its state is forgotten.
   Status Authenticate(ClientInfo& client);
   void OnClientConnected(std::shared_ptr<ClientInfo> client, bool clean);
-  void OnClientDisconnected(const std::string& client_id, bool clean);
+  // `client`: the state that connection was given (OnClientConnected), so a takeover's new
+  // connection keeps its own.
+  void OnClientDisconnected(std::shared_ptr<ClientInfo> client, bool clean);
 
   // Blocks until every request taken so far has been answered and its notifications published.
   void Drain();

@@ -39,6 +39,10 @@ bool IsRequestTopic(std::string_view prefix, std::string_view topic) {
          topic.substr(topic.size() - kRequest.size()) == kRequest;
 }
 
+bool IsReservedClientId(std::string_view id) {
+  return id.substr(0, kGrpcClientPrefix.size()) == kGrpcClientPrefix;
+}
+
 std::optional<std::string_view> ClientOfRequestTopic(std::string_view prefix,
                                                      std::string_view topic) {
   if (!IsRequestTopic(prefix, topic)) return std::nullopt;

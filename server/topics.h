@@ -15,6 +15,11 @@ namespace mqttspec::server {
 // NUL (MOSQUITTO.md §5: the v5 plugin path passes such ids through unfiltered).
 bool IsValidClientId(std::string_view id);
 
+// Client ids of the gRPC front ("grpc:<name>"): an MQTT client may not use them, or it would share
+// a gRPC caller's state, rate bucket and dedup entries.
+inline constexpr std::string_view kGrpcClientPrefix = "grpc:";
+bool IsReservedClientId(std::string_view id);
+
 std::string RequestFilter(std::string_view prefix);  // "<prefix>/+/request"
 std::string ResponseTopic(std::string_view prefix, std::string_view client);
 std::string NotifyTopic(std::string_view prefix, std::string_view client,

@@ -96,7 +96,7 @@ bool Established(Plugin& p, const mosquitto* client) {
     info->id = Str(mosquitto_client_id(client));
     info->username = Str(mosquitto_client_username(client));
     Connection c{info, mosquitto_client_clean_session(client), false, false};
-    if (!IsValidClientId(info->id)) {
+    if (!IsValidClientId(info->id) || IsReservedClientId(info->id)) {
       c.refused = true;
     } else if (auto st = p.service->Authenticate(*info); !st.ok()) {
       spdlog::info("refusing client '{}': {}", info->id, st.error().message);
@@ -184,6 +184,10 @@ int OnBasicAuth(Plugin* p, void* event_data) {
     spdlog::warn("refusing client id '{}': it may not contain '/', '+' or '#'", Str(id));
     return MOSQ_ERR_AUTH;
   }
+  if (IsReservedClientId(id)) {
+    spdlog::warn("refusing client id '{}': ids starting with grpc: belong to the gRPC front", id);
+    return MOSQ_ERR_AUTH;
+  }
   if (p->plugin_decides_auth && !ev->username && !p->config.broker.allow_anonymous)
     return MOSQ_ERR_AUTH;
   auto client = std::make_shared<ClientInfo>();
@@ -208,8 +212,7 @@ int OnDisconnect(Plugin* p, void* event_data) {
   auto* ev = static_cast<mosquitto_evt_disconnect*>(event_data);
   auto it = p->connections.find(ev->client);
   if (it == p->connections.end()) return MOSQ_ERR_SUCCESS;
-  if (it->second.established)
-    p->service->OnClientDisconnected(it->second.client->id, it->second.clean);
+  if (it->second.established) p->service->OnClientDisconnected(it->second.client, it->second.clean);
   p->connections.erase(it);
   return MOSQ_ERR_SUCCESS;
 }
@@ -320,6 +323,13 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     if (rc != MOSQ_ERR_SUCCESS) {
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: registering broker callbacks failed");
       return kExitFailure;
+    }
+    if (p->plugin_decides_auth && !p->config.broker.allow_anonymous &&
+        p->config.broker.password_file.empty() &&
+        !p->core->hooks().Has(mqttspec::HookType::kBeforeConnect)) {
+      spdlog::warn(
+          "broker.allow_anonymous is false but there is no broker.password_file and no "
+          "BeforeConnect hook: any username with any password is accepted");
     }
     spdlog::info("mqttspec {} serving {}/+/request inside the broker", MQTTSPEC_VERSION, p->prefix);
     *userdata = p.release();

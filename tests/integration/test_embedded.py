@@ -314,7 +314,7 @@ class Isolation(EmbeddedTestCase):
         self.assertEqual([t for t, _, _ in d.history if t == "other/topic"], [])
 
     def test_client_ids_with_wildcards_or_slash_are_refused(self):
-        for cid in ("bad+id", "bad#id", "+", "#", "a/b", "spec/+/x"):
+        for cid in ("bad+id", "bad#id", "+", "#", "a/b", "spec/+/x", "grpc:svc"):
             for protocol, expected in (("3.1.1", NOT_AUTHORIZED_V311), ("5", NOT_AUTHORIZED_V5)):
                 with self.subTest(client_id=cid, protocol=protocol):
                     with self.assertRaises(ConnectRefused) as cm:

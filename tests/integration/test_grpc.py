@@ -49,9 +49,13 @@ class GrpcService(Service):
         super().__init__(**kw)
         self.grpc_port = free_port()
 
+    no_token = False
+
     def config_dict(self):
         cfg = super().config_dict()
-        cfg["admin"] = {"listen": f"127.0.0.1:{self.grpc_port}", "token": TOKEN}
+        cfg["admin"] = {"listen": f"127.0.0.1:{self.grpc_port}"}
+        if not self.no_token:
+            cfg["admin"]["token"] = TOKEN
         return cfg
 
 
@@ -174,6 +178,33 @@ class GrpcFrontBase(ServiceTestCase):
         self.assertEqual(len(answers), 1)
         self.assertIn(b"mqttspec.v1.Query", answers[0])
         self.assertIn(b"grpc.health.v1.Health", answers[0])
+
+
+class GrpcFrontWithoutToken(GrpcFrontBase):
+    """Without admin.token the data API refuses every call (it would bypass MQTT
+    authentication); health and reflection still answer."""
+
+    @classmethod
+    def make_service(cls):
+        svc = GrpcService(mode="external")
+        svc.no_token = True
+        return svc
+
+    def test_the_data_api_needs_a_configured_token(self):
+        for token in (None, "", TOKEN):
+            with self.subTest(token=token):
+                code, details, _ = self.rpc_error("Meta", entity="users", token=token)
+                self.assertEqual(code, grpc.StatusCode.UNAUTHENTICATED)
+                self.assertIn("admin.token", details)
+        health = self.channel.unary_unary("/grpc.health.v1.Health/Check")
+        self.assertEqual(health(b"", timeout=5), b"\x08\x01")
+
+    # The other tests need the data API.
+    test_crud_and_meta_through_grpc_share_the_core_with_mqtt = None
+    test_errors_map_to_status_codes_with_the_protocol_code = None
+    test_the_token_is_required = None
+    test_a_repeated_write_with_the_same_id_is_applied_once_per_caller = None
+    test_health_and_reflection = None
 
 
 class GrpcFrontExternal(GrpcFrontBase):

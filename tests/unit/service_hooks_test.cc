@@ -125,7 +125,7 @@ TEST_F(ServiceHooksTest, EveryHookTypeFiresWhereItShould) {
       Succeeded(Request("dev1", "d", R"("operation":"delete","entity":"things","record_id":1)")));
   ASSERT_TRUE(Succeeded(Request("dev1", "m", R"("operation":"meta","entity":"things")")));
   Request("dev1", "p", R"("type":"ping")");  // no hooks at all
-  service_->OnClientDisconnected("dev1", true);
+  service_->OnClientDisconnected(client, true);
   service_->Drain();
 
   std::lock_guard l(mu);
@@ -215,4 +215,20 @@ TEST_F(ServiceHooksTest, BeforeConnectAbortOrThrowRefusesTheConnect) {
 }
 
 }  // namespace
+TEST_F(ServiceHooksTest, ATakeoversNewConnectionKeepsItsStateWhenTheOldOnesDisconnectIsProcessed) {
+  // Found by the SECURITY.md review: the old connection's disconnect removed the client state by
+  // id on a worker, after the new connection (same id) had stored its own on the broker thread.
+  auto old_conn = std::make_shared<ClientInfo>();
+  old_conn->id = "dev9";
+  old_conn->metadata["tenant_id"] = "old";
+  service_->OnClientConnected(old_conn, false);
+  auto new_conn = std::make_shared<ClientInfo>();
+  new_conn->id = "dev9";
+  new_conn->metadata["tenant_id"] = "new";
+  service_->OnClientConnected(new_conn, false);  // takeover: stored at once
+  service_->OnClientDisconnected(old_conn, false);
+  service_->Drain();
+  EXPECT_EQ(core_->clients().Get("dev9")->metadata["tenant_id"], "new");
+}
+
 }  // namespace mqttspec::server

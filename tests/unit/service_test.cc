@@ -79,6 +79,13 @@ TEST_F(ServiceTest, MalformedTopicsAreDroppedAndCounted) {
   ASSERT_EQ(publisher_.sent.size(), 1u);
   EXPECT_EQ(publisher_.sent[0].topic, "spec/ok/response");
   EXPECT_EQ(front_->dropped_topics(), 1u);
+  // "grpc:…" ids belong to the gRPC front: an MQTT client may not share their state.
+  front_->OnMessage(Msg("spec/grpc:svc/request", R"({"type":"ping","id":"2"})"));
+  service_->Drain();
+  EXPECT_EQ(publisher_.sent.size(), 1u);
+  EXPECT_EQ(front_->dropped_topics(), 2u);
+  EXPECT_TRUE(IsReservedClientId("grpc:x"));
+  EXPECT_FALSE(IsReservedClientId("grpcx"));
 }
 
 TEST_F(ServiceTest, ResponseTopicPropertyIsHonouredOnlyInsideTheClientsTree) {
