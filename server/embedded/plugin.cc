@@ -65,6 +65,7 @@ struct Plugin {
   std::string prefix;
   std::unique_ptr<Core> core;
   MosquittoTransport transport;
+  std::unique_ptr<NotificationRoutes> routes;  // gRPC Subscribe streams, else `transport`
   std::unique_ptr<Service> service;
   std::unique_ptr<MqttFront> front;
   std::unique_ptr<GrpcFront> grpc;  // admin.listen; on gRPC's threads
@@ -308,9 +309,10 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
                                                                      : kExitFailure;
     }
     p->core = std::move(core).value();
-    p->service = std::make_unique<Service>(p->config, *p->core, p->transport);
+    p->routes = std::make_unique<NotificationRoutes>(p->config.topic_prefix, p->transport);
+    p->service = std::make_unique<Service>(p->config, *p->core, *p->routes);
     p->front = std::make_unique<MqttFront>(p->config, *p->service, p->transport);
-    auto grpc = GrpcFront::Start(p->config, *p->service);
+    auto grpc = GrpcFront::Start(p->config, *p->service, *p->routes);
     if (!grpc.ok()) {
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", grpc.error().message.c_str());
       return kExitFailure;

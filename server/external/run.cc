@@ -26,9 +26,10 @@ int RunExternal(const Config& config) {
   if (!core.ok()) return CoreFailure(core.error());
   PahoTransport transport(config.broker, config.qos.request);
   {
-    Service service(config, *core.value(), transport);
+    NotificationRoutes routes(config.topic_prefix, transport);  // gRPC streams, else the broker
+    Service service(config, *core.value(), routes);
     MqttFront front(config, service, transport);
-    auto grpc = GrpcFront::Start(config, service);
+    auto grpc = GrpcFront::Start(config, service, routes);
     if (!grpc.ok()) return Failure(grpc.error().message);
     transport.Start(front);
     int sig = 0;

@@ -10,7 +10,11 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <future>
+#include <mutex>
 
 #include "mqttspec/v1/query.grpc.pb.h"
 #include "server/topics.h"
@@ -59,8 +63,8 @@ std::string Json(const google::protobuf::Message& m) {
 
 class QueryService final : public v1::Query::Service {
  public:
-  QueryService(server::Service& service, std::string token)
-      : service_(service), token_(std::move(token)) {}
+  QueryService(server::Service& service, NotificationRoutes& routes, std::string token)
+      : service_(service), routes_(routes), token_(std::move(token)) {}
 
   grpc::Status Read(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
     return Run(*c, "read", *r, out);
@@ -77,6 +81,66 @@ class QueryService final : public v1::Query::Service {
   grpc::Status Meta(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
     return Run(*c, "meta", *r, out);
   }
+
+  // Subscribes as the caller, then streams the subscription's notifications until the caller
+  // cancels (or the server stops); the subscription ends with the stream.
+  grpc::Status Subscribe(grpc::ServerContext* c, const v1::Request* r,
+                         grpc::ServerWriter<v1::Notification>* writer) override {
+    Caller caller;
+    if (auto st = Admit(*c, &caller); !st.ok()) return st;
+    const std::string client = caller.client_id;
+    rapidjson::Document answer;
+    if (auto st = Answer(*c, Call(std::move(caller), Payload("subscribe", *r)), nullptr, &answer);
+        !st.ok())
+      return st;
+    const std::string id = answer["data"]["subscription_id"].GetString();
+    const std::string topic = answer["data"]["notify_topic"].GetString();
+    struct Queue {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::deque<std::string> items;
+    };
+    auto queue = std::make_shared<Queue>();
+    routes_.Add(topic, [queue](OutboundMessage m) {
+      std::lock_guard lock(queue->mu);
+      if (queue->items.size() >= kMaxQueued) return;  // a slow stream: its seq shows the gap
+      queue->items.push_back(std::move(m.payload));
+      queue->cv.notify_one();
+    });
+    while (!c->IsCancelled() && !stopping_.load()) {
+      std::deque<std::string> batch;
+      {
+        std::unique_lock lock(queue->mu);
+        queue->cv.wait_for(lock, std::chrono::milliseconds(200),
+                           [&] { return !queue->items.empty(); });
+        batch.swap(queue->items);
+      }
+      bool written = true;
+      for (const std::string& json : batch) {
+        v1::Notification n;
+        if (ToNotification(json, &n) && !writer->Write(n)) {
+          written = false;
+          break;
+        }
+      }
+      if (!written) break;
+    }
+    routes_.Remove(topic);
+    rapidjson::StringBuffer unsub;
+    rapidjson::Writer<rapidjson::StringBuffer> w(unsub);
+    w.StartObject();
+    w.Key("type");
+    w.String("subscription");
+    w.Key("operation");
+    w.String("unsubscribe");
+    w.Key("subscription_id");
+    w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
+    w.EndObject();
+    (void)Call(Caller{client, ""}, std::string(unsub.GetString(), unsub.GetSize()));
+    return grpc::Status::OK;
+  }
+
+  void Stop() { stopping_.store(true); }
 
  private:
   // The same request an MQTT client would publish: {"id","type","operation","schema","entity",
@@ -113,8 +177,10 @@ class QueryService final : public v1::Query::Service {
     return {buf.GetString(), buf.GetSize()};
   }
 
-  grpc::Status Run(grpc::ServerContext& ctx, const char* operation, const v1::Request& r,
-                   v1::Response* out) {
+  static constexpr size_t kMaxQueued = 10000;  // notifications waiting for a slow stream
+
+  // The token, and the caller's client id "grpc:<name>".
+  grpc::Status Admit(grpc::ServerContext& ctx, Caller* caller) {
     // The data API bypasses MQTT authentication, so it is served only with admin.token set.
     if (token_.empty())
       return {grpc::StatusCode::UNAUTHENTICATED,
@@ -122,20 +188,67 @@ class QueryService final : public v1::Query::Service {
     if (!SameSecret(Metadata(ctx, "authorization"), "Bearer " + token_))
       return {grpc::StatusCode::UNAUTHENTICATED, "a valid authorization: Bearer <token> is needed"};
     std::string name = Metadata(ctx, "mqttspec-client");
-    Caller caller{std::string(kGrpcClientPrefix) + (name.empty() ? std::string("grpc") : name), ""};
-    if (!IsValidClientId(caller.client_id))
+    caller->client_id =
+        std::string(kGrpcClientPrefix) + (name.empty() ? std::string("grpc") : name);
+    if (!IsValidClientId(caller->client_id))
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "mqttspec-client may not contain '/', '+', '#' and is at most 123 characters"};
+    return grpc::Status::OK;
+  }
+
+  // Submits one request as `caller` and waits for its answer (the worker that runs it sets it).
+  std::string Call(Caller caller, std::string payload) {
     std::promise<std::string> answer;
     auto done = answer.get_future();
-    service_.Submit(std::move(caller), Payload(operation, r),
+    service_.Submit(std::move(caller), std::move(payload),
                     [&answer](std::string response) { answer.set_value(std::move(response)); });
-    return Answer(ctx, done.get(), out);
+    return done.get();
+  }
+
+  grpc::Status Run(grpc::ServerContext& ctx, const char* operation, const v1::Request& r,
+                   v1::Response* out) {
+    Caller caller;
+    if (auto st = Admit(ctx, &caller); !st.ok()) return st;
+    rapidjson::Document answer;
+    return Answer(ctx, Call(std::move(caller), Payload(operation, r)), out, &answer);
+  }
+
+  // A notification's JSON (protocol/render.cc) as the proto message.
+  static bool ToNotification(const std::string& json, v1::Notification* n) {
+    rapidjson::Document d;
+    d.Parse(json.c_str(), json.size());
+    if (d.HasParseError() || !d.IsObject()) return false;
+    auto text = [&](const char* k) {
+      auto it = d.FindMember(k);
+      return it != d.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString())
+                                                         : std::string();
+    };
+    n->set_subscription_id(text("subscription_id"));
+    n->set_operation(text("operation"));
+    n->set_schema(text("schema"));
+    n->set_entity(text("entity"));
+    n->set_timestamp(text("timestamp"));
+    if (auto it = d.FindMember("seq"); it != d.MemberEnd() && it->value.IsUint64())
+      n->set_seq(it->value.GetUint64());
+    auto match = d.FindMember("match");
+    n->set_match(match == d.MemberEnd() || !match->value.IsBool() || match->value.GetBool());
+    if (auto it = d.FindMember("data"); it != d.MemberEnd()) {
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+      it->value.Accept(w);
+      if (!google::protobuf::util::JsonStringToMessage(std::string(buf.GetString(), buf.GetSize()),
+                                                       n->mutable_data())
+               .ok())
+        return false;
+    }
+    return true;
   }
 
   // The service's JSON answer as a Response, or a status with the protocol's code.
-  static grpc::Status Answer(grpc::ServerContext& ctx, const std::string& json, v1::Response* out) {
-    rapidjson::Document d;
+  // `d` keeps the parsed answer; `out` may be null (Subscribe reads `d`).
+  static grpc::Status Answer(grpc::ServerContext& ctx, const std::string& json, v1::Response* out,
+                             rapidjson::Document* parsed) {
+    rapidjson::Document& d = *parsed;
     d.Parse(json.c_str(), json.size());
     if (d.HasParseError() || !d.IsObject())
       return {grpc::StatusCode::INTERNAL, "unreadable answer"};
@@ -163,6 +276,7 @@ class QueryService final : public v1::Query::Service {
                  std::string(buf.GetString(), buf.GetSize()), m)
           .ok();
     };
+    if (!out) return grpc::Status::OK;  // the caller reads `parsed`
     if (const rapidjson::Value* data = member("data");
         data && !to_proto(*data, out->mutable_data()))
       return {grpc::StatusCode::INTERNAL, "unrepresentable data"};
@@ -173,14 +287,17 @@ class QueryService final : public v1::Query::Service {
   }
 
   server::Service& service_;
+  NotificationRoutes& routes_;
   const std::string token_;
+  std::atomic<bool> stopping_{false};
 };
 
-Result<std::unique_ptr<GrpcFront>> GrpcFront::Start(const Config& config, Service& service) {
+Result<std::unique_ptr<GrpcFront>> GrpcFront::Start(const Config& config, Service& service,
+                                                    NotificationRoutes& routes) {
   const std::string& addr = config.admin.listen;
   if (addr.empty()) return std::unique_ptr<GrpcFront>();
   auto front = std::unique_ptr<GrpcFront>(new GrpcFront());
-  front->query_ = std::make_unique<QueryService>(service, config.admin.token);
+  front->query_ = std::make_unique<QueryService>(service, routes, config.admin.token);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -199,6 +316,7 @@ Result<std::unique_ptr<GrpcFront>> GrpcFront::Start(const Config& config, Servic
 GrpcFront::~GrpcFront() {
   if (!server_) return;
   server_->GetHealthCheckService()->SetServingStatus(false);
+  query_->Stop();  // open Subscribe streams end
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // GrpcFront: the gRPC server on admin.listen — the data API (mqttspec.v1.Query: Read, Create,
-// Update, Delete, Meta), grpc.health.v1.Health and server reflection. A Query call becomes the
+// Update, Delete, Meta, and the Subscribe stream: its notifications arrive through
+// NotificationRoutes; a cancelled stream ends its subscription), grpc.health.v1.Health and server
+// reflection. A Query call becomes the
 // same request an MQTT client would publish and goes through Service::Submit: the same parser,
 // registry checks, hooks, limits and dedup. The caller acts as client id "grpc:<name>", <name>
 // from the call metadata `mqttspec-client` (default "grpc"). With admin.token set, every call
@@ -14,6 +16,7 @@
 
 #include "common/error.h"
 #include "server/config.h"
+#include "server/notification_routes.h"
 #include "server/service.h"
 
 namespace grpc {
@@ -28,7 +31,8 @@ class GrpcFront {
  public:
   // Listens on config.admin.listen; nullptr when it is "" (off). Errors: unavailable naming
   // admin.listen when it cannot listen there.
-  static Result<std::unique_ptr<GrpcFront>> Start(const Config& config, Service& service);
+  static Result<std::unique_ptr<GrpcFront>> Start(const Config& config, Service& service,
+                                                  NotificationRoutes& routes);
   ~GrpcFront();  // stops taking calls, finishes those running
 
   int port() const { return port_; }

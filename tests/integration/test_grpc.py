@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import harness
@@ -64,7 +65,7 @@ class GrpcFrontBase(ServiceTestCase):
 
     @classmethod
     def make_service(cls):
-        return GrpcService(mode=cls.MODE)
+        return GrpcService(mode=cls.MODE, limits={"max_subscriptions_per_client": 1})
 
     @classmethod
     def setUpClass(cls):
@@ -167,6 +168,77 @@ class GrpcFrontBase(ServiceTestCase):
         code, _, _ = self.rpc_error("Meta", entity="users", client="bad/name")
         self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
 
+    def test_subscribe_streams_changes_from_mqtt_and_grpc_and_ends_with_the_stream(self):
+        import threading
+        pb = self.pb
+        req = pb.Request(entity="users")
+        json_format.ParseDict({"filters": [{"column": "status", "operator": "eq",
+                                            "value": "watched"}]}, req.options)
+        stream = self.channel.unary_stream(
+            "/mqttspec.v1.Query/Subscribe", request_serializer=pb.Request.SerializeToString,
+            response_deserializer=pb.Notification.FromString)(
+                req, metadata=[("authorization", f"Bearer {TOKEN}"), ("mqttspec-client", "watcher")],
+                timeout=30)
+        got, done = [], threading.Event()
+
+        def read():
+            try:
+                for n in stream:
+                    got.append(n)
+                    if n.operation == "update":
+                        done.set()
+            except grpc.RpcError:
+                pass
+            done.set()
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        name = "watched " + random_suffix()
+        # The subscription is made before the stream's first message: retry the first write
+        # until it is seen (the stream has no "subscribed" message of its own).
+        deadline = time.monotonic() + 10
+        row = None
+        while not got and time.monotonic() < deadline:
+            row = self.data(self.rpc("Create", entity="users",
+                                     data={"name": name, "status": "watched"}))
+            time.sleep(0.3)
+        self.assertTrue(got, "no notification arrived")
+        rid = str(int(row["id"]))
+        mqtt = self.service.client()  # a change made over MQTT reaches the gRPC stream too
+        self.assertOk(mqtt.request({"id": "m", "type": "request", "operation": "update",
+                                    "entity": "users", "record_id": rid,
+                                    "data": {"status": "gone"}}))
+        self.assertTrue(done.wait(10), f"got {len(got)} notifications")
+        first, last = got[0], got[-1]
+        self.assertEqual((first.operation, first.schema, first.entity),
+                         ("create", "public", "users"))
+        self.assertTrue(first.subscription_id.startswith("sub-") or first.subscription_id)
+        self.assertEqual([n.seq for n in got], list(range(got[0].seq, got[0].seq + len(got))))
+        self.assertEqual((last.operation, last.match), ("update", False),
+                         "an update that leaves the filter is sent with match false")
+        self.assertEqual(json_format.MessageToDict(last.data)["status"], "gone")
+        stream.cancel()
+        reader.join(5)
+        # The cancelled stream's subscription has ended: with max_subscriptions_per_client 1,
+        # the same caller may subscribe again (it gets too_many_subscriptions while the old one
+        # lasts).
+        deadline = time.monotonic() + 10
+        code = None
+        while time.monotonic() < deadline:
+            again = self.channel.unary_stream(
+                "/mqttspec.v1.Query/Subscribe", request_serializer=pb.Request.SerializeToString,
+                response_deserializer=pb.Notification.FromString)(
+                    req, metadata=[("authorization", f"Bearer {TOKEN}"),
+                                   ("mqttspec-client", "watcher")], timeout=1.5)
+            try:
+                next(iter(again))
+            except grpc.RpcError as e:
+                code = e.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                break  # subscribed and waiting: the old subscription is gone
+            self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED)
+            time.sleep(0.3)
+        self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
+
     def test_health_and_reflection(self):
         health = self.channel.unary_unary("/grpc.health.v1.Health/Check")
         # HealthCheckRequest{service: ""} is empty; HealthCheckResponse{status: SERVING} = 08 01.
@@ -205,6 +277,7 @@ class GrpcFrontWithoutToken(GrpcFrontBase):
     test_the_token_is_required = None
     test_a_repeated_write_with_the_same_id_is_applied_once_per_caller = None
     test_health_and_reflection = None
+    test_subscribe_streams_changes_from_mqtt_and_grpc_and_ends_with_the_stream = None
 
 
 class GrpcFrontExternal(GrpcFrontBase):
