@@ -341,7 +341,19 @@ Config Parse(const YAML::Node& root) {
         [&](auto& n, auto& p) {
           ForEachKey(n, p,
                      {{"listen", [&](auto& v, auto& k) { c.admin.listen = Str(v, k); }},
-                      {"token", [&](auto& v, auto& k) { c.admin.token = Str(v, k); }}});
+                      {"token", [&](auto& v, auto& k) { c.admin.token = Str(v, k); }},
+                      {"tls", [&](auto& v, auto& k) {
+                         if (!v || v.IsNull()) return;
+                         auto& t = c.admin.tls;
+                         t.enabled = true;
+                         ForEachKey(
+                             v, k,
+                             {{"cert_file", [&](auto& x, auto& kk) { t.cert_file = Str(x, kk); }},
+                              {"key_file", [&](auto& x, auto& kk) { t.key_file = Str(x, kk); }},
+                              {"ca_file", [&](auto& x, auto& kk) { t.ca_file = Str(x, kk); }}});
+                         if (t.cert_file.empty()) Fail(k + ".cert_file", "is required");
+                         if (t.key_file.empty()) Fail(k + ".key_file", "is required");
+                       }}});
         }},
        {"limits",
         [&](auto& n, auto& p) {

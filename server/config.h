@@ -79,9 +79,17 @@ struct PluginConfig {
   std::map<std::string, std::string> options;  // scalar options as text
 };
 
+// admin.tls: the gRPC server's certificate and key (PEM); with ca_file, callers need a client
+// certificate signed by it.
+struct AdminTlsConfig {
+  bool enabled = false;  // an admin.tls section is present
+  std::string cert_file, key_file, ca_file;
+};
+
 struct AdminConfig {
   std::string listen = "127.0.0.1:50051";
   std::string token;
+  AdminTlsConfig tls;
 };
 
 struct LimitsConfig {

@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   server::Config config = std::move(loaded).value();
   if (auto st = server::CheckSupported(config); !st.ok())
     return server::ConfigError(st.error().message);
-  if (auto st = server::CheckTlsFiles(config.broker); !st.ok())
+  if (auto st = server::CheckTlsFiles(config); !st.ok())
     return server::ConfigError(st.error().message);
   if (check_only) {
     for (const auto& plugin : config.plugins) {

@@ -26,8 +26,9 @@ using File = std::unique_ptr<FILE, FileCloser>;
 using Cert = std::unique_ptr<X509, X509Free>;
 using Key = std::unique_ptr<EVP_PKEY, KeyFree>;
 
+// `key` is the full configuration key, e.g. "broker.tls.key_file".
 Error Bad(const std::string& key, const std::string& what) {
-  return MakeError(ErrorCode::kInvalidValue, fmt::format("broker.tls.{}: {}", key, what));
+  return MakeError(ErrorCode::kInvalidValue, fmt::format("{}: {}", key, what));
 }
 
 Result<File> Open(const std::string& key, const std::string& path) {
@@ -62,31 +63,43 @@ Result<Key> ReadKey(const std::string& key, const std::string& path) {
   return k;
 }
 
-Status CheckPair(const std::string& cert_file, const std::string& key_file) {
-  auto cert = ReadCerts("cert_file", cert_file);
+Status CheckPair(const std::string& section, const std::string& cert_file,
+                 const std::string& key_file) {
+  auto cert = ReadCerts(section + ".cert_file", cert_file);
   if (!cert.ok()) return cert.take_error();
-  auto key = ReadKey("key_file", key_file);
+  auto key = ReadKey(section + ".key_file", key_file);
   if (!key.ok()) return key.take_error();
   if (X509_check_private_key(cert.value().get(), key.value().get()) != 1) {
     ERR_clear_error();
-    return Bad("key_file", fmt::format("{} is not the private key of broker.tls.cert_file {}",
-                                       key_file, cert_file));
+    return Bad(section + ".key_file", fmt::format("{} is not the private key of {}.cert_file {}",
+                                                  key_file, section, cert_file));
+  }
+  return OkStatus();
+}
+
+// The PEM files of one TLS section ("broker.tls", "admin.tls").
+Status CheckSection(const std::string& section, const std::string& cert_file,
+                    const std::string& key_file, const std::string& ca_file) {
+  if (!cert_file.empty() || !key_file.empty()) {
+    if (auto st = CheckPair(section, cert_file, key_file); !st.ok()) return st;
+  }
+  if (!ca_file.empty()) {
+    auto ca = ReadCerts(section + ".ca_file", ca_file);
+    if (!ca.ok()) return ca.take_error();
   }
   return OkStatus();
 }
 
 }  // namespace
 
-Status CheckTlsFiles(const BrokerConfig& b) {
-  const TlsConfig& t = b.tls;
-  if (!t.enabled) return OkStatus();
-  if (!t.cert_file.empty() || !t.key_file.empty()) {
-    if (auto st = CheckPair(t.cert_file, t.key_file); !st.ok()) return st;
+Status CheckTlsFiles(const Config& c) {
+  const TlsConfig& t = c.broker.tls;
+  if (t.enabled) {
+    if (auto st = CheckSection("broker.tls", t.cert_file, t.key_file, t.ca_file); !st.ok())
+      return st;
   }
-  if (!t.ca_file.empty()) {
-    auto ca = ReadCerts("ca_file", t.ca_file);
-    if (!ca.ok()) return ca.take_error();
-  }
+  const AdminTlsConfig& a = c.admin.tls;
+  if (a.enabled) return CheckSection("admin.tls", a.cert_file, a.key_file, a.ca_file);
   return OkStatus();
 }
 

@@ -9,9 +9,9 @@
 
 namespace mqttspec::server {
 
-// Checks the files that `broker` names for its mode (embedded: cert_file, key_file, ca_file of the
-// listener; external: ca_file, cert_file, key_file of the service's connection). OK when
-// broker.tls is not set.
-Status CheckTlsFiles(const BrokerConfig& broker);
+// Checks the files that broker.tls names (embedded: the listener's cert_file, key_file, ca_file;
+// external: the service's connection's) and those of admin.tls (the gRPC server's). OK for a
+// section that is not set.
+Status CheckTlsFiles(const Config& config);
 
 }  // namespace mqttspec::server

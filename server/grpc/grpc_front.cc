@@ -13,8 +13,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <future>
 #include <mutex>
+#include <sstream>
 
 #include "mqttspec/v1/query.grpc.pb.h"
 #include "server/topics.h"
@@ -301,15 +303,34 @@ Result<std::unique_ptr<GrpcFront>> GrpcFront::Start(const Config& config, Servic
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &front->port_);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (const AdminTlsConfig& t = config.admin.tls; t.enabled) {
+    // The files were checked at start-up (tls_files.h); read them for gRPC, which wants PEM text.
+    auto read = [](const std::string& path) {
+      std::ifstream in(path);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      return ss.str();
+    };
+    grpc::SslServerCredentialsOptions ssl(
+        t.ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    if (!t.ca_file.empty()) ssl.pem_root_certs = read(t.ca_file);
+    ssl.pem_key_cert_pairs.push_back({read(t.key_file), read(t.cert_file)});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(addr, credentials, &front->port_);
   builder.RegisterService(front->query_.get());
   front->server_ = builder.BuildAndStart();
   if (!front->server_ || front->port_ == 0)
     return MakeError(ErrorCode::kUnavailable,
                      fmt::format("admin.listen: cannot listen on {}", addr));
   front->server_->GetHealthCheckService()->SetServingStatus(true);
-  spdlog::info("gRPC: mqttspec.v1.Query, health and reflection on {} (port {})", addr,
-               front->port_);
+  spdlog::info("gRPC: mqttspec.v1.Query, health and reflection on {} (port {}, {})", addr,
+               front->port_,
+               !config.admin.tls.enabled          ? "plaintext"
+               : config.admin.tls.ca_file.empty() ? "TLS"
+                                                  : "TLS with client certificates");
   return front;
 }
 

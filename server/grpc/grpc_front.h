@@ -7,7 +7,8 @@
 // registry checks, hooks, limits and dedup. The caller acts as client id "grpc:<name>", <name>
 // from the call metadata `mqttspec-client` (default "grpc"). With admin.token set, every call
 // needs `authorization: Bearer <token>` (else UNAUTHENTICATED). Errors are gRPC status codes with
-// the protocol's code in the trailing metadata `mqttspec-error-code`.
+// the protocol's code in the trailing metadata `mqttspec-error-code`. With admin.tls the server
+// speaks TLS (and with its ca_file requires client certificates).
 // It runs on gRPC's own threads, never on the broker's (embedded mode starts it in the plugin).
 // Thread-safety: Start/destroy from one thread; calls are served concurrently.
 

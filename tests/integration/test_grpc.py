@@ -280,6 +280,73 @@ class GrpcFrontWithoutToken(GrpcFrontBase):
     test_subscribe_streams_changes_from_mqtt_and_grpc_and_ends_with_the_stream = None
 
 
+class GrpcFrontTls(unittest.TestCase):
+    """admin.tls: the gRPC server speaks TLS; with ca_file it requires client certificates; bad
+    files stop start-up with exit 2 naming the key."""
+
+    @classmethod
+    def setUpClass(cls):
+        from test_tls import make_pki
+        cls.pb = load_query_pb2(cls)
+        d = tempfile.mkdtemp(prefix="mqttspec-pki-")
+        os.chmod(d, 0o755)
+        cls.addClassCleanup(shutil.rmtree, d, True)
+        cls.pki = make_pki(d)
+
+    def start(self, tls):
+        svc = GrpcService(mode="external")
+        base = svc.config_dict
+
+        def config_dict():
+            cfg = base()
+            cfg["admin"]["tls"] = tls
+            return cfg
+        svc.config_dict = config_dict
+        svc.start()
+        self.addCleanup(svc.stop)
+        return svc
+
+    def meta(self, channel):
+        call = channel.unary_unary("/mqttspec.v1.Query/Meta",
+                                   request_serializer=self.pb.Request.SerializeToString,
+                                   response_deserializer=self.pb.Response.FromString)
+        return call(self.pb.Request(entity="users"),
+                    metadata=[("authorization", f"Bearer {TOKEN}")], timeout=5)
+
+    def test_tls_and_client_certificates(self):
+        p = self.pki
+        read = lambda name: open(p[name], "rb").read()  # noqa: E731
+        svc = self.start({"cert_file": p["server.pem"], "key_file": p["server.key"],
+                          "ca_file": p["ca.pem"]})
+        target = f"localhost:{svc.grpc_port}"
+        good = grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem"))
+        with grpc.secure_channel(target, good) as ch:
+            self.assertEqual(json_format.MessageToDict(self.meta(ch).data)["primary_key"], "id")
+        for label, creds in (
+                ("no client certificate", grpc.ssl_channel_credentials(read("ca.pem"))),
+                ("another CA's certificate", grpc.ssl_channel_credentials(
+                    read("ca.pem"), read("rogue-client.key"), read("rogue-client.pem")))):
+            with self.subTest(label), grpc.secure_channel(target, creds) as ch:
+                with self.assertRaises(grpc.RpcError) as cm:
+                    self.meta(ch)
+                self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        with grpc.insecure_channel(f"127.0.0.1:{svc.grpc_port}") as ch:
+            with self.assertRaises(grpc.RpcError):
+                self.meta(ch)
+
+    def test_a_bad_admin_tls_file_stops_start_up_with_exit_2(self):
+        p = self.pki
+        conf = os.path.join(tempfile.mkdtemp(prefix="mqttspec-grpc-"), "c.yaml")
+        self.addCleanup(shutil.rmtree, os.path.dirname(conf), True)
+        with open(conf, "w") as f:
+            f.write(harness.to_yaml({"admin": {"listen": "127.0.0.1:0", "tls": {
+                "cert_file": p["server.pem"], "key_file": p["client.key"]}}}))
+        r = subprocess.run([harness.default_server_binary(), "--check-config", "--config", conf],
+                           capture_output=True, text=True, timeout=15)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("admin.tls.key_file:", r.stderr)
+
+
 class GrpcFrontExternal(GrpcFrontBase):
     MODE = "external"
 
