@@ -407,6 +407,21 @@ Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value&
       });
 }
 
+namespace {
+
+// A PostgreSQL column type (information_schema data_type) as a model field type; text for
+// anything else.
+std::string FieldTypeOf(const std::string& pg_type) {
+  if (pg_type == "integer" || pg_type == "bigint" || pg_type == "smallint") return "integer";
+  if (pg_type == "real" || pg_type == "double precision" || pg_type == "numeric") return "real";
+  if (pg_type == "boolean") return "boolean";
+  if (pg_type.rfind("timestamp", 0) == 0 || pg_type == "date") return "timestamp";
+  if (pg_type == "json" || pg_type == "jsonb") return "json";
+  return "text";
+}
+
+}  // namespace
+
 Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::string& schema) {
   return WithConnection<std::vector<registry::ModelPtr>>(
       [&](PostgresConnection& conn) -> Result<std::vector<registry::ModelPtr>> {
@@ -450,18 +465,7 @@ Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::
           std::string table = r[0].c_str(), type = r[2].c_str();
           registry::FieldSpec f;
           f.name = r[1].c_str();
-          if (type == "integer" || type == "bigint" || type == "smallint")
-            f.type = "integer";
-          else if (type == "real" || type == "double precision" || type == "numeric")
-            f.type = "real";
-          else if (type == "boolean")
-            f.type = "boolean";
-          else if (type.rfind("timestamp", 0) == 0 || type == "date")
-            f.type = "timestamp";
-          else if (type == "json" || type == "jsonb")
-            f.type = "json";
-          else
-            f.type = "text";
+          f.type = FieldTypeOf(type);
           f.nullable = std::string_view(r[3].c_str()) == "YES";
           f.auto_increment = r[4].as<bool>(false) && f.type == "integer";  // an identity column
           tables[table].push_back(std::move(f));

@@ -201,65 +201,149 @@ void CheckExternalTls(const BrokerConfig& b, const std::string& key) {
          "a client certificate needs both cert_file and key_file");
 }
 
+// One function a top-level section; each rejects keys it does not know (ForEachKey).
+
+void ParseBroker(const YAML::Node& n, const std::string& p, Config& c) {
+  auto& b = c.broker;
+  ForEachKey(
+      n, p,
+      {{"mode",
+        [&](auto& v, auto& k) {
+          b.mode = OneOf(v, k, {"embedded", "external"});
+        }},
+       {"host", [&](auto& v, auto& k) { b.host = Str(v, k); }},
+       {"port", [&](auto& v, auto& k) { b.port = static_cast<int>(Int(v, k, 0, 65535)); }},
+       {"websocket_port",
+        [&](auto& v, auto& k) { b.websocket_port = static_cast<int>(Int(v, k, 0, 65535)); }},
+       {"mosquitto", [&](auto& v, auto& k) { b.mosquitto = Str(v, k); }},
+       {"data_dir", [&](auto& v, auto& k) { b.data_dir = Str(v, k); }},
+       {"allow_anonymous", [&](auto& v, auto& k) { b.allow_anonymous = Bool(v, k); }},
+       {"password_file", [&](auto& v, auto& k) { b.password_file = Str(v, k); }},
+       {"url", [&](auto& v, auto& k) { b.url = Str(v, k); }},
+       {"client_id", [&](auto& v, auto& k) { b.client_id = Str(v, k); }},
+       {"username", [&](auto& v, auto& k) { b.username = Str(v, k); }},
+       {"password", [&](auto& v, auto& k) { b.password = Str(v, k); }},
+       {"shared_group", [&](auto& v, auto& k) { b.shared_group = Str(v, k); }},
+       {"max_connections",
+        [&](auto& v, auto& k) { b.max_connections = static_cast<int>(Int(v, k, 0, 10000000)); }},
+       {"max_keepalive",
+        [&](auto& v, auto& k) { b.max_keepalive = static_cast<int>(Int(v, k, 10, 65535)); }},
+       {"clean_session", [&](auto& v, auto& k) { b.clean_session = Bool(v, k); }},
+       {"session_expiry_s",
+        [&](auto& v, auto& k) { b.session_expiry_s = Int(v, k, 0, 4294967295LL); }},
+       {"keepalive_s",
+        [&](auto& v, auto& k) { b.keepalive_s = static_cast<int>(Int(v, k, 5, 65535)); }},
+       {"connect_timeout_s",
+        [&](auto& v, auto& k) { b.connect_timeout_s = static_cast<int>(Int(v, k, 1, 3600)); }},
+       {"reconnect",
+        [&](auto& v, auto& k) {
+          ForEachKey(v, k,
+                     {{"min_s", [&](auto& x, auto& kk) { b.reconnect.min_s = Real(x, kk); }},
+                      {"max_s", [&](auto& x, auto& kk) { b.reconnect.max_s = Real(x, kk); }}});
+          if (b.reconnect.min_s < 0.1) Fail(k + ".min_s", "must be at least 0.1");
+          if (b.reconnect.max_s < b.reconnect.min_s)
+            Fail(k + ".max_s", "must not be less than min_s");
+        }},
+       {"tls", [&](auto& v, auto& k) { ParseTls(v, k, b.tls); }}});
+  if (b.mode == "embedded") CheckEmbeddedListeners(b, p);
+  if (b.mode == "external") CheckExternalTls(b, p);
+}
+
+void ParseQos(const YAML::Node& n, const std::string& p, Config& c) {
+  ForEachKey(
+      n, p,
+      {{"request", [&](auto& v, auto& k) { c.qos.request = static_cast<int>(Int(v, k, 0, 2)); }},
+       {"response", [&](auto& v, auto& k) { c.qos.response = static_cast<int>(Int(v, k, 0, 2)); }},
+       {"notification",
+        [&](auto& v, auto& k) { c.qos.notification = static_cast<int>(Int(v, k, 0, 2)); }}});
+}
+
+void ParseDatabase(const YAML::Node& n, const std::string& p, Config& c) {
+  auto& d = c.database;
+  ForEachKey(
+      n, p,
+      {{"driver",
+        [&](auto& v, auto& k) {
+          d.driver = OneOf(v, k, {"sqlite", "postgres"});
+        }},
+       {"path", [&](auto& v, auto& k) { d.path = Str(v, k); }},
+       {"synchronous",
+        [&](auto& v, auto& k) {
+          d.synchronous = OneOf(v, k, {"full", "normal"});
+        }},
+       {"url", [&](auto& v, auto& k) { d.url = Str(v, k); }},
+       {"pool_size", [&](auto& v, auto& k) { d.pool_size = static_cast<int>(Int(v, k, 1, 1024)); }},
+       {"migrate", [&](auto& v, auto& k) { d.migrate = Bool(v, k); }}});
+}
+
+void ParseHooks(const YAML::Node& n, const std::string& p, Config& c) {
+  ForEachKey(n, p, {{"plugins", [&](auto& v, auto& k) {
+                       if (v.IsNull()) return;
+                       if (!v.IsSequence()) Fail(k, "expected a list of plugins");
+                       for (size_t i = 0; i < v.size(); ++i) {
+                         PluginConfig pc;
+                         std::string pk = fmt::format("{}[{}]", k, i);
+                         ForEachKey(v[i], pk,
+                                    {{"path", [&](auto& x, auto& kk) { pc.path = Str(x, kk); }},
+                                     {"options", [&](auto& x, auto& kk) {
+                                        if (x.IsNull()) return;
+                                        if (!x.IsMap()) Fail(kk, "expected a mapping");
+                                        for (const auto& o : x)
+                                          pc.options[o.first.Scalar()] =
+                                              Str(o.second, kk + "." + o.first.Scalar());
+                                      }}});
+                         if (pc.path.empty()) Fail(pk + ".path", "is required");
+                         c.plugins.push_back(std::move(pc));
+                       }
+                     }}});
+}
+
+void ParseAdmin(const YAML::Node& n, const std::string& p, Config& c) {
+  ForEachKey(n, p,
+             {{"listen", [&](auto& v, auto& k) { c.admin.listen = Str(v, k); }},
+              {"token", [&](auto& v, auto& k) { c.admin.token = Str(v, k); }},
+              {"tls", [&](auto& v, auto& k) {
+                 if (!v || v.IsNull()) return;
+                 auto& t = c.admin.tls;
+                 t.enabled = true;
+                 ForEachKey(v, k,
+                            {{"cert_file", [&](auto& x, auto& kk) { t.cert_file = Str(x, kk); }},
+                             {"key_file", [&](auto& x, auto& kk) { t.key_file = Str(x, kk); }},
+                             {"ca_file", [&](auto& x, auto& kk) { t.ca_file = Str(x, kk); }}});
+                 if (t.cert_file.empty()) Fail(k + ".cert_file", "is required");
+                 if (t.key_file.empty()) Fail(k + ".key_file", "is required");
+               }}});
+}
+
+void ParseLimits(const YAML::Node& n, const std::string& p, Config& c) {
+  auto& l = c.limits;
+  ForEachKey(
+      n, p,
+      {{"max_payload_bytes",
+        [&](auto& v, auto& k) { l.max_payload_bytes = Int(v, k, 64, 268435455); }},
+       {"max_rows", [&](auto& v, auto& k) { l.max_rows = Int(v, k, 1, 1000000); }},
+       {"max_filters",
+        [&](auto& v, auto& k) { l.max_filters = static_cast<int>(Int(v, k, 1, 10000)); }},
+       {"max_subscriptions_per_client",
+        [&](auto& v, auto& k) {
+          l.max_subscriptions_per_client = static_cast<int>(Int(v, k, 0, 1000000));
+        }},
+       {"query_timeout_ms",
+        [&](auto& v, auto& k) { l.query_timeout_ms = static_cast<int>(Int(v, k, 1, 3600000)); }},
+       {"requests_per_second_per_client",
+        [&](auto& v, auto& k) { l.requests_per_second_per_client = Real(v, k); }},
+       {"dedup_window_s",
+        [&](auto& v, auto& k) { l.dedup_window_s = static_cast<int>(Int(v, k, 0, 86400)); }},
+       {"max_queued_messages", [&](auto& v, auto& k) {
+          l.max_queued_messages = static_cast<int>(Int(v, k, 1, 10000000));
+        }}});
+}
+
 Config Parse(const YAML::Node& root) {
   Config c;
   ForEachKey(
       root, "",
-      {{"broker",
-        [&](auto& n, auto& p) {
-          auto& b = c.broker;
-          ForEachKey(
-              n, p,
-              {{"mode",
-                [&](auto& v, auto& k) {
-                  b.mode = OneOf(v, k, {"embedded", "external"});
-                }},
-               {"host", [&](auto& v, auto& k) { b.host = Str(v, k); }},
-               {"port", [&](auto& v, auto& k) { b.port = static_cast<int>(Int(v, k, 0, 65535)); }},
-               {"websocket_port",
-                [&](auto& v, auto& k) {
-                  b.websocket_port = static_cast<int>(Int(v, k, 0, 65535));
-                }},
-               {"mosquitto", [&](auto& v, auto& k) { b.mosquitto = Str(v, k); }},
-               {"data_dir", [&](auto& v, auto& k) { b.data_dir = Str(v, k); }},
-               {"allow_anonymous", [&](auto& v, auto& k) { b.allow_anonymous = Bool(v, k); }},
-               {"password_file", [&](auto& v, auto& k) { b.password_file = Str(v, k); }},
-               {"url", [&](auto& v, auto& k) { b.url = Str(v, k); }},
-               {"client_id", [&](auto& v, auto& k) { b.client_id = Str(v, k); }},
-               {"username", [&](auto& v, auto& k) { b.username = Str(v, k); }},
-               {"password", [&](auto& v, auto& k) { b.password = Str(v, k); }},
-               {"shared_group", [&](auto& v, auto& k) { b.shared_group = Str(v, k); }},
-               {"max_connections",
-                [&](auto& v, auto& k) {
-                  b.max_connections = static_cast<int>(Int(v, k, 0, 10000000));
-                }},
-               {"max_keepalive",
-                [&](auto& v, auto& k) {
-                  b.max_keepalive = static_cast<int>(Int(v, k, 10, 65535));
-                }},
-               {"clean_session", [&](auto& v, auto& k) { b.clean_session = Bool(v, k); }},
-               {"session_expiry_s",
-                [&](auto& v, auto& k) { b.session_expiry_s = Int(v, k, 0, 4294967295LL); }},
-               {"keepalive_s",
-                [&](auto& v, auto& k) { b.keepalive_s = static_cast<int>(Int(v, k, 5, 65535)); }},
-               {"connect_timeout_s",
-                [&](auto& v, auto& k) {
-                  b.connect_timeout_s = static_cast<int>(Int(v, k, 1, 3600));
-                }},
-               {"reconnect",
-                [&](auto& v, auto& k) {
-                  ForEachKey(
-                      v, k,
-                      {{"min_s", [&](auto& x, auto& kk) { b.reconnect.min_s = Real(x, kk); }},
-                       {"max_s", [&](auto& x, auto& kk) { b.reconnect.max_s = Real(x, kk); }}});
-                  if (b.reconnect.min_s < 0.1) Fail(k + ".min_s", "must be at least 0.1");
-                  if (b.reconnect.max_s < b.reconnect.min_s)
-                    Fail(k + ".max_s", "must not be less than min_s");
-                }},
-               {"tls", [&](auto& v, auto& k) { ParseTls(v, k, b.tls); }}});
-          if (b.mode == "embedded") CheckEmbeddedListeners(b, p);
-          if (b.mode == "external") CheckExternalTls(b, p);
-        }},
+      {{"broker", [&](auto& n, auto& p) { ParseBroker(n, p, c); }},
        {"topics",
         [&](auto& n, auto& p) {
           ForEachKey(n, p, {{"prefix", [&](auto& v, auto& k) {
@@ -269,37 +353,8 @@ Config Parse(const YAML::Node& root) {
                                  Fail(k, "must be a non-empty topic level without + or #");
                              }}});
         }},
-       {"qos",
-        [&](auto& n, auto& p) {
-          ForEachKey(
-              n, p,
-              {{"request",
-                [&](auto& v, auto& k) { c.qos.request = static_cast<int>(Int(v, k, 0, 2)); }},
-               {"response",
-                [&](auto& v, auto& k) { c.qos.response = static_cast<int>(Int(v, k, 0, 2)); }},
-               {"notification", [&](auto& v, auto& k) {
-                  c.qos.notification = static_cast<int>(Int(v, k, 0, 2));
-                }}});
-        }},
-       {"database",
-        [&](auto& n, auto& p) {
-          auto& d = c.database;
-          ForEachKey(
-              n, p,
-              {{"driver",
-                [&](auto& v, auto& k) {
-                  d.driver = OneOf(v, k, {"sqlite", "postgres"});
-                }},
-               {"path", [&](auto& v, auto& k) { d.path = Str(v, k); }},
-               {"synchronous",
-                [&](auto& v, auto& k) {
-                  d.synchronous = OneOf(v, k, {"full", "normal"});
-                }},
-               {"url", [&](auto& v, auto& k) { d.url = Str(v, k); }},
-               {"pool_size",
-                [&](auto& v, auto& k) { d.pool_size = static_cast<int>(Int(v, k, 1, 1024)); }},
-               {"migrate", [&](auto& v, auto& k) { d.migrate = Bool(v, k); }}});
-        }},
+       {"qos", [&](auto& n, auto& p) { ParseQos(n, p, c); }},
+       {"database", [&](auto& n, auto& p) { ParseDatabase(n, p, c); }},
        {"models",
         [&](auto& n, auto& p) {
           if (n.IsNull()) return;
@@ -314,75 +369,9 @@ Config Parse(const YAML::Node& root) {
           for (size_t i = 0; i < n.size(); ++i)
             c.introspect.push_back(Str(n[i], fmt::format("{}[{}]", p, i)));
         }},
-       {"hooks",
-        [&](auto& n, auto& p) {
-          ForEachKey(n, p, {{"plugins", [&](auto& v, auto& k) {
-                               if (v.IsNull()) return;
-                               if (!v.IsSequence()) Fail(k, "expected a list of plugins");
-                               for (size_t i = 0; i < v.size(); ++i) {
-                                 PluginConfig pc;
-                                 std::string pk = fmt::format("{}[{}]", k, i);
-                                 ForEachKey(
-                                     v[i], pk,
-                                     {{"path", [&](auto& x, auto& kk) { pc.path = Str(x, kk); }},
-                                      {"options", [&](auto& x, auto& kk) {
-                                         if (x.IsNull()) return;
-                                         if (!x.IsMap()) Fail(kk, "expected a mapping");
-                                         for (const auto& o : x)
-                                           pc.options[o.first.Scalar()] =
-                                               Str(o.second, kk + "." + o.first.Scalar());
-                                       }}});
-                                 if (pc.path.empty()) Fail(pk + ".path", "is required");
-                                 c.plugins.push_back(std::move(pc));
-                               }
-                             }}});
-        }},
-       {"admin",
-        [&](auto& n, auto& p) {
-          ForEachKey(n, p,
-                     {{"listen", [&](auto& v, auto& k) { c.admin.listen = Str(v, k); }},
-                      {"token", [&](auto& v, auto& k) { c.admin.token = Str(v, k); }},
-                      {"tls", [&](auto& v, auto& k) {
-                         if (!v || v.IsNull()) return;
-                         auto& t = c.admin.tls;
-                         t.enabled = true;
-                         ForEachKey(
-                             v, k,
-                             {{"cert_file", [&](auto& x, auto& kk) { t.cert_file = Str(x, kk); }},
-                              {"key_file", [&](auto& x, auto& kk) { t.key_file = Str(x, kk); }},
-                              {"ca_file", [&](auto& x, auto& kk) { t.ca_file = Str(x, kk); }}});
-                         if (t.cert_file.empty()) Fail(k + ".cert_file", "is required");
-                         if (t.key_file.empty()) Fail(k + ".key_file", "is required");
-                       }}});
-        }},
-       {"limits",
-        [&](auto& n, auto& p) {
-          auto& l = c.limits;
-          ForEachKey(
-              n, p,
-              {{"max_payload_bytes",
-                [&](auto& v, auto& k) { l.max_payload_bytes = Int(v, k, 64, 268435455); }},
-               {"max_rows", [&](auto& v, auto& k) { l.max_rows = Int(v, k, 1, 1000000); }},
-               {"max_filters",
-                [&](auto& v, auto& k) { l.max_filters = static_cast<int>(Int(v, k, 1, 10000)); }},
-               {"max_subscriptions_per_client",
-                [&](auto& v, auto& k) {
-                  l.max_subscriptions_per_client = static_cast<int>(Int(v, k, 0, 1000000));
-                }},
-               {"query_timeout_ms",
-                [&](auto& v, auto& k) {
-                  l.query_timeout_ms = static_cast<int>(Int(v, k, 1, 3600000));
-                }},
-               {"requests_per_second_per_client",
-                [&](auto& v, auto& k) { l.requests_per_second_per_client = Real(v, k); }},
-               {"dedup_window_s",
-                [&](auto& v, auto& k) {
-                  l.dedup_window_s = static_cast<int>(Int(v, k, 0, 86400));
-                }},
-               {"max_queued_messages", [&](auto& v, auto& k) {
-                  l.max_queued_messages = static_cast<int>(Int(v, k, 1, 10000000));
-                }}});
-        }},
+       {"hooks", [&](auto& n, auto& p) { ParseHooks(n, p, c); }},
+       {"admin", [&](auto& n, auto& p) { ParseAdmin(n, p, c); }},
+       {"limits", [&](auto& n, auto& p) { ParseLimits(n, p, c); }},
        {"log",
         [&](auto& n, auto& p) {
           ForEachKey(

@@ -24,8 +24,7 @@ void MqttFront::OnMessage(InboundMessage msg) {
   out.qos = response_qos_;
   out.correlation_data = std::move(msg.correlation_data);
   // An MQTT 5 response topic is honoured only where the client may subscribe in its own tree.
-  if (!msg.response_topic.empty() &&
-      IsOwnReplyTopic(prefix_, *client, msg.response_topic, /*filter=*/false)) {
+  if (!msg.response_topic.empty() && IsOwnReplyTopic(prefix_, *client, msg.response_topic)) {
     out.topic = std::move(msg.response_topic);
   } else {
     out.topic = ResponseTopic(prefix_, *client);

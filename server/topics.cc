@@ -52,8 +52,7 @@ std::optional<std::string_view> ClientOfRequestTopic(std::string_view prefix,
   return id;
 }
 
-bool IsOwnReplyTopic(std::string_view prefix, std::string_view client, std::string_view topic,
-                     bool filter) {
+bool IsOwnReplyTopic(std::string_view prefix, std::string_view client, std::string_view topic) {
   if (!IsValidClientId(client)) return false;
   const size_t own = prefix.size() + 1 + client.size() + 1;  // "<prefix>/<client>/"
   if (topic.size() <= own || topic.substr(0, prefix.size()) != prefix ||
@@ -62,11 +61,8 @@ bool IsOwnReplyTopic(std::string_view prefix, std::string_view client, std::stri
     return false;
   std::string_view rest = topic.substr(own);
   std::string_view level = rest.substr(0, rest.find('/'));
-  if (level.empty() || level == "request" || level.find_first_of("+#") != std::string_view::npos)
-    return false;
-  if (rest.find('#') != std::string_view::npos) return false;
-  if (!filter && rest.find('+') != std::string_view::npos) return false;
-  return true;
+  if (level.empty() || level == "request") return false;
+  return rest.find_first_of("+#") == std::string_view::npos;  // a topic, not a filter
 }
 
 }  // namespace mqttspec::server

@@ -33,11 +33,9 @@ bool IsRequestTopic(std::string_view prefix, std::string_view topic);
 std::optional<std::string_view> ClientOfRequestTopic(std::string_view prefix,
                                                      std::string_view topic);
 
-// Where `client` may have answers sent (MQTT 5 Response Topic) and may subscribe: its own tree,
-// "<prefix>/<client>/<level>[/…]" with <level> not "request" (answers must never become requests),
-// no '#', and '+' only below <level> — so "response", "notify/+" and "replies/x" qualify.
-// With `filter` false, no wildcard at all (a topic to publish to).
-bool IsOwnReplyTopic(std::string_view prefix, std::string_view client, std::string_view topic,
-                     bool filter);
+// Where `client` may have answers sent (its MQTT 5 Response Topic): a topic in its own tree,
+// "<prefix>/<client>/<level>[/…]" with <level> not "request" (answers must never become requests)
+// and no wildcard — so "…/response" and "…/replies/x" qualify.
+bool IsOwnReplyTopic(std::string_view prefix, std::string_view client, std::string_view topic);
 
 }  // namespace mqttspec::server
