@@ -48,6 +48,10 @@ class Database {
  public:
   virtual ~Database() = default;
 
+  // Whether the database answers (the admin API's health). Errors: unavailable. SQLite, a local
+  // file opened at start, always answers.
+  virtual Status Ping() { return OkStatus(); }
+
   // This database's introspection, or nullptr when it has none (SQLite).
   virtual Introspector* introspector() { return nullptr; }
 

@@ -301,6 +301,16 @@ Result<ReadResult> PostgresDatabase::Read(const ReadQuery& q) {
   });
 }
 
+Status PostgresDatabase::Ping() {
+  auto r = WithConnection<bool>([&](PostgresConnection& conn) -> Result<bool> {
+    pqxx::nontransaction tx(conn.get());
+    tx.exec("SELECT 1");
+    return true;
+  });
+  if (!r.ok()) return r.take_error();
+  return OkStatus();
+}
+
 Result<std::optional<Row>> PostgresDatabase::ReadByKey(const Model& m, const Value& key,
                                                        const std::vector<int>& columns,
                                                        const FilterList& scope) {

@@ -60,6 +60,7 @@ class PostgresDatabase : public Database, public Introspector {
   // Models for every table of `schema` that has a single-column primary key, with field types,
   // nullability, uniqueness and identity columns read from the catalog. Errors: unavailable.
   Introspector* introspector() override { return this; }
+  Status Ping() override;  // SELECT 1 on a pooled connection
   Result<std::vector<registry::ModelPtr>> Introspect(const std::string& schema) override;
 
  private:

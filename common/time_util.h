@@ -2,6 +2,7 @@
 // ISO 8601 timestamps, always normalized to UTC with millisecond precision:
 // "YYYY-MM-DDTHH:MM:SS.mmmZ". Fixed width, so text order is time order.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,9 @@ namespace mqttspec {
 
 // The current time, normalized.
 std::string NowIso8601();
+
+// Milliseconds since the Unix epoch, normalized.
+std::string Iso8601FromMillis(int64_t ms);
 
 // Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff…]]" with "Z", "±HH:MM", "±HHMM" or no zone
 // (taken as UTC); a space may stand for 'T'. Returns the normalized form, or nullopt (also for

@@ -36,17 +36,26 @@ Error AbortState::error() const {
   return MakeError(ErrorCode::kForbidden, message_.empty() ? "refused by a hook" : message_);
 }
 
-void HookRegistry::Register(HookType type, HookFn fn, HookOptions options) {
+void HookRegistry::Register(HookType type, HookFn fn, HookOptions options, std::string plugin) {
   auto& list = hooks_[static_cast<size_t>(type)];
   std::string entity = options.entity;
   if (!entity.empty() && entity.find('.') == std::string::npos) entity = "public." + entity;
-  list.push_back(Entry{options.priority, registered_++, std::move(entity), std::move(fn)});
+  list.push_back(
+      Entry{options.priority, registered_++, std::move(entity), std::move(plugin), std::move(fn)});
   std::stable_sort(list.begin(), list.end(), [](const Entry& a, const Entry& b) {
     return a.priority != b.priority ? a.priority < b.priority : a.order < b.order;
   });
 }
 
 size_t HookRegistry::count() const { return registered_; }
+
+std::vector<HookRegistry::Info> HookRegistry::List() const {
+  std::vector<Info> out;
+  for (size_t t = 0; t < kHookTypeCount; ++t)
+    for (const Entry& e : hooks_[t])
+      out.push_back(Info{static_cast<HookType>(t), e.plugin, e.entity, e.priority});
+  return out;
+}
 
 Status HookRegistry::Run(HookType type, std::string_view entity, HookContext& ctx,
                          AbortState& state) const {

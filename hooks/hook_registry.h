@@ -37,10 +37,19 @@ class AbortState {
 
 class HookRegistry {
  public:
-  void Register(HookType type, HookFn fn, HookOptions options = {});
+  // `plugin`: who registered it (the plugin's name), for the admin API.
+  void Register(HookType type, HookFn fn, HookOptions options = {}, std::string plugin = "");
 
   bool Has(HookType type) const { return !hooks_[static_cast<size_t>(type)].empty(); }
   size_t count() const;
+
+  // Every registered hook, by hook point and then in running order.
+  struct Info {
+    HookType type;
+    std::string plugin, entity;  // entity: "schema.entity", "" = all
+    int priority;
+  };
+  std::vector<Info> List() const;
 
   // Runs the hooks of `type` that apply to `entity` ("schema.entity"; "" matches only unscoped
   // hooks). `state` is the context's abort state. Errors: the aborting hook's error, or
@@ -52,6 +61,7 @@ class HookRegistry {
     int priority;
     size_t order;
     std::string entity;
+    std::string plugin;
     HookFn fn;
   };
   std::array<std::vector<Entry>, kHookTypeCount> hooks_;

@@ -10,7 +10,7 @@
 namespace mqttspec::hooks {
 
 void CorePluginHost::RegisterHook(HookType type, HookFn fn, HookOptions options) {
-  hooks_.Register(type, std::move(fn), std::move(options));
+  hooks_.Register(type, std::move(fn), std::move(options), plugin_);
 }
 
 bool CorePluginHost::RegisterModel(const ModelInfo& info, std::string* error) {

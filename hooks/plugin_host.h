@@ -26,11 +26,15 @@ class CorePluginHost : public PluginHost {
               std::string* error) override;
   void Log(std::string_view level, std::string_view message) override;
 
+  // The plugin whose init runs now: its hooks are listed under this name (admin API).
+  void set_plugin(std::string name) { plugin_ = std::move(name); }
+
  private:
   HookRegistry& hooks_;
   registry::ModelRegistry& models_;
   adapters::Database& db_;
   bool migrate_;
+  std::string plugin_;
 };
 
 }  // namespace mqttspec::hooks

@@ -205,4 +205,45 @@ std::string NotificationTemplate::For(std::string_view subscription_id, uint64_t
   return out;
 }
 
+namespace {
+
+void WriteFilters(const registry::Model& m, const adapters::FilterList& filters, JsonWriter& w) {
+  w.StartArray();
+  for (const adapters::FilterNode& n : filters) {
+    w.StartObject();
+    w.Key("logic_operator");
+    w.String(n.logic == adapters::Logic::kOr ? "OR" : "AND");
+    if (n.is_group) {
+      w.Key("filters");
+      WriteFilters(m, n.children, w);
+    } else {
+      const registry::Field& f = m.field(static_cast<size_t>(n.cond.field));
+      w.Key("column");
+      String(w, f.name);
+      w.Key("operator");
+      String(w, adapters::OpName(n.cond.op));
+      const auto& values = n.cond.values;
+      const bool list = n.cond.op == adapters::Op::kIn || n.cond.op == adapters::Op::kNotIn ||
+                        n.cond.op == adapters::Op::kBetween;
+      if (list || !values.empty()) {
+        w.Key("value");
+        if (list) w.StartArray();
+        for (const Value& v : values) registry::WriteJson(f, v, w);
+        if (list) w.EndArray();
+      }
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+}  // namespace
+
+std::string RenderFilters(const registry::Model& model, const adapters::FilterList& filters) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  WriteFilters(model, filters, w);
+  return {buf.GetString(), buf.GetSize()};
+}
+
 }  // namespace mqttspec::protocol

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/query.h"
 #include "common/error.h"
 #include "common/value.h"
 #include "registry/model.h"
@@ -48,6 +49,11 @@ std::string RenderPong(std::string_view id_json);
 
 // One change rendered once for all the subscriptions it reaches: only the subscription id, seq
 // and match flag differ between them.
+// A filter list (the parsed, checked form) as the protocol's `filters` array (docs/protocol.md):
+// conditions {"column","operator","value"?,"logic_operator"} and groups {"logic_operator",
+// "filters"}. For the admin API's view of a subscription.
+std::string RenderFilters(const registry::Model& model, const adapters::FilterList& filters);
+
 class NotificationTemplate {
  public:
   // `operation`: create | update | delete; `row`: all fields of `model`.

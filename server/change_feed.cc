@@ -1,5 +1,6 @@
 #include "server/change_feed.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "protocol/render.h"
@@ -8,8 +9,13 @@ namespace mqttspec::server {
 
 using adapters::Change;
 
-ChangeFeed::ChangeFeed(Subscriptions& subscriptions, Transport& publisher, int qos, size_t capacity)
-    : subscriptions_(subscriptions), publisher_(publisher), qos_(qos), capacity_(capacity) {
+ChangeFeed::ChangeFeed(Subscriptions& subscriptions, Transport& publisher, int qos, size_t capacity,
+                       Events* events)
+    : subscriptions_(subscriptions),
+      publisher_(publisher),
+      events_(events),
+      qos_(qos),
+      capacity_(capacity) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -80,9 +86,32 @@ const char* OperationOf(Change::Kind k) {
 
 }  // namespace
 
+namespace {
+
+// A primary key as text, for the event stream.
+std::string KeyText(const Value& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return *s;
+  if (const auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+  if (const auto* d = std::get_if<double>(&v)) return fmt::format("{}", *d);
+  if (const auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  return "null";
+}
+
+}  // namespace
+
 void ChangeFeed::FanOut(const Change& c) {
   const registry::Model& m = *c.model;
   const Row& row = c.kind == Change::Kind::kDelete ? c.before : c.after;
+  if (events_ && events_->active()) {
+    Event e;
+    e.kind = "change";
+    e.time_ms = Events::NowMillis();
+    e.schema = m.schema();
+    e.entity = m.entity();
+    e.operation = OperationOf(c.kind);
+    if (m.primary_index() < row.size()) e.record_id = KeyText(row[m.primary_index()]);
+    events_->Publish(std::move(e));
+  }
   std::vector<SubscriptionPtr> matched = subscriptions_.Match(m, row);
   std::vector<SubscriptionPtr> left;  // matched the old row, not the new one
   if (c.kind == Change::Kind::kUpdate && !c.before.empty()) {

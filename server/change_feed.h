@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "adapters/database.h"
+#include "server/events.h"
 #include "server/subscriptions.h"
 #include "server/transport.h"
 
@@ -25,7 +26,9 @@ namespace mqttspec::server {
 
 class ChangeFeed : public adapters::ChangeListener {
  public:
-  ChangeFeed(Subscriptions& subscriptions, Transport& publisher, int qos, size_t capacity);
+  // `events`, if given, gets a "change" event per change while someone watches.
+  ChangeFeed(Subscriptions& subscriptions, Transport& publisher, int qos, size_t capacity,
+             Events* events = nullptr);
   ~ChangeFeed() override;  // publishes what is queued, then stops
 
   void OnCommitted(std::vector<adapters::Change> changes) override;
@@ -44,6 +47,7 @@ class ChangeFeed : public adapters::ChangeListener {
 
   Subscriptions& subscriptions_;
   Transport& publisher_;
+  Events* events_;
   int qos_;
   size_t capacity_;
 

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace mqttspec::server {
 
@@ -22,8 +23,9 @@ class Clients {
   using Clock = std::chrono::steady_clock;
   explicit Clients(Clock::duration idle_ttl = std::chrono::seconds(60)) : idle_ttl_(idle_ttl) {}
 
-  // The client's state, created on first use.
-  std::shared_ptr<ClientInfo> Get(const std::string& id) {
+  // The client's state for one of its requests (counted), created on first use; a username the
+  // front established is kept when the state has none yet.
+  std::shared_ptr<ClientInfo> Get(const std::string& id, const std::string& username = "") {
     std::lock_guard lock(mu_);
     const auto now = Clock::now();
     SweepLocked(now);
@@ -31,8 +33,12 @@ class Clients {
     if (!e.info) {
       e.info = std::make_shared<ClientInfo>();
       e.info->id = id;
+      e.since_ms = NowMillis();
     }
+    if (e.info->username.empty() && !username.empty()) e.info->username = username;
+    if (e.username.empty()) e.username = e.info->username;
     e.last_used = now;
+    ++e.requests;
     return e.info;
   }
   // A connected client's state (embedded mode): kept until Remove.
@@ -41,8 +47,10 @@ class Clients {
     const auto now = Clock::now();
     SweepLocked(now);
     Entry& e = clients_[client->id];
+    e.username = client->username;
     e.info = std::move(client);
     e.connected = true;
+    e.since_ms = NowMillis();  // requests stay counted: one may have raced the connect
     e.last_used = now;
   }
   void Remove(const std::string& id) {
@@ -61,12 +69,47 @@ class Clients {
     return clients_.size();
   }
 
+  // What the admin API shows of a client.
+  struct Snapshot {
+    std::string id, username;
+    int64_t since_ms = 0;  // connected at (or first request, when never seen connecting)
+    uint64_t requests = 0;
+    bool connected = false;
+  };
+  std::vector<Snapshot> List() const {
+    std::lock_guard lock(mu_);
+    std::vector<Snapshot> out;
+    out.reserve(clients_.size());
+    for (const auto& [id, e] : clients_)
+      out.push_back(Snapshot{id, e.username, e.since_ms, e.requests, e.connected});
+    return out;
+  }
+  bool connected(const std::string& id) const {
+    std::lock_guard lock(mu_);
+    auto it = clients_.find(id);
+    return it != clients_.end() && it->second.connected;
+  }
+  size_t connected_count() const {
+    std::lock_guard lock(mu_);
+    size_t n = 0;
+    for (const auto& [id, e] : clients_) n += e.connected ? 1 : 0;
+    return n;
+  }
+
  private:
   struct Entry {
     std::shared_ptr<ClientInfo> info;
     Clock::time_point last_used;
     bool connected = false;
+    std::string username;  // a copy: `info` belongs to the client's strand
+    int64_t since_ms = 0;
+    uint64_t requests = 0;
   };
+  static int64_t NowMillis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
 
   // Drops idle entries of clients not connected, at most once per idle_ttl / 4 (amortised).
   void SweepLocked(Clock::time_point now) {

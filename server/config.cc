@@ -302,6 +302,18 @@ void ParseAdmin(const YAML::Node& n, const std::string& p, Config& c) {
   ForEachKey(n, p,
              {{"listen", [&](auto& v, auto& k) { c.admin.listen = Str(v, k); }},
               {"token", [&](auto& v, auto& k) { c.admin.token = Str(v, k); }},
+              {"metrics_listen",
+               [&](auto& v, auto& k) {
+                 c.admin.metrics_listen = Str(v, k);
+                 const std::string& a = c.admin.metrics_listen;
+                 const size_t colon = a.rfind(':');
+                 const std::string port = colon == std::string::npos ? "" : a.substr(colon + 1);
+                 if (!a.empty() &&
+                     (colon == 0 || port.empty() || port.size() > 5 ||
+                      port.find_first_not_of("0123456789") != std::string::npos ||
+                      std::stoi(port) > 65535))
+                   Fail(k, "must be HOST:PORT (e.g. 127.0.0.1:9464) or \"\" (off)");
+               }},
               {"tls", [&](auto& v, auto& k) {
                  if (!v || v.IsNull()) return;
                  auto& t = c.admin.tls;

@@ -89,6 +89,7 @@ struct AdminTlsConfig {
 struct AdminConfig {
   std::string listen = "127.0.0.1:50051";
   std::string token;
+  std::string metrics_listen;  // HOST:PORT of GET /metrics (Prometheus); "" = off
   AdminTlsConfig tls;
 };
 

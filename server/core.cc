@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "adapters/open_database.h"
 #include "hooks/plugin_loader.h"
 
@@ -16,6 +18,17 @@ Status CheckSupported(const Config& c) {
         "introspect: needs database.driver postgres (SQLite tables are declared under models)");
   return OkStatus();
 }
+
+namespace {
+
+// A plugin's name: its file name without directory, "lib" and extension ("/x/libaudit_log.so" →
+// "audit_log").
+std::string PluginName(const std::string& path) {
+  std::string stem = std::filesystem::path(path).stem().string();
+  return stem.rfind("lib", 0) == 0 && stem.size() > 3 ? stem.substr(3) : stem;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
   if (auto st = CheckSupported(c); !st.ok()) return st.take_error();
@@ -53,6 +66,7 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
   core->host_ = std::make_unique<hooks::CorePluginHost>(core->hooks_, core->models_, *core->db_,
                                                         c.database.migrate);
   for (const auto& plugin : c.plugins) {
+    core->host_->set_plugin(PluginName(plugin.path));
     auto st = load_plugins ? hooks::LoadPlugin(plugin.path, plugin.options, *core->host_)
                            : hooks::CheckPlugin(plugin.path);
     if (!st.ok()) return st.take_error();

@@ -25,10 +25,13 @@ Router::Stats Router::stats() const {
   return Stats{requests_.load(), errors_.load(), dedup_hits_.load()};
 }
 
-std::string Router::Handle(ClientInfo& client, std::string_view payload) {
+std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome* outcome_out) {
+  Outcome scratch;
+  Outcome& outcome = outcome_out ? *outcome_out : scratch;
   requests_.fetch_add(1, std::memory_order_relaxed);
   if (static_cast<int64_t>(payload.size()) > options_.max_payload_bytes) {
     errors_.fetch_add(1, std::memory_order_relaxed);
+    outcome.code = ErrorCodeName(ErrorCode::kPayloadTooLarge);
     return RenderError("\"\"", MakeError(ErrorCode::kPayloadTooLarge,
                                          fmt::format("payload of {} bytes exceeds the limit of {}",
                                                      payload.size(), options_.max_payload_bytes)));
@@ -36,8 +39,11 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload) {
   protocol::Request req;
   if (auto st = protocol::ParseRequest(payload, models_, options_.parse, &req); !st.ok()) {
     errors_.fetch_add(1, std::memory_order_relaxed);
+    outcome.code = ErrorCodeName(st.error().code);
     return RenderError(req.id_json, st.error());
   }
+  outcome.operation = protocol::OperationName(req.op);
+  outcome.model = req.model.get();
   if (req.op == Operation::kPing) return protocol::RenderPong(req.id_json);
 
   const bool dedup = protocol::IsWrite(req.op) && !req.id.empty() && options_.dedup_window_s > 0;
@@ -51,7 +57,7 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload) {
       return std::move(*earlier);
     }
   }
-  std::string response = Execute(client, req);
+  std::string response = Execute(client, req, outcome);
   if (dedup) dedup_.Remember(std::move(key), std::string(payload), response);
   return response;
 }
@@ -93,7 +99,7 @@ Answer Dispatch(Call& c) {
 
 }  // namespace
 
-std::string Router::Execute(ClientInfo& client, protocol::Request& req) {
+std::string Router::Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome) {
   hooks::RequestHookContext ctx(client, protocol::OperationName(req.op), req.model, &req.key,
                                 options_.parse);
   hooks::Pipeline pipe(hooks_, ctx, req.model ? req.model->qualified_name() : std::string());
@@ -101,6 +107,7 @@ std::string Router::Execute(ClientInfo& client, protocol::Request& req) {
   Answer answer = Dispatch(call);
   if (answer.reply) return protocol::RenderReply(req.id_json, *answer.reply);
   errors_.fetch_add(1, std::memory_order_relaxed);
+  outcome.code = ErrorCodeName(answer.error.code);
   return RenderError(req.id_json, answer.error, answer.committed);
 }
 

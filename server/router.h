@@ -37,9 +37,16 @@ class Router {
   Router(registry::ModelRegistry& models, adapters::Database& db, RouterOptions options,
          Subscriptions* subscriptions = nullptr, const hooks::HookRegistry* hooks = nullptr);
 
+  // What became of one request, for metrics and the admin API's event stream.
+  struct Outcome {
+    std::string_view operation = "unknown";  // read, create, …; "unknown" when unreadable
+    const registry::Model* model = nullptr;  // null when the request names none
+    std::string_view code = "ok";            // "ok" or the protocol's error code
+  };
+
   // Handles one request of `client` and returns the response payload (JSON). Hooks may read and
-  // change the client's metadata.
-  std::string Handle(ClientInfo& client, std::string_view payload);
+  // change the client's metadata. `outcome`, if given, says what happened.
+  std::string Handle(ClientInfo& client, std::string_view payload, Outcome* outcome = nullptr);
 
   // Counts for the admin API and tests.
   struct Stats {
@@ -48,7 +55,7 @@ class Router {
   Stats stats() const;
 
  private:
-  std::string Execute(ClientInfo& client, protocol::Request& req);
+  std::string Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome);
 
   registry::ModelRegistry& models_;
   adapters::Database& db_;

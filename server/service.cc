@@ -7,13 +7,14 @@
 #include "hooks/hook_context.h"
 #include "protocol/render.h"
 #include "protocol/request.h"
+#include "server/topics.h"
 
 namespace mqttspec::server {
 
 Service::Service(const Config& config, Core& core, Transport& notifications)
     : core_(core), router_(core.router()), limiter_(config.limits.requests_per_second_per_client) {
   feed_ = std::make_unique<ChangeFeed>(core.subscriptions(), notifications, config.qos.notification,
-                                       kChangeQueueCapacity);
+                                       kChangeQueueCapacity, &events_);
   core.database().SetChangeListener(feed_.get());
   int workers = config.workers > 0
                     ? config.workers
@@ -39,10 +40,20 @@ Status Service::Authenticate(ClientInfo& client) {
   return RunClientHooks(HookType::kBeforeConnect, client);
 }
 
+void Service::PublishClientEvent(const char* kind, const std::string& client_id) {
+  if (!events_.active()) return;
+  Event e;
+  e.kind = kind;
+  e.time_ms = Events::NowMillis();
+  e.client_id = client_id;
+  events_.Publish(std::move(e));
+}
+
 void Service::OnClientConnected(std::shared_ptr<ClientInfo> client, bool clean) {
   client->password.clear();
   std::string id = client->id;
   core_.clients().Put(client);
+  PublishClientEvent("connect", id);
   executor_->Post(id, [this, client = std::move(client), clean] {
     if (clean) core_.subscriptions().RemoveClient(client->id);
     if (auto st = RunClientHooks(HookType::kAfterConnect, *client); !st.ok())
@@ -52,6 +63,7 @@ void Service::OnClientConnected(std::shared_ptr<ClientInfo> client, bool clean) 
 
 void Service::OnClientDisconnected(std::shared_ptr<ClientInfo> client, bool clean) {
   std::string id = client->id;
+  PublishClientEvent("disconnect", id);
   executor_->Post(id, [this, client = std::move(client), clean] {
     const std::string& client_id = client->id;
     if (auto st = RunClientHooks(HookType::kBeforeDisconnect, *client); !st.ok())
@@ -68,21 +80,55 @@ void Service::Submit(Caller caller, std::string payload, Completion done) {
   const bool admitted = limiter_.Admit(caller.client_id);
   if (!admitted) rate_limited_.fetch_add(1, std::memory_order_relaxed);
   std::string client = caller.client_id;
+  const auto taken = std::chrono::steady_clock::now();
   executor_->Post(client, [this, caller = std::move(caller), admitted, payload = std::move(payload),
-                           done = std::move(done)] {
+                           done = std::move(done), taken] {
     std::string answer;
+    Router::Outcome outcome;
     if (admitted) {
-      auto info = core_.clients().Get(caller.client_id);
-      if (info->username.empty() && !caller.username.empty()) info->username = caller.username;
-      answer = router_.Handle(*info, payload);
+      auto info = core_.clients().Get(caller.client_id, caller.username);
+      answer = router_.Handle(*info, payload, &outcome);
     } else {
       answer =
           protocol::RenderError(protocol::RequestIdJson(payload),
                                 MakeError(ErrorCode::kRateLimited, "too many requests; slow down"));
+      outcome.code = ErrorCodeName(ErrorCode::kRateLimited);
     }
     done(std::move(answer));
     answered_.fetch_add(1, std::memory_order_relaxed);
+    Record(caller.client_id, outcome, std::chrono::steady_clock::now() - taken);
   });
+}
+
+void Service::Record(const std::string& client_id, const Router::Outcome& outcome,
+                     std::chrono::steady_clock::duration took) {
+  const std::string_view front = IsReservedClientId(client_id) ? "grpc" : "mqtt";
+  const double seconds = std::chrono::duration<double>(took).count();
+  metrics_.RecordRequest(front, outcome.operation, outcome.code, seconds);
+  if (!events_.active()) return;
+  Event e;
+  e.kind = "request";
+  e.time_ms = Events::NowMillis();
+  e.client_id = client_id;
+  if (outcome.model) {
+    e.schema = outcome.model->schema();
+    e.entity = outcome.model->entity();
+  }
+  e.operation = outcome.operation;
+  e.code = outcome.code;
+  e.front = front;
+  e.duration_ms = seconds * 1000;
+  events_.Publish(std::move(e));
+}
+
+std::vector<Metrics::Sample> Service::CollectMetrics() const {
+  Metrics::Gauges g;
+  g.clients_connected = static_cast<double>(core_.clients().connected_count());
+  g.subscriptions = static_cast<double>(core_.subscriptions().size());
+  const uint64_t taken = taken_.load(), answered = answered_.load();
+  g.queue_depth = static_cast<double>(taken > answered ? taken - answered : 0);
+  g.notifications_total = static_cast<double>(feed_->stats().notifications);
+  return metrics_.Collect(g);
 }
 
 void Service::Drain() {

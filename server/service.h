@@ -10,6 +10,7 @@
 #include <mqttspec/plugin.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,6 +19,8 @@
 #include "server/client_executor.h"
 #include "server/config.h"
 #include "server/core.h"
+#include "server/events.h"
+#include "server/metrics.h"
 #include "server/rate_limiter.h"
 #include "server/router.h"
 #include "server/transport.h"
@@ -68,13 +71,25 @@ class Service {
   };
   Stats stats() const;
 
+  // For the admin API: the core served, the figures (Metrics: every answered request is
+  // counted) and the event stream (requests, changes, connects, disconnects).
+  Core& core() { return core_; }
+  Events& events() { return events_; }
+  std::vector<Metrics::Sample> CollectMetrics() const;
+
  private:
   static constexpr size_t kChangeQueueCapacity = 10000;  // changes awaiting fan-out
 
   Status RunClientHooks(HookType type, ClientInfo& client);
+  void PublishClientEvent(const char* kind, const std::string& client_id);
+  // Counts an answered request (Metrics) and, when watched, publishes its event.
+  void Record(const std::string& client_id, const Router::Outcome& outcome,
+              std::chrono::steady_clock::duration took);
 
   Core& core_;
   Router& router_;
+  Metrics metrics_;
+  Events events_;
   RateLimiter limiter_;
   std::unique_ptr<ChangeFeed> feed_;
   std::atomic<uint64_t> taken_{0}, answered_{0}, rate_limited_{0};

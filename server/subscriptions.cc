@@ -129,13 +129,49 @@ Status Subscriptions::Remove(const std::string& client_id, const std::string& id
     return MakeError(ErrorCode::kNotFound,
                      fmt::format("no subscription '{}' of this client", id.substr(0, 64)));
   }
+  RemoveLocked(it);
+  return OkStatus();
+}
+
+Result<SubscriptionPtr> Subscriptions::Cancel(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end())
+    return MakeError(ErrorCode::kNotFound, fmt::format("no subscription '{}'", id.substr(0, 64)));
+  SubscriptionPtr sub = it->second;
+  RemoveLocked(it);
+  return sub;
+}
+
+void Subscriptions::RemoveLocked(std::unordered_map<std::string, SubscriptionPtr>::iterator it) {
   SubscriptionPtr sub = it->second;
   by_id_.erase(it);
-  auto& mine = by_client_[client_id];
-  mine.erase(std::remove(mine.begin(), mine.end(), id), mine.end());
-  if (mine.empty()) by_client_.erase(client_id);
+  auto& mine = by_client_[sub->client_id];
+  mine.erase(std::remove(mine.begin(), mine.end(), sub->id), mine.end());
+  if (mine.empty()) by_client_.erase(sub->client_id);
   Unindex(sub);
-  return OkStatus();
+}
+
+bool Subscriptions::Has(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  return by_id_.count(id) != 0;
+}
+
+std::vector<SubscriptionPtr> Subscriptions::List(const std::string& client_id,
+                                                 const std::string& entity) const {
+  std::vector<SubscriptionPtr> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, sub] : by_id_) {
+    if (!client_id.empty() && sub->client_id != client_id) continue;
+    if (!entity.empty() && entity != sub->model->entity() &&
+        entity != sub->model->qualified_name())
+      continue;
+    out.push_back(sub);
+  }
+  std::sort(out.begin(), out.end(), [](const SubscriptionPtr& a, const SubscriptionPtr& b) {
+    return a->client_id != b->client_id ? a->client_id < b->client_id : a->id < b->id;
+  });
+  return out;
 }
 
 size_t Subscriptions::RemoveClient(const std::string& client_id) {

@@ -43,6 +43,14 @@ class Subscriptions {
   // Removes `id` if `client_id` owns it. Errors: not_found (no such id, or someone else's).
   Status Remove(const std::string& client_id, const std::string& id);
 
+  // Removes `id` whoever owns it (the admin API). Errors: not_found.
+  Result<SubscriptionPtr> Cancel(const std::string& id);
+  bool Has(const std::string& id) const;
+
+  // The subscriptions of `client_id` ("" = all) on `entity` ("entity" or "schema.entity"; "" =
+  // all), by client and id.
+  std::vector<SubscriptionPtr> List(const std::string& client_id, const std::string& entity) const;
+
   // Removes every subscription of the client; returns how many.
   size_t RemoveClient(const std::string& client_id);
 
@@ -63,6 +71,7 @@ class Subscriptions {
                                                             const adapters::FilterList& filters);
   static std::string EntityKey(const registry::Model& model);
   void Unindex(const SubscriptionPtr& sub);
+  void RemoveLocked(std::unordered_map<std::string, SubscriptionPtr>::iterator it);
 
   std::string prefix_;
   int max_per_client_;

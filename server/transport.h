@@ -34,6 +34,12 @@ class Transport {
  public:
   virtual ~Transport() = default;
   virtual void Publish(OutboundMessage message) = 0;
+
+  // For the admin API. Kick: the broker disconnects `client_id` (embedded mode, on the broker's
+  // thread soon after); false when this transport cannot (external mode: the broker is someone
+  // else's). connected: whether the broker is reachable (embedded: the service is the broker).
+  virtual bool Kick(const std::string& client_id) { return false; }
+  virtual bool connected() const { return true; }
 };
 
 }  // namespace mqttspec::server

@@ -5,6 +5,7 @@
 #include <mosquitto_broker.h>
 #include <mqtt_protocol.h>
 // clang-format on
+#include <spdlog/spdlog.h>
 #include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -74,6 +75,19 @@ void MosquittoTransport::Publish(OutboundMessage message) {
     std::lock_guard lock(mu_);
     queue_.push_back(std::move(message));
   }
+  Wake();
+}
+
+bool MosquittoTransport::Kick(const std::string& client_id) {
+  {
+    std::lock_guard lock(mu_);
+    kicks_.push_back(client_id);
+  }
+  Wake();
+  return true;
+}
+
+void MosquittoTransport::Wake() {
   if (event_fd_ >= 0 && !wake_pending_.exchange(true, std::memory_order_acq_rel)) {
     uint64_t one = 1;
     ssize_t n = write(event_fd_, &one, sizeof one);
@@ -90,9 +104,18 @@ size_t MosquittoTransport::Drain() {
     (void)n;
   }
   draining_.clear();
+  std::vector<std::string> kicks;
   {
     std::lock_guard lock(mu_);
     draining_.swap(queue_);
+    kicks.swap(kicks_);
+  }
+  for (const std::string& id : kicks) {
+    // Without the will: an operator's kick is not the client failing.
+    if (mosquitto_kick_client_by_clientid(id.c_str(), false) != MOSQ_ERR_SUCCESS)
+      spdlog::info("kick: client '{}' was no longer connected", id);
+    else
+      spdlog::info("kick: disconnected client '{}' (admin API)", id);
   }
   for (OutboundMessage& m : draining_) {
     // The broker frees the payload with its own allocator: it must come from mosquitto_malloc

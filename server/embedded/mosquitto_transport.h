@@ -12,7 +12,7 @@
 // wake-up is lost. Measured (bench/RESULTS.md): an answer leaves within tens of microseconds
 // instead of up to 100 ms. If the descriptor is not found (another Mosquitto build), answers go
 // out on TICK alone (up to 100 ms late) and the log says so.
-// Thread-safety: Publish from any thread; Drain and InstallWake on the broker thread only.
+// Thread-safety: Publish and Kick from any thread; Drain and InstallWake on the broker thread only.
 
 #include <atomic>
 #include <mutex>
@@ -29,6 +29,8 @@ class MosquittoTransport : public Transport {
   ~MosquittoTransport() override;
 
   void Publish(OutboundMessage message) override;
+  // Queued like an answer; the broker thread disconnects the client at the next Drain.
+  bool Kick(const std::string& client_id) override;
 
   // Broker thread: publishes everything queued. Returns how many were published.
   size_t Drain();
@@ -42,8 +44,11 @@ class MosquittoTransport : public Transport {
   uint64_t failed() const { return failed_.load(); }
 
  private:
-  std::mutex mu_;  // guards queue_
+  void Wake();
+
+  std::mutex mu_;  // guards queue_, kicks_
   std::vector<OutboundMessage> queue_;
+  std::vector<std::string> kicks_;
   std::vector<OutboundMessage> draining_;  // broker thread only: reused buffer
   std::atomic<bool> wake_pending_{false};
   int event_fd_ = -1;

@@ -39,6 +39,7 @@
 #include "server/embedded/acl.h"
 #include "server/embedded/mosquitto_transport.h"
 #include "server/grpc/grpc_front.h"
+#include "server/grpc/metrics_http.h"
 #include "server/mqtt_front.h"
 #include "server/service.h"
 #include "server/topics.h"
@@ -68,7 +69,8 @@ struct Plugin {
   std::unique_ptr<NotificationRoutes> routes;  // gRPC Subscribe streams, else `transport`
   std::unique_ptr<Service> service;
   std::unique_ptr<MqttFront> front;
-  std::unique_ptr<GrpcFront> grpc;  // admin.listen; on gRPC's threads
+  std::unique_ptr<GrpcFront> grpc;        // admin.listen; on gRPC's threads
+  std::unique_ptr<MetricsHttp> metrics;  // admin.metrics_listen; on its own threads
   bool first_tick = true;
   bool plugin_decides_auth = false;  // plugin_opt_broker_auth plugin
   std::vector<std::string> to_kick;  // client ids to disconnect at the next TICK
@@ -312,12 +314,18 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     p->routes = std::make_unique<NotificationRoutes>(p->config.topic_prefix, p->transport);
     p->service = std::make_unique<Service>(p->config, *p->core, *p->routes);
     p->front = std::make_unique<MqttFront>(p->config, *p->service, p->transport);
-    auto grpc = GrpcFront::Start(p->config, *p->service, *p->routes);
+    auto grpc = GrpcFront::Start(p->config, *p->service, *p->routes, p->transport);
     if (!grpc.ok()) {
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", grpc.error().message.c_str());
       return kExitFailure;
     }
     p->grpc = std::move(grpc).value();
+    auto metrics = MetricsHttp::Start(p->config, *p->service);
+    if (!metrics.ok()) {
+      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", metrics.error().message.c_str());
+      return kExitFailure;
+    }
+    p->metrics = std::move(metrics).value();
     Plugin* raw = p.get();
     int rc = MOSQ_ERR_SUCCESS;
     for (const auto& r : kCallbacks)
@@ -349,6 +357,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userda
   try {
     for (const auto& r : mqttspec::server::embedded::kCallbacks)
       mosquitto_callback_unregister(p->id, r.event, r.callback, nullptr);
+    p->metrics.reset();
     p->grpc.reset();  // no new gRPC calls; those running are answered
     // The broker loop has ended: answers still being computed can no longer be published.
     p->service->Drain();

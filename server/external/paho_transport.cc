@@ -203,6 +203,8 @@ void PahoTransport::Stop(std::chrono::milliseconds timeout) {
   }
 }
 
+bool PahoTransport::connected() const { return client_ && client_->is_connected(); }
+
 void PahoTransport::Publish(OutboundMessage m) {
   uint64_t gen;
   {

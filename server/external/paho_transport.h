@@ -57,6 +57,7 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
   void Stop(std::chrono::milliseconds timeout);
 
   void Publish(OutboundMessage message) override;
+  bool connected() const override;
 
   uint64_t publish_failures() const { return publish_failures_.load(); }
 

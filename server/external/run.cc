@@ -9,6 +9,7 @@
 #include "server/exit_codes.h"
 #include "server/external/paho_transport.h"
 #include "server/grpc/grpc_front.h"
+#include "server/grpc/metrics_http.h"
 #include "server/mqtt_front.h"
 #include "server/service.h"
 
@@ -29,13 +30,16 @@ int RunExternal(const Config& config) {
     NotificationRoutes routes(config.topic_prefix, transport);  // gRPC streams, else the broker
     Service service(config, *core.value(), routes);
     MqttFront front(config, service, transport);
-    auto grpc = GrpcFront::Start(config, service, routes);
+    auto grpc = GrpcFront::Start(config, service, routes, transport);
     if (!grpc.ok()) return Failure(grpc.error().message);
+    auto metrics = MetricsHttp::Start(config, service);
+    if (!metrics.ok()) return Failure(metrics.error().message);
     transport.Start(front);
     int sig = 0;
     sigwait(&signals, &sig);
     spdlog::info("received {}, stopping: no new requests, answering those taken", strsignal(sig));
     transport.StopTaking();
+    metrics.value().reset();
     grpc.value().reset();  // no new gRPC calls; those running are answered
     service.Drain();
     auto s = service.stats();

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "mqttspec/v1/query.grpc.pb.h"
+#include "server/grpc/call_auth.h"
 #include "server/topics.h"
 
 namespace mqttspec::server {
@@ -39,19 +40,6 @@ grpc::StatusCode StatusOf(std::string_view code) {
   if (code == "timeout") return grpc::StatusCode::DEADLINE_EXCEEDED;
   if (code == "unavailable") return grpc::StatusCode::UNAVAILABLE;
   return grpc::StatusCode::INTERNAL;
-}
-
-std::string Metadata(const grpc::ServerContext& ctx, const char* key) {
-  auto it = ctx.client_metadata().find(key);
-  return it == ctx.client_metadata().end() ? std::string()
-                                           : std::string(it->second.data(), it->second.size());
-}
-
-// Compares without stopping at the first difference, so the time taken says nothing of the token.
-bool SameSecret(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i % (b.empty() ? 1 : b.size())];
-  return diff == 0 && !b.empty();
 }
 
 // A protobuf message as JSON text, for the request the parser reads.
@@ -109,7 +97,13 @@ class QueryService final : public v1::Query::Service {
       queue->items.push_back(std::move(m.payload));
       queue->cv.notify_one();
     });
+    grpc::Status result = grpc::Status::OK;
+    Subscriptions& subscriptions = service_.core().subscriptions();
     while (!c->IsCancelled() && !stopping_.load()) {
+      if (!subscriptions.Has(id)) {  // an operator cancelled it (Admin/CancelSubscription)
+        result = {grpc::StatusCode::ABORTED, fmt::format("subscription {} was cancelled", id)};
+        break;
+      }
       std::deque<std::string> batch;
       {
         std::unique_lock lock(queue->mu);
@@ -138,8 +132,9 @@ class QueryService final : public v1::Query::Service {
     w.Key("subscription_id");
     w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
     w.EndObject();
-    (void)Call(Caller{client, ""}, std::string(unsub.GetString(), unsub.GetSize()));
-    return grpc::Status::OK;
+    if (result.ok())
+      (void)Call(Caller{client, ""}, std::string(unsub.GetString(), unsub.GetSize()));
+    return result;
   }
 
   void Stop() { stopping_.store(true); }
@@ -187,9 +182,8 @@ class QueryService final : public v1::Query::Service {
     if (token_.empty())
       return {grpc::StatusCode::UNAUTHENTICATED,
               "the data API is served only when admin.token is set"};
-    if (!SameSecret(Metadata(ctx, "authorization"), "Bearer " + token_))
-      return {grpc::StatusCode::UNAUTHENTICATED, "a valid authorization: Bearer <token> is needed"};
-    std::string name = Metadata(ctx, "mqttspec-client");
+    if (auto st = CheckBearer(ctx, token_); !st.ok()) return st;
+    std::string name = CallMetadata(ctx, "mqttspec-client");
     caller->client_id =
         std::string(kGrpcClientPrefix) + (name.empty() ? std::string("grpc") : name);
     if (!IsValidClientId(caller->client_id))
@@ -295,11 +289,13 @@ class QueryService final : public v1::Query::Service {
 };
 
 Result<std::unique_ptr<GrpcFront>> GrpcFront::Start(const Config& config, Service& service,
-                                                    NotificationRoutes& routes) {
+                                                    NotificationRoutes& routes,
+                                                    Transport& broker) {
   const std::string& addr = config.admin.listen;
   if (addr.empty()) return std::unique_ptr<GrpcFront>();
   auto front = std::unique_ptr<GrpcFront>(new GrpcFront());
   front->query_ = std::make_unique<QueryService>(service, routes, config.admin.token);
+  front->admin_ = std::make_unique<AdminService>(config, service, broker, front->health_);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -321,12 +317,17 @@ Result<std::unique_ptr<GrpcFront>> GrpcFront::Start(const Config& config, Servic
   }
   builder.AddListeningPort(addr, credentials, &front->port_);
   builder.RegisterService(front->query_.get());
+  builder.RegisterService(front->admin_.get());
   front->server_ = builder.BuildAndStart();
   if (!front->server_ || front->port_ == 0)
     return MakeError(ErrorCode::kUnavailable,
                      fmt::format("admin.listen: cannot listen on {}", addr));
-  front->server_->GetHealthCheckService()->SetServingStatus(true);
-  spdlog::info("gRPC: mqttspec.v1.Query, health and reflection on {} (port {}, {})", addr,
+  front->health_thread_ = std::thread([f = front.get(), &service, &broker] {
+    f->WatchHealth(service, broker);
+  });
+  spdlog::info("gRPC: mqttspec.v1.Query, mqttspec.admin.v1.Admin, health and reflection on {} "
+               "(port {}, {})",
+               addr,
                front->port_,
                !config.admin.tls.enabled          ? "plaintext"
                : config.admin.tls.ca_file.empty() ? "TLS"
@@ -334,10 +335,42 @@ Result<std::unique_ptr<GrpcFront>> GrpcFront::Start(const Config& config, Servic
   return front;
 }
 
+void GrpcFront::WatchHealth(Service& service, Transport& broker) {
+  bool first = true, serving = false;
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    const bool db = service.core().database().Ping().ok();
+    const bool mqtt = broker.connected();
+    health_.database_ok.store(db);
+    health_.broker_ok.store(mqtt);
+    if (first || serving != (db && mqtt)) {
+      serving = db && mqtt;
+      server_->GetHealthCheckService()->SetServingStatus(serving);
+      if (!first || !serving)
+        spdlog::log(serving ? spdlog::level::info : spdlog::level::warn,
+                    "health: {} (database {}, broker {})", serving ? "SERVING" : "NOT_SERVING",
+                    db ? "up" : "down", mqtt ? "connected" : "not connected");
+      first = false;
+    }
+    lock.lock();
+    // Every second while serving; sooner while not, so recovery shows quickly.
+    stop_.wait_for(lock, serving ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(200),
+                   [&] { return stopping_; });
+  }
+}
+
 GrpcFront::~GrpcFront() {
   if (!server_) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  if (health_thread_.joinable()) health_thread_.join();
   server_->GetHealthCheckService()->SetServingStatus(false);
   query_->Stop();  // open Subscribe streams end
+  admin_->Stop();  // open WatchEvents streams end
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
