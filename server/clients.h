@@ -41,15 +41,16 @@ class Clients {
     ++e.requests;
     return e.info;
   }
-  // A connected client's state (embedded mode): kept until Remove.
-  void Put(std::shared_ptr<ClientInfo> client) {
+  // A connected client's state (embedded mode): kept until Remove. With `connected` false (a gRPC
+  // caller admitted by its connect hooks) it expires when idle, like one never seen connecting.
+  void Put(std::shared_ptr<ClientInfo> client, bool connected = true) {
     std::lock_guard lock(mu_);
     const auto now = Clock::now();
     SweepLocked(now);
     Entry& e = clients_[client->id];
     e.username = client->username;
     e.info = std::move(client);
-    e.connected = true;
+    e.connected = connected;
     e.since_ms = NowMillis();  // requests stay counted: one may have raced the connect
     e.last_used = now;
   }
@@ -83,6 +84,10 @@ class Clients {
     for (const auto& [id, e] : clients_)
       out.push_back(Snapshot{id, e.username, e.since_ms, e.requests, e.connected});
     return out;
+  }
+  bool known(const std::string& id) const {
+    std::lock_guard lock(mu_);
+    return clients_.count(id) != 0;
   }
   bool connected(const std::string& id) const {
     std::lock_guard lock(mu_);

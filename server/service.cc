@@ -61,6 +61,19 @@ void Service::OnClientConnected(std::shared_ptr<ClientInfo> client, bool clean) 
   });
 }
 
+Status Service::AdmitCaller(std::shared_ptr<ClientInfo> client) {
+  if (auto st = Authenticate(*client); !st.ok()) return st;
+  client->password.clear();
+  std::string id = client->id;
+  core_.clients().Put(client, /*connected=*/false);
+  PublishClientEvent("connect", id);
+  executor_->Post(id, [this, client = std::move(client)] {
+    if (auto st = RunClientHooks(HookType::kAfterConnect, *client); !st.ok())
+      spdlog::warn("AfterConnect hook for '{}': {}", client->id, st.error().message);
+  });
+  return OkStatus();
+}
+
 void Service::OnClientDisconnected(std::shared_ptr<ClientInfo> client, bool clean) {
   std::string id = client->id;
   PublishClientEvent("disconnect", id);
@@ -94,9 +107,10 @@ void Service::Submit(Caller caller, std::string payload, Completion done) {
                                 MakeError(ErrorCode::kRateLimited, "too many requests; slow down"));
       outcome.code = ErrorCodeName(ErrorCode::kRateLimited);
     }
+    // Counted before the answer leaves: whoever has the answer sees it in the metrics.
+    Record(caller.client_id, outcome, std::chrono::steady_clock::now() - taken);
     done(std::move(answer));
     answered_.fetch_add(1, std::memory_order_relaxed);
-    Record(caller.client_id, outcome, std::chrono::steady_clock::now() - taken);
   });
 }
 

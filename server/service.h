@@ -57,6 +57,11 @@ class Service {
   //  - OnClientDisconnected: ordered after its requests: BeforeDisconnect hooks, the end of a
   //    clean session's subscriptions, AfterDisconnect hooks, and its state is forgotten.
   Status Authenticate(ClientInfo& client);
+  // A caller of a front without connections (gRPC) on its first call, or its first after its
+  // state expired (idle): BeforeConnect here (an error refuses the call), then the client's state
+  // is kept like a connected client's (but expires when idle) and AfterConnect runs on its
+  // strand. So its connect hooks run once per identity and activity, not once per call.
+  Status AdmitCaller(std::shared_ptr<ClientInfo> client);
   void OnClientConnected(std::shared_ptr<ClientInfo> client, bool clean);
   // `client`: the state that connection was given (OnClientConnected), so a takeover's new
   // connection keeps its own.

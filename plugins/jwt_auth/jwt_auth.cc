@@ -86,6 +86,9 @@ mqttspec::HookResult Authenticate(const Settings& cfg, mqttspec::HookContext& ct
   if (errno == 0 && now + cfg.leeway_s < nbf) return ctx.Abort("token not yet valid");
   std::string user = Claim(jwt.get(), "user_id");
   if (user.empty()) user = Claim(jwt.get(), "sub");
+  // A token that came as the username is a credential: the client's username becomes the
+  // verified user id, so the token is neither kept nor shown (admin API, hooks, logs).
+  if (token == client.username) client.username = user;
   client.metadata["user_id"] = user;
   client.metadata["tenant_id"] = Claim(jwt.get(), "tenant_id");
   client.metadata["roles"] = Roles(jwt.get());

@@ -218,6 +218,8 @@ grpc::Status AdminService::WatchEvents(grpc::ServerContext* c, const av1::WatchE
     }
   }
   events.Unwatch(watch);
+  if (result.ok() && stopping_.load())
+    result = {grpc::StatusCode::UNAVAILABLE, "the service is stopping"};
   return result;
 }
 

@@ -121,6 +121,8 @@ class QueryService final : public v1::Query::Service {
       }
       if (!written) break;
     }
+    if (result.ok() && stopping_.load())
+      result = {grpc::StatusCode::UNAVAILABLE, "the service is stopping"};
     routes_.Remove(topic);
     rapidjson::StringBuffer unsub;
     rapidjson::Writer<rapidjson::StringBuffer> w(unsub);
@@ -189,6 +191,18 @@ class QueryService final : public v1::Query::Service {
     if (!IsValidClientId(caller->client_id))
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "mqttspec-client may not contain '/', '+', '#' and is at most 123 characters"};
+    caller->username = CallMetadata(ctx, "mqttspec-username");
+    // The caller's connect hooks, on its first call (or first after its state expired).
+    std::lock_guard lock(admit_mu_);
+    if (service_.core().clients().known(caller->client_id)) return grpc::Status::OK;
+    auto client = std::make_shared<ClientInfo>();
+    client->id = caller->client_id;
+    client->username = caller->username;
+    client->password = CallMetadata(ctx, "mqttspec-password");
+    if (auto st = service_.AdmitCaller(std::move(client)); !st.ok()) {
+      ctx.AddTrailingMetadata("mqttspec-error-code", std::string(ErrorCodeName(st.error().code)));
+      return {grpc::StatusCode::PERMISSION_DENIED, st.error().message};
+    }
     return grpc::Status::OK;
   }
 
@@ -285,6 +299,7 @@ class QueryService final : public v1::Query::Service {
   server::Service& service_;
   NotificationRoutes& routes_;
   const std::string token_;
+  std::mutex admit_mu_;  // one caller identity admitted at a time: its connect hooks run once
   std::atomic<bool> stopping_{false};
 };
 
