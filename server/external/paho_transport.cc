@@ -1,5 +1,6 @@
 #include "server/external/paho_transport.h"
 
+#include <fmt/format.h>
 #include <mqtt/async_client.h>
 #include <spdlog/spdlog.h>
 
@@ -21,6 +22,7 @@ PahoTransport::PahoTransport(const BrokerConfig& broker, int request_qos)
   opts.set_max_buffered_messages(kMaxInflight * 2);
   opts.set_send_while_disconnected(true, true);
   client_ = std::make_unique<mqtt::async_client>(broker_.url, broker_.client_id, opts, nullptr);
+  publisher_.store(client_.get());
 }
 
 PahoTransport::~PahoTransport() {
@@ -91,17 +93,17 @@ void PahoTransport::Subscribe() {
   }
 }
 
-void PahoTransport::ConfigureConnect(mqtt::connect_options& opts) const {
+void PahoTransport::ConfigureConnect(mqtt::connect_options& opts, bool drain) const {
   // Set in place, never copied out: Paho C++ 1.2.0's copy and move constructors leave the C
   // struct's connectProperties pointing at the source object's properties (found as a session
   // expiry that never reached the broker).
   opts.set_mqtt_version(MQTTVERSION_5);
-  opts.set_clean_start(broker_.clean_session);
+  opts.set_clean_start(drain || broker_.clean_session);
   opts.set_keep_alive_interval(std::chrono::seconds(broker_.keepalive_s));
   opts.set_connect_timeout(std::chrono::seconds(broker_.connect_timeout_s));
   opts.set_automatic_reconnect(false);  // ConnectLoop reconnects, with jitter
   opts.set_max_inflight(kMaxInflight);
-  if (!broker_.clean_session) {
+  if (!broker_.clean_session && !drain) {
     // A persistent session: the broker keeps the subscription and queues the requests that
     // arrive while the service is away, for session_expiry_s.
     mqtt::properties props;
@@ -178,11 +180,73 @@ void PahoTransport::StopTaking() {
     taking_ = false;
   }
   if (!client_->is_connected()) return;
+  if (!broker_.clean_session && HandOver()) return;
   try {
     client_->unsubscribe(filter_)->wait_for(std::chrono::seconds(2));
   } catch (const mqtt::exception& e) {
     spdlog::warn("unsubscribe failed: {}", e.what());
   }
+}
+
+bool PahoTransport::HandOver() {
+  // 1. A clean second connection for the answers still to come (same credentials, so the
+  //    broker's ACL lets it publish answers as the service).
+  std::mt19937_64 rng(std::random_device{}());
+  const std::string id = fmt::format("{}-drain-{:08x}", broker_.client_id,
+                                     static_cast<uint32_t>(rng()));
+  mqtt::create_options co(MQTTVERSION_5);
+  auto drain = std::make_unique<mqtt::async_client>(broker_.url, id, co, nullptr);
+  int window = kMaxInflight;
+  try {
+    mqtt::connect_options opts;
+    ConfigureConnect(opts, /*drain=*/true);
+    auto token = drain->connect(opts);
+    if (!token->wait_for(std::chrono::seconds(broker_.connect_timeout_s)))
+      throw mqtt::exception(MQTTASYNC_FAILURE, "timed out");
+    mqtt::properties props = token->get_connect_response().get_properties();
+    if (props.contains(mqtt::property::RECEIVE_MAXIMUM))
+      window = std::min<int>(window, mqtt::get<uint16_t>(props, mqtt::property::RECEIVE_MAXIMUM));
+  } catch (const mqtt::exception& e) {
+    spdlog::warn("graceful stop: no second connection ({}); unsubscribing instead — requests "
+                 "published while the service is away are lost",
+                 e.what());
+    return false;
+  }
+  // 2. Answers queue from now on; what the session's connection has in flight is acknowledged
+  //    before it closes (Paho fails, rather than waits for, what is in flight at a disconnect).
+  {
+    std::unique_lock lock(mu_);
+    paused_ = true;
+    if (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return inflight_ == 0; }))
+      spdlog::warn("graceful stop: {} answers still unacknowledged on the session's connection",
+                   inflight_);
+  }
+  // 3. Close the session's connection without unsubscribing: the broker keeps the session and
+  //    queues the requests for it. Requests delivered before the DISCONNECT are still taken.
+  try {
+    client_->disconnect(5000)->wait_for(std::chrono::seconds(10));
+  } catch (const mqtt::exception& e) {
+    spdlog::warn("graceful stop: closing the session's connection: {}", e.what());
+  }
+  // 4. Resume on the drain connection.
+  std::vector<OutboundMessage> batch;
+  uint64_t gen;
+  {
+    std::lock_guard lock(mu_);
+    drain_ = std::move(drain);
+    publisher_.store(drain_.get());
+    paused_ = false;
+    gen = ++generation_;
+    inflight_ = 0;
+    window_ = std::max(1, window);
+    batch = FillWindow();
+  }
+  cv_.notify_all();
+  for (auto& m : batch) Send(std::move(m), gen);
+  spdlog::info("graceful stop: the session stays with the broker (requests queue there until the "
+               "service is back); the answers of the requests taken leave over {}",
+               id);
+  return true;
 }
 
 void PahoTransport::Stop(std::chrono::milliseconds timeout) {
@@ -196,10 +260,12 @@ void PahoTransport::Stop(std::chrono::milliseconds timeout) {
     }
   }
   if (connector_.joinable()) connector_.join();
-  try {
-    if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(5));
-  } catch (const mqtt::exception& e) {
-    spdlog::warn("disconnect failed: {}", e.what());
+  for (auto* c : {client_.get(), drain_.get()}) {
+    try {
+      if (c && c->is_connected()) c->disconnect()->wait_for(std::chrono::seconds(5));
+    } catch (const mqtt::exception& e) {
+      spdlog::warn("disconnect failed: {}", e.what());
+    }
   }
 }
 
@@ -210,10 +276,10 @@ void PahoTransport::Publish(OutboundMessage m) {
   {
     std::unique_lock lock(mu_);
     gen = generation_;
-    if (m.qos > 0) {
+    if (m.qos > 0 || paused_) {
       // Back-pressure: a worker waits here rather than growing the queue without bound.
       cv_.wait(lock, [&] { return queued_.size() < kMaxQueued || stopping_; });
-      if (inflight_ >= window_ || !queued_.empty()) {
+      if (paused_ || inflight_ >= window_ || !queued_.empty()) {
         queued_.push_back(std::move(m));
         return;
       }
@@ -238,9 +304,9 @@ void PahoTransport::Send(OutboundMessage m, uint64_t generation) {
     // The generation rides in the user context, so a late acknowledgement of an earlier
     // connection cannot shrink the current window.
     if (tracked) {
-      client_->publish(std::move(msg), reinterpret_cast<void*>(generation), *this);
+      publisher_.load()->publish(std::move(msg), reinterpret_cast<void*>(generation), *this);
     } else {
-      client_->publish(std::move(msg));
+      publisher_.load()->publish(std::move(msg));
     }
   } catch (const mqtt::exception& e) {
     publish_failures_.fetch_add(1, std::memory_order_relaxed);
@@ -263,10 +329,10 @@ void PahoTransport::Done(uint64_t generation) {
 
 std::vector<OutboundMessage> PahoTransport::FillWindow() {
   std::vector<OutboundMessage> batch;
-  while (inflight_ < window_ && !queued_.empty()) {
+  while (!paused_ && inflight_ < window_ && !queued_.empty()) {
+    if (queued_.front().qos > 0) ++inflight_;  // QoS 0 (queued while paused) is not tracked
     batch.push_back(std::move(queued_.front()));
     queued_.pop_front();
-    ++inflight_;
   }
   return batch;
 }

@@ -50,7 +50,13 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
   // Starts connecting in the background and hands requests to `front` once subscribed.
   void Start(MqttFront& front);
 
-  // Stops taking new requests (unsubscribes), keeps publishing.
+  // Stops taking new requests, keeps publishing the answers of those taken. With a persistent
+  // session (broker.clean_session false) the session is handed back to the broker: a second,
+  // clean connection (<client_id>-drain-<hex>) takes over publishing, then the session's
+  // connection closes *without* unsubscribing, so requests published from then on queue at the
+  // broker until the service is back (none lost, none taken and dropped). With a clean session,
+  // or when the second connection cannot be made, it unsubscribes (requests published while the
+  // service is away are not kept).
   void StopTaking();
 
   // Waits until every answer is acknowledged by the broker (up to `timeout`), then disconnects.
@@ -64,7 +70,10 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
  private:
   static constexpr size_t kMaxQueued = 100000;  // answers waiting for the window
 
-  void ConfigureConnect(mqtt::connect_options& opts) const;
+  // `drain`: the connection of a graceful stop (clean start, no session kept).
+  void ConfigureConnect(mqtt::connect_options& opts, bool drain = false) const;
+  // The graceful stop's hand-over (StopTaking); false when the drain connection failed.
+  bool HandOver();
   // Connector thread: connects whenever need_connect_, until stopping_.
   void ConnectLoop();
   void Subscribe();
@@ -83,6 +92,8 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
   std::string filter_;
   MqttFront* front_ = nullptr;
   std::unique_ptr<mqtt::async_client> client_;
+  std::unique_ptr<mqtt::async_client> drain_;  // set once by HandOver, before publisher_ moves
+  std::atomic<mqtt::async_client*> publisher_{nullptr};  // client_, or drain_ after a hand-over
   std::thread connector_;
   std::atomic<uint64_t> publish_failures_{0};
 
@@ -91,6 +102,7 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
   bool stopping_ = false;
   bool taking_ = true;
   bool need_connect_ = true;  // not connected: set at start and by the connection-lost handler
+  bool paused_ = false;       // HandOver: answers queue while the session's connection closes
   std::deque<OutboundMessage> queued_;
   int inflight_ = 0;
   int window_ = 20;

@@ -162,6 +162,49 @@ class GracefulStop(unittest.TestCase):
         # Every create that ran was answered, and every answer reached the client.
         self.assertEqual(len(svc.db_snapshot()["users"][1]), len(responses))
 
+    def test_a_graceful_stop_hands_the_session_back_and_loses_no_request(self):
+        """broker.clean_session false (the default): SIGTERM hands the session back to the
+        broker instead of unsubscribing, so a request stream that keeps coming while the service
+        stops and is away is answered in full once it is back — each request exactly once."""
+        svc = Service(mode="external")
+        svc.start()
+        self.addCleanup(svc.stop)
+        c = svc.client(clean_session=False)
+        self.assertEqual(c.request({"id": "a", "type": "ping"})["type"], "pong")
+        run = random_suffix()
+        # The broker keeps at most max_queued_messages (Mosquitto's default 1000) for the
+        # session while the service is away: stay below it.
+        n, sent = 1000, 0
+        stop_at = 300  # SIGTERM after these, while the stream goes on
+        for i in range(n):
+            c.send_raw({"id": f"h-{i}", "operation": "create", "entity": "users",
+                        "data": {"name": f"h {run} {i}"}}, qos=1)
+            sent += 1
+            if i == stop_at:
+                svc.server.send_signal(signal.SIGTERM)
+            if i % 100 == 0:
+                time.sleep(0.02)  # a stream, not one burst
+        self.assertEqual(svc.server.wait(15), 0)
+        svc.server = None
+        with open(svc.server_log_path) as f:
+            log = f.read()
+        svc._start_server(10)
+        got = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(got) < n:
+            for _, m, _ in c.drain():
+                if str(m.get("id", "")).startswith("h-"):
+                    self.assertNotIn(m["id"], got, "answered twice")
+                    got[m["id"]] = m
+            time.sleep(0.05)
+        missing = sorted(set(f"h-{i}" for i in range(n)) - set(got), key=lambda k: int(k[2:]))
+        self.assertEqual(missing, [], f"{len(missing)} of {n} never answered\n" + svc.log_tail())
+        self.assertTrue(all(m["success"] for m in got.values()))
+        names = [r[1] for r in svc.db_snapshot()["users"][1] if str(r[1]).startswith(f"h {run} ")]
+        self.assertEqual(len(names), n, "each applied")
+        self.assertEqual(len(set(names)), n, "exactly once")
+        self.assertIn("graceful stop: the session stays with the broker", log)
+
 
 if __name__ == "__main__":
     unittest.main()
