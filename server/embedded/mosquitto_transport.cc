@@ -11,7 +11,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 namespace mqttspec::server {
@@ -21,10 +26,40 @@ namespace {
 // its context structs, and 0 there means "not one of mine".
 alignas(64) const unsigned char kZeroIdentity[64] = {};
 
-int FindBrokerEpollFd() {
+// Whether `fd` is a listening TCP socket on one of `ports`.
+bool IsListenerOn(int fd, const std::vector<int>& ports) {
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) return false;
+  sockaddr_storage addr{};
+  len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
+  int port = -1;
+  if (addr.ss_family == AF_INET) port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  if (addr.ss_family == AF_INET6) port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return std::find(ports.begin(), ports.end(), port) != ports.end();
+}
+
+// Whether the epoll set `epfd` watches a listener on one of `ports` (its /proc fdinfo lists the
+// watched descriptors as "tfd: <fd> …" lines).
+bool WatchesListener(int epfd, const std::vector<int>& ports) {
+  std::ifstream info("/proc/self/fdinfo/" + std::to_string(epfd));
+  std::string word;
+  while (info >> word) {
+    if (word != "tfd:") continue;
+    int fd = -1;
+    if (info >> fd && IsListenerOn(fd, ports)) return true;
+  }
+  return false;
+}
+
+// The broker's epoll set: the one that watches its MQTT listeners. gRPC (admin.listen) and others
+// in the process have epoll sets of their own, so "the only one" is not enough. Without
+// listener ports to go by (none configured), only a process with a single epoll set will do.
+int FindBrokerEpollFd(const std::vector<int>& ports) {
   DIR* dir = opendir("/proc/self/fd");
   if (!dir) return -1;
-  int found = -1, count = 0;
+  std::vector<int> epolls;
   while (dirent* e = readdir(dir)) {
     if (e->d_name[0] == '.') continue;
     char link[64];
@@ -32,13 +67,16 @@ int FindBrokerEpollFd() {
     ssize_t n = readlink(path.c_str(), link, sizeof link - 1);
     if (n <= 0) continue;
     link[n] = '\0';
-    if (std::strcmp(link, "anon_inode:[eventpoll]") == 0) {
-      found = std::atoi(e->d_name);
-      ++count;
-    }
+    if (std::strcmp(link, "anon_inode:[eventpoll]") == 0) epolls.push_back(std::atoi(e->d_name));
   }
   closedir(dir);
-  return count == 1 ? found : -1;  // more than one: we cannot tell which is the broker's
+  if (!ports.empty()) {
+    std::vector<int> brokers;
+    for (int fd : epolls)
+      if (WatchesListener(fd, ports)) brokers.push_back(fd);
+    if (brokers.size() == 1) return brokers[0];
+  }
+  return epolls.size() == 1 ? epolls[0] : -1;  // more than one: we cannot tell
 }
 
 }  // namespace
@@ -52,9 +90,9 @@ MosquittoTransport::~MosquittoTransport() {
   }
 }
 
-bool MosquittoTransport::InstallWake() {
+bool MosquittoTransport::InstallWake(const std::vector<int>& listener_ports) {
   if (wake_installed()) return true;
-  int epfd = FindBrokerEpollFd();
+  int epfd = FindBrokerEpollFd(listener_ports);
   if (epfd < 0) return false;
   int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (efd < 0) return false;

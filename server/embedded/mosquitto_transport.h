@@ -4,8 +4,9 @@
 // in a queue and the broker thread drains it (Drain, called from the plugin's TICK event).
 //
 // Waking the broker. Its idle loop sleeps in epoll_wait for up to 100 ms and 2.0.11 has no
-// supported wake-up. At the first TICK we look for the broker's epoll descriptor (the one
-// anon_inode:[eventpoll] in /proc/self/fd) and add an eventfd to it, its data.ptr pointing at a
+// supported wake-up. At the first TICK we look for the broker's epoll descriptor (the
+// anon_inode:[eventpoll] in /proc/self/fd whose fdinfo lists a socket listening on one of the
+// broker's MQTT ports — gRPC's own epoll sets are in the same process) and add an eventfd to it, its data.ptr pointing at a
 // zeroed block: the broker's dispatch ignores an event whose context identity is 0, but
 // epoll_wait returns and the same loop iteration's TICK drains the queue. Workers write the
 // eventfd only when no wake is pending (an atomic flag), so wakes coalesce. Level-triggered, so no
@@ -35,9 +36,11 @@ class MosquittoTransport : public Transport {
   // Broker thread: publishes everything queued. Returns how many were published.
   size_t Drain();
 
-  // Broker thread, once the main loop runs (first TICK): sets up the eventfd wake.
-  // Returns false (and answers go out on TICK only) when the broker's epoll set is not found.
-  bool InstallWake();
+  // Broker thread, once the main loop runs (first TICK): sets up the eventfd wake in the epoll
+  // set that watches the broker's MQTT listeners (`listener_ports`; other epoll sets in the
+  // process, such as gRPC's, are not the broker's). Returns false (and answers go out on TICK
+  // only) when that set is not found.
+  bool InstallWake(const std::vector<int>& listener_ports);
   bool wake_installed() const { return event_fd_ >= 0 && epoll_fd_ >= 0; }
 
   uint64_t published() const { return published_.load(); }

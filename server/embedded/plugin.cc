@@ -145,12 +145,20 @@ int OnMessage(Plugin* p, void* event_data) {
   return MOSQ_ERR_SUCCESS;
 }
 
+// The broker's MQTT listener ports (those in its epoll set; WebSocket ones are libwebsockets').
+std::vector<int> ListenerPorts(const BrokerConfig& b) {
+  std::vector<int> ports;
+  if (b.port > 0) ports.push_back(b.port);
+  if (b.tls.enabled && b.tls.port > 0) ports.push_back(b.tls.port);
+  return ports;
+}
+
 int OnTick(Plugin* p, void*) {
   if (p->first_tick) {
     p->first_tick = false;
     if (std::getenv("MQTTSPEC_NO_EVENTFD")) {  // for measuring what the wake-up buys
       spdlog::warn("MQTTSPEC_NO_EVENTFD set: answers leave on the broker's tick only");
-    } else if (p->transport.InstallWake()) {
+    } else if (p->transport.InstallWake(ListenerPorts(p->config.broker))) {
       spdlog::info("answers leave through the eventfd wake-up in the broker's epoll set");
     } else {
       spdlog::warn(

@@ -253,6 +253,19 @@ class GrpcFrontBase(ServiceTestCase):
             time.sleep(0.3)
         self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
 
+    def test_embedded_answers_still_wake_the_broker_with_grpc_in_the_process(self):
+        """gRPC opens epoll sets of its own in the broker process: the eventfd wake-up must still
+        find the broker's (the one watching its MQTT listener), else every MQTT answer waits for
+        the broker's 100 ms tick — in the default configuration, which has admin.listen on."""
+        if self.MODE != "embedded":
+            self.skipTest("embedded mode only")
+        c = self.service.client()
+        self.assertEqual(c.request({"id": "w", "type": "ping"})["type"], "pong")
+        with open(self.service.server_log_path) as f:
+            log = f.read()
+        self.assertIn("answers leave through the eventfd wake-up", log)
+        self.assertNotIn("broker epoll set not found", log)
+
     def test_health_and_reflection(self):
         # HealthCheckRequest{service: ""} is empty; HealthCheckResponse{status: SERVING} = 08 01.
         self.assertEqual(wait_health(self.channel), b"\x08\x01")
