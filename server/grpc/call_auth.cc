@@ -13,20 +13,20 @@ bool SameSecret(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-std::string CallMetadata(const grpc::ServerContext& ctx, const char* key) {
+std::string CallMetadata(const grpc::ServerContextBase& ctx, const char* key) {
   auto it = ctx.client_metadata().find(key);
   return it == ctx.client_metadata().end() ? std::string()
                                            : std::string(it->second.data(), it->second.size());
 }
 
-grpc::Status CheckBearer(const grpc::ServerContext& ctx, const std::string& token) {
+grpc::Status CheckBearer(const grpc::ServerContextBase& ctx, const std::string& token) {
   if (token.empty()) return grpc::Status::OK;
   if (!SameSecret(CallMetadata(ctx, "authorization"), "Bearer " + token))
     return {grpc::StatusCode::UNAUTHENTICATED, "a valid authorization: Bearer <token> is needed"};
   return grpc::Status::OK;
 }
 
-grpc::Status CheckAdmin(const grpc::ServerContext& ctx, const std::string& token) {
+grpc::Status CheckAdmin(const grpc::ServerContextBase& ctx, const std::string& token) {
   if (!token.empty()) return CheckBearer(ctx, token);
   const std::string peer = ctx.peer();  // "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:…"
   if (peer.rfind("ipv4:127.", 0) == 0 || peer.rfind("ipv6:[::1]", 0) == 0 ||

@@ -10,13 +10,13 @@
 namespace mqttspec::server {
 
 // A metadata value of the call, or "".
-std::string CallMetadata(const grpc::ServerContext& ctx, const char* key);
+std::string CallMetadata(const grpc::ServerContextBase& ctx, const char* key);
 
 // OK when `token` is "" (none configured) or the call carries it; else UNAUTHENTICATED.
-grpc::Status CheckBearer(const grpc::ServerContext& ctx, const std::string& token);
+grpc::Status CheckBearer(const grpc::ServerContextBase& ctx, const std::string& token);
 
 // The admin API's check: the token when one is set; without one, only local callers (loopback or
 // a unix socket) are answered, so an admin.listen on a public address never opens it to all.
-grpc::Status CheckAdmin(const grpc::ServerContext& ctx, const std::string& token);
+grpc::Status CheckAdmin(const grpc::ServerContextBase& ctx, const std::string& token);
 
 }  // namespace mqttspec::server

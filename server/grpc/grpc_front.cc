@@ -51,25 +51,38 @@ std::string Json(const google::protobuf::Message& m) {
 
 }  // namespace
 
-class QueryService final : public v1::Query::Service {
+// The unary methods use gRPC's callback API: the worker that answers a request finishes its call,
+// so no gRPC thread waits for a worker (measured: the synchronous form cost two thread switches
+// and a thread per call in flight — bench/RESULTS.md). Subscribe, a long-lived stream, stays
+// synchronous.
+using QueryBase = v1::Query::WithCallbackMethod_Read<v1::Query::WithCallbackMethod_Create<
+    v1::Query::WithCallbackMethod_Update<v1::Query::WithCallbackMethod_Delete<
+        v1::Query::WithCallbackMethod_Meta<v1::Query::Service>>>>>;
+
+class QueryService final : public QueryBase {
  public:
   QueryService(server::Service& service, NotificationRoutes& routes, std::string token)
       : service_(service), routes_(routes), token_(std::move(token)) {}
 
-  grpc::Status Read(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
-    return Run(*c, "read", *r, out);
+  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* c, const v1::Request* r,
+                                 v1::Response* out) override {
+    return Run(c, "read", *r, out);
   }
-  grpc::Status Create(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
-    return Run(*c, "create", *r, out);
+  grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* c, const v1::Request* r,
+                                   v1::Response* out) override {
+    return Run(c, "create", *r, out);
   }
-  grpc::Status Update(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
-    return Run(*c, "update", *r, out);
+  grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* c, const v1::Request* r,
+                                   v1::Response* out) override {
+    return Run(c, "update", *r, out);
   }
-  grpc::Status Delete(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
-    return Run(*c, "delete", *r, out);
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* c, const v1::Request* r,
+                                   v1::Response* out) override {
+    return Run(c, "delete", *r, out);
   }
-  grpc::Status Meta(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
-    return Run(*c, "meta", *r, out);
+  grpc::ServerUnaryReactor* Meta(grpc::CallbackServerContext* c, const v1::Request* r,
+                                 v1::Response* out) override {
+    return Run(c, "meta", *r, out);
   }
 
   // Subscribes as the caller, then streams the subscription's notifications until the caller
@@ -179,7 +192,7 @@ class QueryService final : public v1::Query::Service {
   static constexpr size_t kMaxQueued = 10000;  // notifications waiting for a slow stream
 
   // The token, and the caller's client id "grpc:<name>".
-  grpc::Status Admit(grpc::ServerContext& ctx, Caller* caller) {
+  grpc::Status Admit(grpc::ServerContextBase& ctx, Caller* caller) {
     // The data API bypasses MQTT authentication, so it is served only with admin.token set.
     if (token_.empty())
       return {grpc::StatusCode::UNAUTHENTICATED,
@@ -215,12 +228,21 @@ class QueryService final : public v1::Query::Service {
     return done.get();
   }
 
-  grpc::Status Run(grpc::ServerContext& ctx, const char* operation, const v1::Request& r,
-                   v1::Response* out) {
+  // Submits the request and returns at once; the worker that answers it finishes the call.
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* operation,
+                                const v1::Request& r, v1::Response* out) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     Caller caller;
-    if (auto st = Admit(ctx, &caller); !st.ok()) return st;
-    rapidjson::Document answer;
-    return Answer(ctx, Call(std::move(caller), Payload(operation, r)), out, &answer);
+    if (auto st = Admit(*ctx, &caller); !st.ok()) {
+      reactor->Finish(st);
+      return reactor;
+    }
+    service_.Submit(std::move(caller), Payload(operation, r),
+                    [ctx, reactor, out](std::string response) {
+                      rapidjson::Document answer;
+                      reactor->Finish(Answer(*ctx, response, out, &answer));
+                    });
+    return reactor;
   }
 
   // A notification's JSON (protocol/render.cc) as the proto message.
@@ -256,7 +278,7 @@ class QueryService final : public v1::Query::Service {
 
   // The service's JSON answer as a Response, or a status with the protocol's code.
   // `d` keeps the parsed answer; `out` may be null (Subscribe reads `d`).
-  static grpc::Status Answer(grpc::ServerContext& ctx, const std::string& json, v1::Response* out,
+  static grpc::Status Answer(grpc::ServerContextBase& ctx, const std::string& json, v1::Response* out,
                              rapidjson::Document* parsed) {
     rapidjson::Document& d = *parsed;
     d.Parse(json.c_str(), json.size());
