@@ -29,6 +29,27 @@ void ClientExecutor::Post(const std::string& client, Task task) {
   ready_cv_.notify_one();
 }
 
+bool ClientExecutor::TryRunHere(const std::string& client, Task& task) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || strands_.count(client)) return false;
+    strands_[client].running = true;
+    ++pending_;
+  }
+  task();
+  std::lock_guard lock(mu_);
+  auto it = strands_.find(client);
+  it->second.running = false;
+  if (it->second.tasks.empty()) {
+    strands_.erase(it);
+  } else {
+    ready_.push_back(client);  // what was posted meanwhile goes to the workers, in order
+    ready_cv_.notify_one();
+  }
+  if (--pending_ == 0) idle_cv_.notify_all();
+  return true;
+}
+
 void ClientExecutor::Work() {
   std::unique_lock lock(mu_);
   for (;;) {

@@ -23,6 +23,12 @@ class ClientExecutor {
   using Task = std::function<void()>;
   void Post(const std::string& client, Task task);
 
+  // Runs `task` on the calling thread if the client has nothing queued or running (its order
+  // and one-at-a-time rule hold: tasks posted meanwhile wait for it); returns false, leaving
+  // `task` untouched, otherwise. For fronts whose threads may block (gRPC's synchronous server),
+  // never for the broker's thread.
+  bool TryRunHere(const std::string& client, Task& task);
+
   // Blocks until every task posted so far has finished.
   void Drain();
 

@@ -93,9 +93,10 @@ void Service::Submit(Caller caller, std::string payload, Completion done) {
   const bool admitted = limiter_.Admit(caller.client_id);
   if (!admitted) rate_limited_.fetch_add(1, std::memory_order_relaxed);
   std::string client = caller.client_id;
+  const bool run_here = caller.run_here;
   const auto taken = std::chrono::steady_clock::now();
-  executor_->Post(client, [this, caller = std::move(caller), admitted, payload = std::move(payload),
-                           done = std::move(done), taken] {
+  ClientExecutor::Task task = [this, caller = std::move(caller), admitted,
+                               payload = std::move(payload), done = std::move(done), taken] {
     std::string answer;
     Router::Outcome outcome;
     if (admitted) {
@@ -111,7 +112,9 @@ void Service::Submit(Caller caller, std::string payload, Completion done) {
     Record(caller.client_id, outcome, std::chrono::steady_clock::now() - taken);
     done(std::move(answer));
     answered_.fetch_add(1, std::memory_order_relaxed);
-  });
+  };
+  if (run_here && executor_->TryRunHere(client, task)) return;
+  executor_->Post(client, std::move(task));
 }
 
 void Service::Record(const std::string& client_id, const Router::Outcome& outcome,

@@ -31,6 +31,10 @@ namespace mqttspec::server {
 struct Caller {
   std::string client_id;  // a valid client id (topics.h IsValidClientId)
   std::string username;   // "" when the front has none
+  // The front's thread may run the request itself when the client has nothing else queued or
+  // running (ClientExecutor::TryRunHere): a thread that may block (gRPC's synchronous server),
+  // never the broker's.
+  bool run_here = false;
 };
 
 // Receives the answer (the response JSON), on a worker thread.
@@ -44,7 +48,8 @@ class Service {
   ~Service();
 
   // Takes one request. Returns at once; `done` gets the answer later, from a worker thread, in
-  // the order of the caller's requests.
+  // the order of the caller's requests (with caller.run_here, possibly before Submit returns,
+  // on the calling thread).
   void Submit(Caller caller, std::string payload, Completion done);
 
   // Client lifecycle, for fronts that see connections (embedded mode):

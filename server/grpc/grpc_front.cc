@@ -51,38 +51,30 @@ std::string Json(const google::protobuf::Message& m) {
 
 }  // namespace
 
-// The unary methods use gRPC's callback API: the worker that answers a request finishes its call,
-// so no gRPC thread waits for a worker (measured: the synchronous form cost two thread switches
-// and a thread per call in flight — bench/RESULTS.md). Subscribe, a long-lived stream, stays
-// synchronous.
-using QueryBase = v1::Query::WithCallbackMethod_Read<v1::Query::WithCallbackMethod_Create<
-    v1::Query::WithCallbackMethod_Update<v1::Query::WithCallbackMethod_Delete<
-        v1::Query::WithCallbackMethod_Meta<v1::Query::Service>>>>>;
-
-class QueryService final : public QueryBase {
+// The unary methods run on gRPC's synchronous-server threads, which may block: a call runs the
+// request right there when its caller has nothing else queued or running (Caller::run_here), so
+// it costs what the echo of bench/run_grpc.sh costs plus the work; otherwise it waits for its
+// turn on the caller's strand. (Measured against the callback API finishing from a worker, and
+// against always handing to a worker: bench/RESULTS.md.)
+class QueryService final : public v1::Query::Service {
  public:
   QueryService(server::Service& service, NotificationRoutes& routes, std::string token)
       : service_(service), routes_(routes), token_(std::move(token)) {}
 
-  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* c, const v1::Request* r,
-                                 v1::Response* out) override {
-    return Run(c, "read", *r, out);
+  grpc::Status Read(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "read", *r, out);
   }
-  grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* c, const v1::Request* r,
-                                   v1::Response* out) override {
-    return Run(c, "create", *r, out);
+  grpc::Status Create(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "create", *r, out);
   }
-  grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* c, const v1::Request* r,
-                                   v1::Response* out) override {
-    return Run(c, "update", *r, out);
+  grpc::Status Update(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "update", *r, out);
   }
-  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* c, const v1::Request* r,
-                                   v1::Response* out) override {
-    return Run(c, "delete", *r, out);
+  grpc::Status Delete(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "delete", *r, out);
   }
-  grpc::ServerUnaryReactor* Meta(grpc::CallbackServerContext* c, const v1::Request* r,
-                                 v1::Response* out) override {
-    return Run(c, "meta", *r, out);
+  grpc::Status Meta(grpc::ServerContext* c, const v1::Request* r, v1::Response* out) override {
+    return Run(*c, "meta", *r, out);
   }
 
   // Subscribes as the caller, then streams the subscription's notifications until the caller
@@ -228,21 +220,13 @@ class QueryService final : public QueryBase {
     return done.get();
   }
 
-  // Submits the request and returns at once; the worker that answers it finishes the call.
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* operation,
-                                const v1::Request& r, v1::Response* out) {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  grpc::Status Run(grpc::ServerContext& ctx, const char* operation, const v1::Request& r,
+                   v1::Response* out) {
     Caller caller;
-    if (auto st = Admit(*ctx, &caller); !st.ok()) {
-      reactor->Finish(st);
-      return reactor;
-    }
-    service_.Submit(std::move(caller), Payload(operation, r),
-                    [ctx, reactor, out](std::string response) {
-                      rapidjson::Document answer;
-                      reactor->Finish(Answer(*ctx, response, out, &answer));
-                    });
-    return reactor;
+    if (auto st = Admit(ctx, &caller); !st.ok()) return st;
+    caller.run_here = true;
+    rapidjson::Document answer;
+    return Answer(ctx, Call(std::move(caller), Payload(operation, r)), out, &answer);
   }
 
   // A notification's JSON (protocol/render.cc) as the proto message.

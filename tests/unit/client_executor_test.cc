@@ -7,9 +7,52 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace mqttspec::server {
 namespace {
+
+TEST(ClientExecutor, TryRunHereRunsOnTheCallerOnlyWhenTheClientIsIdleAndKeepsItsOrder) {
+  ClientExecutor ex(2);
+  std::mutex mu;
+  std::vector<int> order;
+  std::atomic<bool> release{false};
+  // Idle client: runs right here, on this thread.
+  const auto me = std::this_thread::get_id();
+  std::thread::id ran_on;
+  ClientExecutor::Task here = [&] { ran_on = std::this_thread::get_id(); };
+  ASSERT_TRUE(ex.TryRunHere("a", here));
+  EXPECT_EQ(ran_on, me);
+  // While a posted task of "a" runs (blocked), TryRunHere refuses and leaves the task intact.
+  ex.Post("a", [&] {
+    while (!release) std::this_thread::yield();
+    std::lock_guard l(mu);
+    order.push_back(1);
+  });
+  ClientExecutor::Task second = [&] {
+    std::lock_guard l(mu);
+    order.push_back(2);
+  };
+  EXPECT_FALSE(ex.TryRunHere("a", second));
+  ASSERT_TRUE(second) << "a refused task is not consumed";
+  ex.Post("a", std::move(second));
+  // Another client is not held up.
+  ClientExecutor::Task other = [] {};
+  EXPECT_TRUE(ex.TryRunHere("b", other));
+  release = true;
+  ex.Drain();
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  // A task posted while an inline one runs waits for it, then runs on a worker.
+  std::atomic<bool> inline_done{false}, posted_ran_after{false};
+  ClientExecutor::Task first = [&] {
+    ex.Post("c", [&] { posted_ran_after = inline_done.load(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    inline_done = true;
+  };
+  ASSERT_TRUE(ex.TryRunHere("c", first));
+  ex.Drain();
+  EXPECT_TRUE(posted_ran_after);
+}
 
 TEST(ClientExecutor, TasksOfOneClientRunInOrderAndNeverOverlap) {
   ClientExecutor ex(4);
