@@ -164,6 +164,7 @@ machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 proc_ticks() { sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{print $12+$13}'; }
 servers_ticks() { echo $(( $(proc_ticks "$ECHO_PID") + $(proc_ticks "$SVC_PID") )); }
 M0=$(machine_ticks) S0=$(servers_ticks) T0=$(date +%s.%N)
+E0=$(proc_ticks "$ECHO_PID") V0=$(proc_ticks "$SVC_PID")
 
 declare -A P50 RPS
 for round in $(seq "$ROUNDS"); do
@@ -175,6 +176,13 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 M1=$(machine_ticks) S1=$(servers_ticks) T1=$(date +%s.%N)
+E1=$(proc_ticks "$ECHO_PID") V1=$(proc_ticks "$SVC_PID")
+# Each server's CPU per call it answered (warm-up calls included in the CPU, not in the count: the
+# same share for both). Less sensitive to other load on the machine than latency is.
+calls_of() { grep "\"label\":\"[0-9]*/$1/" "$WORK/results.jsonl" | sed -E 's/.*"calls":([0-9]+).*/\1/' | awk '{ s += $1 } END { print s + 0 }'; }
+cpu_us_per_call() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", n ? 1e6 * t / hz / n : 0 }'; }
+ECHO_CPU=$(cpu_us_per_call "$((E1 - E0))" "$(calls_of echo)")
+SVC_CPU=$(cpu_us_per_call "$((V1 - V0))" "$(calls_of service)")
 ELAPSED=$(( $(date +%s) - START ))
 BUSY_END=$(busy)
 BUSY_SECONDS=$(wc -l <"$WORK/busy")
@@ -209,6 +217,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   mrp=$(for r in $(seq "$ROUNDS"); do echo -n "$(ratio "${P50[$r/service]}" "${P50[$r/echo]}") "; done | median)
   mrt=$(for r in $(seq "$ROUNDS"); do echo -n "$(ratio "${RPS[$r/service]}" "${RPS[$r/echo]}") "; done | median)
   echo "| median | $me50 µs | $ms50 µs | $(ratio "$ms50" "$me50")× | $mer | $msr | $(ratio "$msr" "$mer")× |"
+  echo
+  echo "Server CPU per answered call (all phases): echo ${ECHO_CPU} µs, service ${SVC_CPU} µs ($(ratio "$SVC_CPU" "$ECHO_CPU")×)."
   echo
   echo "Median of the per-round ratios: p50 ${mrp}×, throughput ${mrt}×. p90/p99 and the load generator's CPU are in the JSON lines$([[ -n $OUT ]] && echo " (${OUT%.md}.jsonl)")."
 } >"$WORK/report.md"

@@ -197,7 +197,9 @@ class QueryService final : public v1::Query::Service {
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "mqttspec-client may not contain '/', '+', '#' and is at most 123 characters"};
     caller->username = CallMetadata(ctx, "mqttspec-username");
-    // The caller's connect hooks, on its first call (or first after its state expired).
+    // The caller's connect hooks, on its first call (or first after its state expired). Checked
+    // again under the lock, so two first calls do not both run them.
+    if (service_.core().clients().known(caller->client_id)) return grpc::Status::OK;
     std::lock_guard lock(admit_mu_);
     if (service_.core().clients().known(caller->client_id)) return grpc::Status::OK;
     auto client = std::make_shared<ClientInfo>();
