@@ -15,6 +15,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -27,6 +29,22 @@
 #include "server/tls_files.h"
 
 using namespace mqttspec;
+
+namespace {
+
+// Every connection (and, in embedded mode, every client of the broker exec'd from here) is a file
+// descriptor: the usual soft limit of 1024 would refuse the 1000-and-somethingth client (Mosquitto
+// then logs a misleading "denied access by tcpd"). Raise the soft limit to the hard one.
+void RaiseFileLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) == 0)
+    spdlog::debug("open files limit raised from {} to {}", before, lim.rlim_cur);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"mqttspecd — database queries over MQTT", "mqttspecd"};
@@ -61,6 +79,7 @@ int main(int argc, char** argv) {
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("mqttspecd"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  RaiseFileLimit();
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::info("mqttspecd {}", MQTTSPEC_VERSION);
   return config.broker.mode == "embedded" ? server::embedded::RunEmbedded(config, config_path)

@@ -591,6 +591,27 @@ class Mqtt5ResponseTopic(EmbeddedTestCase):
 
 # ------------------------------------------------------------------------------- start-up failures
 
+class FileLimit(unittest.TestCase):
+    def test_the_broker_gets_the_hard_open_files_limit(self):
+        """Started from a shell with a soft limit of 1024, the broker refused its ~1000th client
+        ("denied access by tcpd"); mqttspecd raises the soft limit to the hard one for itself and
+        the broker it execs."""
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard <= 256:
+            self.skipTest(f"hard limit {hard} is too low to tell")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        try:
+            svc = EmbeddedService()
+            svc.start()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        self.addCleanup(svc.stop)
+        with open(f"/proc/{svc.server.pid}/limits") as f:
+            line = next(l for l in f if l.startswith("Max open files"))
+        self.assertEqual(line.split()[3], str(hard), line)
+
+
 class StartupFailures(harness.FailingStartTestCase):
     def run_server(self, broker, timeout=15):
         """Runs mqttspecd with an embedded config; returns (exit code, output). Fails if it runs
