@@ -21,11 +21,14 @@ using JsonValue = rapidjson::Value;
 
 inline Error Err(ErrorCode code, std::string msg) { return MakeError(code, std::move(msg)); }
 
-// Client text echoed in a message is cut short and stripped of control characters.
+// Client text echoed in a message is cut short (at a character boundary: messages are UTF-8) and
+// stripped of control characters.
 inline std::string Echo(std::string_view s) {
+  size_t n = std::min<size_t>(s.size(), 64);
+  while (n < s.size() && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
   std::string out;
-  for (char c : s.substr(0, 64)) out += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
-  if (s.size() > 64) out += "…";
+  for (char c : s.substr(0, n)) out += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
+  if (s.size() > n) out += "…";
   return out;
 }
 

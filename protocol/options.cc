@@ -112,7 +112,7 @@ Status CheckOptionNames(const JsonValue& options) {
     return Err(ErrorCode::kInvalidOption,
                fmt::format("option '{}' is unknown (known: filters, sort, columns, omit_columns, "
                            "limit, offset)",
-                           name.substr(0, 64)));
+                           Echo(name)));
   }
   return OkStatus();
 }

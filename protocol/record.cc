@@ -15,11 +15,16 @@ Result<adapters::Record> ParseRecord(const Model& m, const JsonValue& obj, bool 
                                      const std::optional<Value>& key) {
   if (!obj.IsObject()) return Err(ErrorCode::kInvalidMessage, "data must be an object");
   adapters::Record rec;
+  std::vector<bool> given(m.fields().size(), false);
   for (const auto& kv : obj.GetObject()) {
     auto idx = ResolveColumn(m, &kv.name, ErrorCode::kInvalidMessage, "data key");
     if (!idx.ok()) return idx.take_error();
     const size_t i = static_cast<size_t>(idx.value());
     const Field& f = m.field(i);
+    // JSON allows a key twice; SQL does not agree on which value wins (or refuses the statement).
+    if (given[i])
+      return Err(ErrorCode::kInvalidMessage, fmt::format("data key '{}' is given twice", f.name));
+    given[i] = true;
     auto v = registry::CoerceJson(f, kv.value);
     if (!v.ok()) return v.take_error();
     if (partial && f.primary) {

@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "common/json_text.h"
 #include "protocol/json_read.h"
 #include "protocol/options.h"
 #include "protocol/record.h"
@@ -52,9 +53,11 @@ Result<Operation> ParseOperation(std::string_view type, const JsonValue* opv) {
 // Parses the JSON and reads the id: the part of a request every answer needs.
 Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request* out) {
   // Iterative parsing: deep nesting cannot overflow the stack. Invalid UTF-8 is refused.
+  std::string patched;
+  const std::string_view text = ExactNumbers(payload, &patched);
   doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-            rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseFullPrecisionFlag>(payload.data(),
-                                                                                    payload.size());
+            rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseFullPrecisionFlag>(text.data(),
+                                                                                    text.size());
   if (doc.HasParseError()) {
     return Err(ErrorCode::kInvalidJson,
                fmt::format("invalid JSON at offset {}: {}", doc.GetErrorOffset(),

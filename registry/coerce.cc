@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/json_text.h"
 #include "common/time_util.h"
 
 namespace mqttspec::registry {
@@ -144,13 +145,16 @@ Result<Value> CoerceText(const Field& f, std::string_view text) {
       if (text == "1" || text == "0") return Value{text == "1"};
       j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
       return CoerceJson(f, j);
-    case FieldType::kJson:
-      doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+    case FieldType::kJson: {
+      std::string patched;
+      const std::string_view exact = ExactNumbers(text, &patched);
+      doc.Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
       if (doc.HasParseError()) {
         j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
         return CoerceJson(f, j);
       }
       return CoerceJson(f, doc);
+    }
     default:
       j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
       return CoerceJson(f, j);
@@ -166,7 +170,9 @@ rapidjson::Value ToJson(const Field& f, const Value& v, rapidjson::Document::All
       const std::string& s = std::get<std::string>(v);
       if (f.type == FieldType::kJson) {
         rapidjson::Document doc(&a);
-        doc.Parse<rapidjson::kParseFullPrecisionFlag>(s.data(), s.size());
+        std::string patched;
+        const std::string_view exact = ExactNumbers(s, &patched);
+        doc.Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
         if (!doc.HasParseError()) return rapidjson::Value(doc, a);
       }
       return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
@@ -201,7 +207,9 @@ void WriteJson(const Field& f, const Value& v, JsonWriter& w) {
       const std::string& s = std::get<std::string>(v);
       if (f.type == FieldType::kJson) {
         rapidjson::Document doc;
-        doc.Parse<rapidjson::kParseFullPrecisionFlag>(s.data(), s.size());
+        std::string patched;
+        const std::string_view exact = ExactNumbers(s, &patched);
+        doc.Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
         if (!doc.HasParseError()) {
           doc.Accept(w);
           return;

@@ -38,7 +38,9 @@ void ForEachKey(
   if (!node || node.IsNull()) return;
   if (!node.IsMap()) Fail(path.empty() ? "config" : path, "expected a mapping");
   for (const auto& kv : node) {
-    std::string key = kv.first.as<std::string>();
+    // A mapping or a list as a key is valid YAML; it is no key of ours.
+    if (!kv.first.IsScalar()) Fail(path.empty() ? "config" : path, "keys must be strings");
+    std::string key = kv.first.Scalar();
     auto it = handlers.find(key);
     std::string full = Join(path, key);
     if (it == handlers.end()) {

@@ -372,6 +372,19 @@ TEST(WriteJsonTest, JsonFieldIsEmbeddedAsJson) {
   EXPECT_EQ(Write(FieldType::kJson, Value{std::string("12")}), "12");
 }
 
+// RapidJSON 1.1.0 at full precision read these zeros as huge or tiny non-zero numbers.
+TEST(WriteJsonTest, JsonFieldZeroWithAFarExponentStaysZero) {
+  EXPECT_EQ(Write(FieldType::kJson, Value{std::string("[0e100,-0.0e-30,0E+99]")}),
+            "[0.0,-0.0,0.0]");
+  auto d = CoerceText(F(FieldType::kJson), R"({"a": 0.00000000000000000000000})");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(std::get<std::string>(d.value()), R"({"a":0.0})");
+  rapidjson::Document::AllocatorType a;
+  rapidjson::Value v = ToJson(F(FieldType::kJson), Value{std::string("0e38")}, a);
+  ASSERT_TRUE(v.IsNumber());
+  EXPECT_EQ(v.GetDouble(), 0.0);
+}
+
 TEST(WriteJsonTest, JsonFieldWithUnparsableTextIsWrittenAsString) {
   EXPECT_EQ(Write(FieldType::kJson, Value{std::string("{not json")}), R"("{not json")");
 }

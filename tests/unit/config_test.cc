@@ -109,8 +109,9 @@ INSTANTIATE_TEST_SUITE_P(
                   "nope"},
         BadConfig{"models: [{name: 'bad name', fields: [{name: id, type: integer}]}]", "bad name"},
         BadConfig{"hooks: {plugins: [{options: {}}]}", "hooks.plugins[0].path"},
-        BadConfig{"log: {level: loud}", "log.level"},
-        BadConfig{"broker: {port: 1\n  bad", "YAML"}));
+        BadConfig{"log: {level: loud}", "log.level"}, BadConfig{"broker: {port: 1\n  bad", "YAML"},
+        BadConfig{"broker: {[a]: 1}", "broker: keys must be strings"},
+        BadConfig{"? {a: 1}\n: 1", "config: keys must be strings"}));
 
 }  // namespace
 }  // namespace mqttspec::server

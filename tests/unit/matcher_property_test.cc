@@ -24,10 +24,11 @@
 #include <vector>
 
 #include "adapters/sqlite_database.h"
+#include "protocol/filters.h"
 #include "registry/coerce.h"
 #include "registry/model.h"
 #include "server/matcher.h"
-#include "protocol/filters.h"
+#include "tests/unit/matcher_differential.h"
 #include "tests/unit/test_builders.h"
 #include "tests/unit/value_printer.h"
 
@@ -407,44 +408,33 @@ int RunSeed(uint64_t seed, int cases, Stats& st) {
       }
       if (!parsed) return failures + 1;
 
-      adapters::ReadQuery q;
-      q.model = model;
-      q.filters = filters;
-      for (int f = 0; f < kFieldCount; ++f) q.columns.push_back(f);
-      q.limit = 1000;
-      q.count_total = false;
-      auto read = db->Read(q);
-      if (!read.ok()) {
-        ADD_FAILURE() << where << " read failed for " << json << ": " << read.error().message;
+      auto compared = testing::CompareMatcherWithRead(*db, model, filters, stored.value(), coerced);
+      if (!compared.ok()) {
+        ADD_FAILURE() << where << " read failed for " << json << ": " << compared.error().message;
         ++failures;
         continue;
       }
-      std::set<int64_t> sql_ids;
-      for (const Row& r : read.value().rows) sql_ids.insert(std::get<int64_t>(r[0]));
       ++st.cases;
-      if (!sql_ids.empty() && sql_ids.size() < static_cast<size_t>(kRowsPerRound)) ++st.mixed;
+      const size_t hits = compared.value().read_rows;
+      if (hits > 0 && hits < static_cast<size_t>(kRowsPerRound)) ++st.mixed;
+      EXPECT_EQ(compared.value().total, static_cast<int64_t>(hits)) << where << " " << json;
 
-      for (int i = 0; i < kRowsPerRound; ++i) {
-        const bool want = sql_ids.count(i + 1) > 0;
-        const Row& as_stored = stored.value()[static_cast<size_t>(i)];
-        const bool got_stored = Matches(*model, filters, as_stored);
-        const bool got_coerced = Matches(*model, filters, coerced[static_cast<size_t>(i)]);
-        if (got_stored != want || got_coerced != want) {
-          ++failures;
-          if (failures <= 10) {
-            ADD_FAILURE() << where << " round " << round << " case " << c << "\n  filters: " << json
-                          << "\n  row (stored):  " << ShowRow(as_stored)
-                          << "\n  row (coerced): " << ShowRow(coerced[static_cast<size_t>(i)])
-                          << "\n  row (json):    " <<
-                [&] {
-                  std::string s;
-                  for (const auto& v : json_rows[static_cast<size_t>(i)]) s += v + " ";
-                  return s;
-                }()
-                          << "\n  SQLite returns it: " << want
-                          << "; Matches(stored row): " << got_stored
-                          << "; Matches(coerced row): " << got_coerced;
-          }
+      for (const testing::MatchDisagreement& d : compared.value().disagreements) {
+        ++failures;
+        if (failures <= 10) {
+          const Row& as_stored = stored.value()[d.row];
+          ADD_FAILURE() << where << " round " << round << " case " << c << "\n  filters: " << json
+                        << "\n  row (stored):  " << ShowRow(as_stored)
+                        << "\n  row (coerced): " << ShowRow(coerced[d.row])
+                        << "\n  row (json):    " <<
+              [&] {
+                std::string s;
+                for (const auto& v : json_rows[d.row]) s += v + " ";
+                return s;
+              }()
+                        << "\n  SQLite returns it: " << d.read
+                        << "; Matches(stored row): " << d.matches_stored
+                        << "; Matches(coerced row): " << d.matches_coerced;
         }
       }
     }

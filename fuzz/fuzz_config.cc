@@ -1,0 +1,92 @@
+// fuzz_config: arbitrary text → server::ParseConfig. Besides crashes, leaks and undefined
+// behaviour it stops on:
+//   - an error that is not invalid_value, or whose message names neither a key
+//     ("broker.port: …", "models[0].fields[1].type: …", an unknown key verbatim) nor, for text
+//     that is not YAML, the YAML syntax ("YAML syntax: …" only when yaml-cpp cannot load it);
+//   - a configuration accepted with values outside what the parser promises (ports, QoS levels,
+//     limits, models that are not valid models).
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+
+#include "fuzz/fuzz_common.h"
+#include "server/config.h"
+
+namespace mqttspec::fuzz {
+namespace {
+
+// The top-level sections: a message naming a key starts with one of them.
+constexpr std::string_view kSections[] = {"broker", "topics",     "qos",     "database",
+                                          "models", "introspect", "hooks",   "admin",
+                                          "limits", "log",        "workers", "config"};
+
+bool NamesAKey(std::string_view message) {
+  if (message.find(": unknown key (known: ") != std::string_view::npos) return true;
+  for (std::string_view s : kSections) {
+    if (message.size() > s.size() && message.substr(0, s.size()) == s) {
+      const char next = message[s.size()];
+      if (next == '.' || next == '[' || message.substr(s.size(), 2) == ": ") return true;
+    }
+  }
+  return false;
+}
+
+bool LoadsAsYaml(const std::string& text) {
+  try {
+    YAML::Load(text);
+    return true;
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+}
+
+void CheckAccepted(const server::Config& c, const std::string& story) {
+  const server::BrokerConfig& b = c.broker;
+  FUZZ_CHECK(b.mode == "embedded" || b.mode == "external", story);
+  FUZZ_CHECK(b.port >= 0 && b.port <= 65535 && b.websocket_port >= 0 && b.websocket_port <= 65535 &&
+                 b.tls.port >= 1 && b.tls.port <= 65535,
+             story);
+  FUZZ_CHECK(b.reconnect.min_s >= 0.1 && b.reconnect.max_s >= b.reconnect.min_s, story);
+  for (int q : {c.qos.request, c.qos.response, c.qos.notification})
+    FUZZ_CHECK(q >= 0 && q <= 2, story);
+  FUZZ_CHECK(c.database.driver == "sqlite" || c.database.driver == "postgres", story);
+  FUZZ_CHECK(c.database.driver != "postgres" || !c.database.url.empty(), story);
+  FUZZ_CHECK(!c.topic_prefix.empty() && c.topic_prefix.find_first_of("+#") == std::string::npos,
+             story);
+  FUZZ_CHECK(c.limits.max_rows >= 1 && c.limits.max_filters >= 1 && c.workers >= 0, story);
+  for (const registry::ModelPtr& m : c.models) {
+    FUZZ_CHECK(m != nullptr, story);
+    FUZZ_CHECK(registry::IsIdentifier(m->schema()) && registry::IsIdentifier(m->entity()), story);
+    FUZZ_CHECK(m->primary().primary && !m->primary().nullable, story);
+    for (const registry::Field& f : m->fields()) {
+      FUZZ_CHECK(registry::IsIdentifier(f.name), story);
+      if (f.default_value && !f.default_value->now)
+        FUZZ_CHECK(HasFieldForm(f, f.default_value->literal) || IsNull(f.default_value->literal),
+                   "default of " + f.name + ": " + Show(f.default_value->literal) + "\n" + story);
+    }
+  }
+  for (const server::PluginConfig& p : c.plugins) FUZZ_CHECK(!p.path.empty(), story);
+}
+
+}  // namespace
+}  // namespace mqttspec::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace mqttspec::fuzz;  // NOLINT: the fuzz helpers
+  const std::string text(AsText(data, size));
+  auto config = mqttspec::server::ParseConfig(text);
+  const std::string story = "config text:\n" + text.substr(0, 3000);
+  if (config.ok()) {
+    CheckAccepted(config.value(), story);
+    return 0;
+  }
+  const mqttspec::Error& e = config.error();
+  const std::string said = "error: " + e.message + "\n" + story;
+  FUZZ_CHECK(e.code == mqttspec::ErrorCode::kInvalidValue, said);
+  if (e.message.rfind("YAML syntax: ", 0) == 0) {
+    FUZZ_CHECK(!LoadsAsYaml(text), "YAML that loads is reported as a syntax error\n" + said);
+  } else {
+    FUZZ_CHECK(NamesAKey(e.message), "the message names no key\n" + said);
+  }
+  return 0;
+}
