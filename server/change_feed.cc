@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "protocol/render.h"
 
 namespace mqttspec::server {
@@ -36,7 +38,9 @@ void ChangeFeed::OnCommitted(std::vector<Change> changes) {
       ready_.notify_one();  // what is queued so far must drain, or the wait never ends
       space_.wait(lock, [&] { return queue_.size() < capacity_ || stopping_; });
     }
-    queue_.push_back(std::move(c));
+    // Numbered here, in commit order and before the writer's answer leaves: a subscription
+    // made after that answer is numbered past it (Subscription::after).
+    queue_.push_back(Numbered{subscriptions_.NumberChanges(1), std::move(c)});
     ++stats_.changes;
   }
   ready_.notify_one();
@@ -57,7 +61,7 @@ void ChangeFeed::Run() {
   for (;;) {
     ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, nothing left
-    Change change = std::move(queue_.front());
+    Numbered change = std::move(queue_.front());
     queue_.pop_front();
     busy_ = true;
     lock.unlock();
@@ -99,7 +103,8 @@ std::string KeyText(const Value& v) {
 
 }  // namespace
 
-void ChangeFeed::FanOut(const Change& c) {
+void ChangeFeed::FanOut(const Numbered& numbered) {
+  const Change& c = numbered.change;
   const registry::Model& m = *c.model;
   const Row& row = c.kind == Change::Kind::kDelete ? c.before : c.after;
   if (events_ && events_->active()) {
@@ -112,11 +117,14 @@ void ChangeFeed::FanOut(const Change& c) {
     if (m.primary_index() < row.size()) e.record_id = KeyText(row[m.primary_index()]);
     events_->Publish(std::move(e));
   }
+  // Subscriptions made after this change was committed do not get it.
+  auto newer = [&](const SubscriptionPtr& s) { return s->after >= numbered.number; };
   std::vector<SubscriptionPtr> matched = subscriptions_.Match(m, row);
+  matched.erase(std::remove_if(matched.begin(), matched.end(), newer), matched.end());
   std::vector<SubscriptionPtr> left;  // matched the old row, not the new one
   if (c.kind == Change::Kind::kUpdate && !c.before.empty()) {
     for (auto& s : subscriptions_.Match(m, c.before)) {
-      if (std::find(matched.begin(), matched.end(), s) == matched.end())
+      if (!newer(s) && std::find(matched.begin(), matched.end(), s) == matched.end())
         left.push_back(std::move(s));
     }
   }

@@ -42,8 +42,12 @@ class ChangeFeed : public adapters::ChangeListener {
   Stats stats() const;
 
  private:
+  struct Numbered {
+    uint64_t number;  // Subscriptions::NumberChanges: commit order
+    adapters::Change change;
+  };
   void Run();
-  void FanOut(const adapters::Change& change);
+  void FanOut(const Numbered& numbered);
 
   Subscriptions& subscriptions_;
   Transport& publisher_;
@@ -53,7 +57,7 @@ class ChangeFeed : public adapters::ChangeListener {
 
   mutable std::mutex mu_;  // guards queue_, busy_, stopping_, stats_
   std::condition_variable ready_, space_, idle_;
-  std::deque<adapters::Change> queue_;
+  std::deque<Numbered> queue_;
   bool busy_ = false;
   bool stopping_ = false;
   Stats stats_;

@@ -77,6 +77,9 @@ Result<SubscriptionPtr> Subscriptions::Add(const std::string& client_id, registr
   sub->client_id = client_id;
   sub->model = std::move(model);
   sub->filters = std::move(filters);
+  // Every change whose commit the caller could have seen (its writer's answer follows the
+  // numbering) is numbered by now: none of them reaches this subscription.
+  sub->after = changes_.load();
   auto [field, keys] = IndexKeys(*sub->model, sub->filters);
   std::lock_guard lock(mu_);
   auto& mine = by_client_[client_id];

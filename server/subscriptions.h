@@ -29,6 +29,9 @@ struct Subscription {
   registry::ModelPtr model;
   adapters::FilterList filters;
   std::atomic<uint64_t> seq{0};  // last sequence number sent; the fan-out stage owns it
+  // Changes numbered up to this one (Subscriptions::NumberChanges) were committed before the
+  // subscription existed: they are not sent to it, however late the fan-out gets to them.
+  uint64_t after = 0;
 };
 using SubscriptionPtr = std::shared_ptr<Subscription>;
 
@@ -39,6 +42,10 @@ class Subscriptions {
   // Registers a subscription of `client_id`. Errors: too_many_subscriptions.
   Result<SubscriptionPtr> Add(const std::string& client_id, registry::ModelPtr model,
                               adapters::FilterList filters);
+
+  // Numbers `n` committed changes in commit order (the change feed, as it takes them); returns
+  // the first number. A subscription added later has `after` >= every number handed out before.
+  uint64_t NumberChanges(size_t n) { return changes_.fetch_add(n) + 1; }
 
   // Removes `id` if `client_id` owns it. Errors: not_found (no such id, or someone else's).
   Status Remove(const std::string& client_id, const std::string& id);
@@ -75,6 +82,7 @@ class Subscriptions {
 
   std::string prefix_;
   int max_per_client_;
+  std::atomic<uint64_t> changes_{0};  // committed changes numbered so far
   mutable std::mutex mu_;  // guards everything below
   std::unordered_map<std::string, SubscriptionPtr> by_id_;
   std::unordered_map<std::string, std::vector<std::string>> by_client_;

@@ -436,6 +436,28 @@ TEST_F(ChangeFeedTest, AFullQueueMakesTheWriterWaitCountedAndNothingIsDropped) {
   }
 }
 
+TEST_F(ChangeFeedTest, AChangeCommittedBeforeASubscriptionNeverReachesItHoweverLateTheFanOut) {
+  // The writer's answer follows the commit; a client that subscribes after seeing it must not get
+  // that change, even when the fan-out thread reaches the change only after the subscription
+  // exists (found under CI load: "writes before subscribing are not replayed" failed).
+  auto early = Sub({Cond(kStatus, Op::kEq, {S("x")})}, "early");
+  pub_.hold = [](const OutboundMessage&) { return true; };
+  ChangeFeed feed(subs_, pub_, 1, 100);
+  feed.OnCommitted(One(Create(*model_, R(1, "x", 1))));  // fan-out held in Publish on it
+  ASSERT_TRUE(pub_.WaitUntil([](const auto&, int held) { return held >= 1; },
+                             std::chrono::seconds(5)));
+  feed.OnCommitted(One(Create(*model_, R(2, "x", 2))));  // committed, still queued
+  auto late = Sub({Cond(kStatus, Op::kEq, {S("x")})}, "late");
+  feed.OnCommitted(One(Create(*model_, R(3, "x", 3))));  // after the subscription
+  pub_.Open();
+  feed.Drain();
+  EXPECT_EQ(PayloadsFor(early).size(), 3u);
+  auto got = PayloadsFor(late);
+  ASSERT_EQ(got.size(), 1u) << "only the change committed after it subscribed";
+  EXPECT_EQ(got[0]["data"]["id"].GetInt64(), 3);
+  EXPECT_EQ(SeqOf(got[0]), 1u);
+}
+
 TEST_F(ChangeFeedTest, ABatchLargerThanTheQueueIsAcceptedWhileTheFeedIsIdle) {
   // One commit with more changes than the queue holds (a batch create), arriving while the
   // fan-out thread sleeps on an empty queue: the writer must wait for space, not forever.
