@@ -83,7 +83,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const mqttspec::Error& e = config.error();
   const std::string said = "error: " + e.message + "\n" + story;
   FUZZ_CHECK(e.code == mqttspec::ErrorCode::kInvalidValue, said);
-  if (e.message.rfind("YAML syntax: ", 0) == 0) {
+  // An unknown top-level key is echoed as "<key>: unknown key …", and the key may itself read
+  // "YAML syntax" (found by this target in CI): that is a named key, not a syntax error.
+  if (e.message.rfind("YAML syntax: ", 0) == 0 && !NamesAKey(e.message)) {
     FUZZ_CHECK(!LoadsAsYaml(text), "YAML that loads is reported as a syntax error\n" + said);
   } else {
     FUZZ_CHECK(NamesAKey(e.message), "the message names no key\n" + said);
