@@ -64,18 +64,20 @@ void PahoTransport::Start(MqttFront& front) {
 }
 
 void PahoTransport::OnConnected() {
-  spdlog::info("connected to broker {} (in-flight window {})", broker_.url, window_);
   Subscribe();
   // Acknowledgements of the previous connection will not come: start a new window and send
   // what waited.
   std::vector<OutboundMessage> batch;
   uint64_t gen;
+  int window;
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(mu_);  // window_ is ConnectLoop's too (TSan found this read unlocked)
     gen = ++generation_;
     inflight_ = 0;
+    window = window_;
     batch = FillWindow();
   }
+  spdlog::info("connected to broker {} (in-flight window {})", broker_.url, window);
   cv_.notify_all();
   for (auto& m : batch) Send(std::move(m), gen);
 }

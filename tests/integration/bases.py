@@ -15,7 +15,7 @@ import sys
 import tempfile
 import unittest
 
-from processes import REPO, default_server_binary, random_suffix
+from processes import REPO, default_server_binary, random_suffix, server_env
 from spec_service import Service
 from yamlgen import to_yaml
 
@@ -47,7 +47,8 @@ class FailingStartTestCase(unittest.TestCase):
         with open(conf, "w") as f:
             f.write(to_yaml(cfg))
         p = subprocess.Popen([self.binary, "--config", conf], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp)
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp,
+                             env=server_env())
         self.procs.append(p)
         try:
             out, _ = p.communicate(timeout=timeout)

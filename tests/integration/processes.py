@@ -1,14 +1,27 @@
 """Process and network helpers of the mqttspec test harness: where the binaries are, free
 loopback ports, waiting (bounded in time) for a process to listen, and random names.
 
+In sanitizer builds (scripts/test-sanitizers), server_env() is the environment of every process
+that may load the broker plugin into Mosquitto (mqttspecd, which execs it in embedded mode, or a
+Mosquitto started with the plugin), and sanitizer reports of the processes a test starts fail it
+(take_sanitizer_reports(); at the latest when the test's python process exits).
+
 Environment:
   MQTTSPECD  absolute path of the server binary (default: <repo>/build/bin/mqttspecd)
   MOSQUITTO  broker binary (default: mosquitto from PATH, then /usr/sbin/mosquitto)
+  MQTTSPEC_TEST_SANITIZER_PRELOAD  set by ctest in sanitizer builds: the sanitizer runtime,
+             preloaded (server_env()) into the processes that may load our code into a binary
+             built without it — Mosquitto with the embedded plugin
+  MQTTSPEC_TEST_SANITIZER_LOG_DIR  set by ctest in sanitizer builds: where the ASan/LSan/TSan
+             reports of the processes this test starts are written (log_path), not their stderr
 """
 
+import atexit
+import glob
 import os
 import shutil
 import socket
+import sys
 import time
 import uuid
 
@@ -25,6 +38,68 @@ def mosquitto_binary():
     if env:
         return env
     return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def server_env():
+    """The environment of a process that may load the broker plugin into Mosquitto (mqttspecd,
+    or Mosquitto itself): ours, plus in ASan builds the sanitizer runtime preloaded — Mosquitto is
+    not built with it; LD_PRELOAD survives mqttspecd's exec of it."""
+    env = dict(os.environ)
+    preload = os.environ.get("MQTTSPEC_TEST_SANITIZER_PRELOAD")
+    if preload:
+        env["LD_PRELOAD"] = " ".join(p for p in (preload, env.get("LD_PRELOAD")) if p)
+    return env
+
+
+# The reports of this python process's children: each process writes <dir>/san.<pid> (ASan,
+# LeakSanitizer at exit, and LeakSanitizer's list of the suppressions it used, which is no report;
+# or TSan's warnings) into a directory any user may write to — the embedded broker may run as user
+# mosquitto. UBSan reports go to the process's stderr (GCC's UBSan ignores log_path next to ASan)
+# and are fatal (-fno-sanitize-recover): the process dies, which fails the test.
+_SANITIZER_LOG_DIR = os.environ.get("MQTTSPEC_TEST_SANITIZER_LOG_DIR")
+_reports_seen = set()
+
+
+def _init_sanitizer_logs():
+    os.makedirs(_SANITIZER_LOG_DIR, exist_ok=True)
+    os.chmod(_SANITIZER_LOG_DIR, 0o1777)
+    for old in glob.glob(os.path.join(_SANITIZER_LOG_DIR, "san.*")):  # a previous run's
+        os.remove(old)
+    for var in ("ASAN_OPTIONS", "TSAN_OPTIONS"):
+        options = os.environ.get(var, "")
+        os.environ[var] = ":".join(o for o in (options, f"log_path={_SANITIZER_LOG_DIR}/san") if o)
+    atexit.register(_fail_on_unseen_reports)
+
+
+def take_sanitizer_reports():
+    """The text of every sanitizer report written by a child process since the last call
+    ("" if none, or not a sanitizer build)."""
+    if not _SANITIZER_LOG_DIR:
+        return ""
+    texts = []
+    for path in sorted(glob.glob(os.path.join(_SANITIZER_LOG_DIR, "san.*"))):
+        if path in _reports_seen:
+            continue
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        if "ERROR: " in text or "WARNING: ThreadSanitizer" in text:  # not "Suppressions used"
+            _reports_seen.add(path)
+            texts.append(f"----- {path} -----\n" + text)
+    return "\n".join(texts)
+
+
+def _fail_on_unseen_reports():
+    # unittest has already chosen the exit code; a report nobody took fails the run anyway.
+    reports = take_sanitizer_reports()
+    if reports:
+        sys.stdout.flush()
+        sys.stderr.write("\nsanitizer reports of processes this test started:\n" + reports + "\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+
+if _SANITIZER_LOG_DIR:
+    _init_sanitizer_logs()
 
 
 def free_port():

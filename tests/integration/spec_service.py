@@ -31,7 +31,7 @@ import time
 from pg_helpers import (pg_admin_url, pg_create_database, pg_drop_database, pg_query, pg_snapshot,
                         pg_url_with_database)
 from processes import (default_server_binary, free_port, mosquitto_binary, random_suffix,
-                       wait_port)
+                       server_env, take_sanitizer_reports, wait_port)
 from spec_client import SpecClient
 from spec_models import USERS_MODEL
 from yamlgen import to_yaml
@@ -168,7 +168,8 @@ class Service:
         self._start_broker(timeout, port=self.port)
 
     def stop_server(self, timeout=10.0):
-        """SIGTERM to mqttspecd; asserts exit code 0 within `timeout` s (killed otherwise)."""
+        """SIGTERM to mqttspecd; asserts exit code 0 within `timeout` s (killed otherwise) and
+        (sanitizer builds) no sanitizer report."""
         proc, self.server = self.server, None
         if proc is None:
             return
@@ -186,6 +187,9 @@ class Service:
         if rc != 0:
             raise AssertionError(f"mqttspecd exited with code {rc} after SIGTERM\n"
                                  + self.log_tail())
+        reports = take_sanitizer_reports()
+        if reports:
+            raise AssertionError("sanitizer reports:\n" + reports)
 
     def _start_broker(self, timeout, port=None):
         self.port = port or free_port()
@@ -236,7 +240,7 @@ class Service:
         self._files.append(log)
         self.server = subprocess.Popen([self.server_binary, "--config", conf], stdout=log,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       cwd=self.tmp)
+                                       cwd=self.tmp, env=server_env())
         deadline = time.monotonic() + timeout
         if self.embedded:  # the broker is mqttspecd: wait for its listener
             wait_port(self.port, deadline, self.server, "mqttspecd (embedded)")
@@ -272,7 +276,8 @@ class Service:
         return self.server is not None and self.server.poll() is None
 
     def stop(self):
-        """SIGTERM to mqttspecd: it must exit with 0 within 10 s. Always cleans everything up."""
+        """SIGTERM to mqttspecd: it must exit with 0 within 10 s, and (sanitizer builds) no
+        process may have written a sanitizer report. Always cleans everything up."""
         problems = []
         for c in self.clients:
             c.close()
@@ -295,6 +300,9 @@ class Service:
             self._cleanup_processes()
             self._remove_tmp()
             self._drop_pg_database()
+        reports = take_sanitizer_reports()
+        if reports:
+            problems.append("sanitizer reports:\n" + reports)
         if problems:
             raise AssertionError("; ".join(problems) + "\n" + self.final_log)
 

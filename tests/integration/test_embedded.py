@@ -27,7 +27,7 @@ import unittest
 import harness
 from harness import (BULK_MODEL, SUBACK_FAILURE, USERS_MODEL, ConnectRefused, Service,
                      ServiceTestCase, SpecClient, free_port, mosquitto_binary, random_suffix,
-                     to_yaml, wait_port)
+                     server_env, to_yaml, wait_port)
 from mqtt_packets import mqtt_string as _str, varint as _varint
 
 NOT_AUTHORIZED_V311 = 5   # CONNACK return code "not authorised"
@@ -689,7 +689,8 @@ class PluginInHandWrittenConf(unittest.TestCase):
         log_path = os.path.join(self.tmp, "broker.log")
         log = open(log_path, "wb")
         proc = subprocess.Popen([mosquitto_binary(), "-c", conf], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp,
+                                env=server_env())
 
         def stop():
             if proc.poll() is None:

@@ -566,7 +566,8 @@ class PluginInitAndPaths(harness.FailingStartTestCase):
         log = open(os.path.join(self.tmp, mode, "log"), "wb")
         self.addCleanup(log.close)
         proc = subprocess.Popen([self.binary, "--config", conf], cwd=elsewhere, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=harness.server_env())
         self.procs.append(proc)
         if mode == "embedded":
             harness.wait_port(port, time.monotonic() + 10, proc, "mqttspecd")

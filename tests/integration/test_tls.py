@@ -22,7 +22,8 @@ import unittest
 
 from test_plugins import PLUGIN_DIR, PluginService
 from harness import (THINGS_MODEL, FailingStartTestCase, Service, ServiceTestCase, SpecClient,
-                     free_port, mosquitto_binary, random_suffix, to_yaml, wait_port)
+                     free_port, mosquitto_binary, random_suffix, server_env, to_yaml,
+                     wait_port)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ACCEPTANCE = os.path.join(os.path.dirname(HERE), "acceptance")
@@ -183,7 +184,8 @@ class EmbeddedTlsOnly(PkiMixin, FailingStartTestCase):
         log = open(os.path.join(self.tmp, "log"), "wb")
         self.addCleanup(log.close)
         proc = subprocess.Popen([self.binary, "--config", conf], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp,
+                                env=server_env())
         self.procs.append(proc)
         wait_port(tls_port, time.monotonic() + 10, proc, "mqttspecd (tls only)")
         c = None
