@@ -26,7 +26,8 @@ struct Change {
 };
 
 // Receives committed changes. The adapter calls OnCommitted after each commit, in commit order,
-// from the committing thread and before the next write can commit, so an implementation must be
+// from the committing thread and before the next write can commit (one call per commit: a group
+// commit's call holds the changes of all its writes, in order), so an implementation must be
 // quick (queue and return) and must not call back into the Database. It may block to apply
 // back-pressure to writers.
 class ChangeListener {

@@ -19,6 +19,8 @@ Result<std::unique_ptr<Database>> OpenDatabase(const DatabaseSpec& spec) {
   o.synchronous_full = spec.synchronous_full;
   o.readers = std::max(1, spec.pool_size / 2);
   o.query_timeout_ms = spec.query_timeout_ms;
+  o.group_commit.max_rows = static_cast<size_t>(spec.group_commit_max_rows);
+  o.group_commit.max_time = std::chrono::milliseconds(spec.group_commit_max_ms);
   auto db = SqliteDatabase::Open(o);
   if (!db.ok()) return db.take_error();
   return std::unique_ptr<Database>(std::move(db).value());

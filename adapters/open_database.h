@@ -16,6 +16,8 @@ struct DatabaseSpec {
   std::string url;                   // postgres
   int pool_size = 8;  // postgres: connections; sqlite: pool_size / 2 readers (at least 1)
   int query_timeout_ms = 5000;
+  int group_commit_max_rows = 1000;  // adapters/group_commit.h
+  int group_commit_max_ms = 10;
 };
 
 // Errors: invalid_value for an unknown driver; unavailable when SQLite cannot open its file.

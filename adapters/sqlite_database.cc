@@ -43,7 +43,15 @@ class SqliteDatabase::ReaderLease {
   std::unique_lock<std::mutex> writer_lock_;
 };
 
-SqliteDatabase::SqliteDatabase(const SqliteOptions& options) : options_(options) {}
+SqliteDatabase::SqliteDatabase(const SqliteOptions& options)
+    : options_(options),
+      commits_(std::make_unique<GroupCommit>(
+          options.group_commit,
+          [this](const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline) {
+            return RunBatch(batch, deadline);
+          })) {}
+
+GroupCommit::Stats SqliteDatabase::group_commit_stats() const { return commits_->stats(); }
 
 uint64_t SqliteDatabase::checkpoints() const {
   return checkpointer_ ? checkpointer_->checkpoints() : 0;
@@ -132,36 +140,113 @@ Result<std::optional<Row>> SqliteDatabase::ReadByKey(const Model& m, const Value
   return FirstRow(conn->Query(sql_.SelectByKey(m, key, columns, scope), columns.size()));
 }
 
+size_t SqliteDatabase::RunBatch(const std::vector<WriteJob*>& batch,
+                                GroupCommit::Deadline deadline) {
+  std::lock_guard lock(writer_mu_);
+  SqliteConnection& w = *writer_;
+  std::vector<WriteJob*> committed;  // run without error in the current transaction
+  auto fail = [](WriteJob& job, const Error& e) {
+    job.status = e;
+    job.changes.clear();
+  };
+  if (batch.size() == 1) {  // alone: no savepoint; one statement runs in autocommit
+    WriteJob& job = *batch.front();
+    const bool tx = !job.single_statement;
+    if (tx) {
+      if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+        fail(job, st.error());
+        return 1;
+      }
+    }
+    job.status = job.run(job.changes);
+    if (!job.status.ok()) {
+      job.changes.clear();
+      if (tx) (void)w.Exec("ROLLBACK");
+      return 1;
+    }
+    if (tx) {
+      if (auto st = w.Exec("COMMIT"); !st.ok()) {
+        (void)w.Exec("ROLLBACK");
+        fail(job, st.error());
+        return 1;
+      }
+    }
+    committed.push_back(&job);
+    Tell(committed);
+    return 1;
+  }
+
+  if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+    for (WriteJob* job : batch) fail(*job, st.error());
+    return batch.size();
+  }
+  size_t ran = 0;
+  for (; ran < batch.size(); ++ran) {
+    if (ran > 0 && std::chrono::steady_clock::now() > deadline) break;  // the rest: next batch
+    WriteJob& job = *batch[ran];
+    if (auto st = w.Exec("SAVEPOINT request"); !st.ok()) {
+      fail(job, st.error());
+      continue;
+    }
+    job.status = job.run(job.changes);
+    if (job.status.ok()) {
+      (void)w.Exec("RELEASE request");
+      committed.push_back(&job);
+      continue;
+    }
+    job.changes.clear();
+    if (sqlite3_get_autocommit(w.db())) {
+      // SQLite ended the whole transaction (an I/O error, a full disk): what ran before this job
+      // is gone too. Those jobs fail with its error; the rest go on in a new transaction.
+      for (WriteJob* lost : committed) fail(*lost, job.status.error());
+      committed.clear();
+      if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+        for (size_t i = ran + 1; i < batch.size(); ++i) fail(*batch[i], st.error());
+        return batch.size();
+      }
+      continue;
+    }
+    (void)w.Exec("ROLLBACK TO request");  // this job's statements only
+    (void)w.Exec("RELEASE request");
+  }
+  if (auto st = w.Exec("COMMIT"); !st.ok()) {
+    (void)w.Exec("ROLLBACK");
+    for (WriteJob* job : committed) fail(*job, st.error());
+    return ran;
+  }
+  Tell(committed);
+  return ran;
+}
+
+void SqliteDatabase::Tell(const std::vector<WriteJob*>& committed) {
+  if (!listener_) return;
+  std::vector<Change> changes;
+  for (WriteJob* job : committed) {
+    for (Change& c : job->changes) changes.push_back(std::move(c));
+    job->changes.clear();
+  }
+  if (!changes.empty()) listener_->OnCommitted(std::move(changes));
+}
+
 Result<std::vector<Row>> SqliteDatabase::Create(const Model& m,
                                                 const std::vector<Record>& records) {
-  std::lock_guard lock(writer_mu_);
-  const bool tx = records.size() > 1;
-  if (tx) {
-    if (auto st = writer_->Exec("BEGIN IMMEDIATE"); !st.ok()) return st.take_error();
-  }
   std::vector<Row> out;
-  out.reserve(records.size());
-  for (const Record& r : records) {
-    auto rows = writer_->Query(sql_.Insert(m, r), m.fields().size());
-    if (!rows.ok() || rows.value().empty()) {
-      if (tx) (void)writer_->Exec("ROLLBACK");
+  WriteJob job;
+  job.rows = records.size();
+  job.single_statement = records.size() == 1;
+  job.run = [&](std::vector<Change>& changes) -> Status {
+    out.clear();
+    out.reserve(records.size());
+    for (const Record& r : records) {
+      auto rows = writer_->Query(sql_.Insert(m, r), m.fields().size());
       if (!rows.ok()) return rows.take_error();
-      return MakeError(ErrorCode::kInternal, "insert returned no row");
+      if (rows.value().empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
+      out.push_back(std::move(rows.value().front()));
     }
-    out.push_back(std::move(rows.value().front()));
-  }
-  if (tx) {
-    if (auto st = writer_->Exec("COMMIT"); !st.ok()) {
-      (void)writer_->Exec("ROLLBACK");
-      return st.take_error();
-    }
-  }
-  if (listener_) {
-    std::vector<Change> changes;
-    changes.reserve(out.size());
     for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
-    listener_->OnCommitted(std::move(changes));
-  }
+    return OkStatus();
+  };
+  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
   return out;
 }
 
@@ -169,45 +254,44 @@ Result<std::optional<Row>> SqliteDatabase::Update(const Model& m, const Value& k
                                                   const Record& changes, const FilterList& scope) {
   std::vector<int> all(m.fields().size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  std::lock_guard lock(writer_mu_);
-  if (changes.empty()) {  // nothing to set: the row as it is
-    return FirstRow(writer_->Query(sql_.SelectByKey(m, key, all, scope), all.size()));
-  }
-  // The row before the update, read in the same transaction, tells subscribers whether the row
-  // left their filter.
-  if (auto st = writer_->Exec("BEGIN IMMEDIATE"); !st.ok()) return st.take_error();
-  auto before = FirstRow(writer_->Query(sql_.SelectByKey(m, key, all, scope), all.size()));
-  if (!before.ok() || !before.value()) {
-    (void)writer_->Exec("ROLLBACK");
-    return before;
-  }
-  auto after = FirstRow(writer_->Query(sql_.Update(m, key, changes, scope), all.size()));
-  if (!after.ok()) {
-    (void)writer_->Exec("ROLLBACK");
-    return after;
-  }
-  if (auto st = writer_->Exec("COMMIT"); !st.ok()) {
-    (void)writer_->Exec("ROLLBACK");
-    return st.take_error();
-  }
-  if (listener_ && after.value()) {
-    std::vector<Change> change;
-    change.push_back(Change{Change::Kind::kUpdate, &m, std::move(*before.value()), *after.value()});
-    listener_->OnCommitted(std::move(change));
-  }
-  return after;
+  std::optional<Row> result;
+  WriteJob job;
+  job.single_statement = changes.empty();  // nothing to set: the row as it is
+  job.run = [&](std::vector<Change>& out) -> Status {
+    // The row before the update, read in the same transaction, tells subscribers whether the
+    // row left their filter.
+    auto before = FirstRow(writer_->Query(sql_.SelectByKey(m, key, all, scope), all.size()));
+    if (!before.ok()) return before.take_error();
+    result.reset();
+    if (!before.value() || changes.empty()) {
+      result = std::move(before.value());
+      return OkStatus();
+    }
+    auto after = FirstRow(writer_->Query(sql_.Update(m, key, changes, scope), all.size()));
+    if (!after.ok()) return after.take_error();
+    result = std::move(after.value());
+    if (result)
+      out.push_back(Change{Change::Kind::kUpdate, &m, std::move(*before.value()), *result});
+    return OkStatus();
+  };
+  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
+  return result;
 }
 
 Result<std::optional<Row>> SqliteDatabase::Delete(const Model& m, const Value& key,
                                                   const FilterList& scope) {
-  std::lock_guard lock(writer_mu_);
-  auto row = FirstRow(writer_->Query(sql_.Delete(m, key, scope), m.fields().size()));
-  if (listener_ && row.ok() && row.value()) {
-    std::vector<Change> change;
-    change.push_back(Change{Change::Kind::kDelete, &m, *row.value(), {}});
-    listener_->OnCommitted(std::move(change));
-  }
-  return row;
+  std::optional<Row> result;
+  WriteJob job;
+  job.single_statement = true;
+  job.run = [&](std::vector<Change>& out) -> Status {
+    auto row = FirstRow(writer_->Query(sql_.Delete(m, key, scope), m.fields().size()));
+    if (!row.ok()) return row.take_error();
+    result = std::move(row.value());
+    if (result) out.push_back(Change{Change::Kind::kDelete, &m, *result, {}});
+    return OkStatus();
+  };
+  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
+  return result;
 }
 
 }  // namespace mqttspec::adapters

@@ -2,7 +2,9 @@
 // SqliteDatabase: the Database on one SQLite file in WAL mode. One writer connection (writes are
 // serialized by SQLite anyway) and a pool of reader connections that read concurrently with it.
 // Each connection (sqlite_connection.h) caches its prepared statements. WAL checkpoints run on a
-// background connection (sqlite_checkpointer.h), not inside commits. `like`
+// background connection (sqlite_checkpointer.h), not inside commits. Writes are group-committed
+// (group_commit.h): the writes that arrive while a commit is in flight share the next
+// transaction, each in its own savepoint, so one fsync serves them all. `like`
 // is made case-sensitive with PRAGMA case_sensitive_like; `ilike` compares lower() of both sides
 // (ASCII case folding). Thread-safety: all methods may be called from any thread.
 
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "adapters/database.h"
+#include "adapters/group_commit.h"
 #include "adapters/sql_builder.h"
 
 namespace mqttspec::adapters {
@@ -24,6 +27,7 @@ struct SqliteOptions {
   bool synchronous_full = true;      // false: synchronous=NORMAL
   int readers = 4;
   int query_timeout_ms = 5000;  // a statement running longer is interrupted → timeout
+  GroupCommitOptions group_commit;
 };
 
 class SqliteConnection;
@@ -56,6 +60,11 @@ class SqliteDatabase : public Database {
 
   // A reader connection for the duration of a scope (the writer when there are no readers).
   class ReaderLease;
+  // GroupCommit's runner: the batch's jobs in one transaction on the writer, each in a
+  // savepoint (alone: no savepoint, and one statement in autocommit); then the listener.
+  size_t RunBatch(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline);
+  // Tells the listener of the committed jobs' changes, in order (writer_mu_ held).
+  void Tell(const std::vector<WriteJob*>& committed);
 
   SqliteOptions options_;
   SqlBuilder sql_{Dialect::kSqlite};
@@ -70,9 +79,11 @@ class SqliteDatabase : public Database {
   std::vector<SqliteConnection*> free_readers_;
 
   std::unique_ptr<SqliteCheckpointer> checkpointer_;  // file databases; after writer_
+  std::unique_ptr<GroupCommit> commits_;              // runs RunBatch on writers' threads
 
  public:
   uint64_t checkpoints() const;  // background checkpoints done (0 for :memory:)
+  GroupCommit::Stats group_commit_stats() const;
 };
 
 }  // namespace mqttspec::adapters

@@ -18,7 +18,7 @@
 # one autocommit PQexecPrepared, raw-pg-tx = BEGIN/statement/COMMIT as the adapter sends them,
 # raw-pg-pipe = that transaction in libpq's pipeline mode), and at the end embedded once more
 # with MQTTSPEC_NO_EVENTFD=1 (answers leave on the broker's tick only).
-# Workloads: SQLite with synchronous: normal, PostgreSQL with pool_size 8 (the throw-away cluster
+# Workloads: SQLite with synchronous: normal (SYNCHRONOUS=full for the default), PostgreSQL with pool_size 8 (the throw-away cluster
 # runs with fsync=off, synchronous_commit=off); the table is pre-filled with 10 000 rows through
 # the service: read-by-key, list-20 (filter grp = g on the declared index, limit 20; 40 rows per
 # group; not on PostgreSQL unless PG_WORKLOADS says so), then create. The load generator uses
@@ -57,6 +57,7 @@ PG_SETUPS=${PG_SETUPS:-"external embedded"}
 PG_WORKLOADS=${PG_WORKLOADS:-read,create}  # list too: PG_WORKLOADS=read,list,create (+50 s)
 PG_QOS_LEVELS=${PG_QOS_LEVELS:-$QOS_LEVELS}
 PG_POOL=${PG_POOL:-8}
+SYNCHRONOUS=${SYNCHRONOUS:-normal}  # SQLite's database.synchronous: normal | full
 WORKERS=${WORKERS:-}         # mqttspecd's `workers:` (empty: its default, the number of cores)
 PG_WORKERS=${PG_WORKERS:-$WORKERS}  # the same for the PostgreSQL setups
 RAW=${RAW:-1}                # the raw-database baselines, once per round
@@ -180,7 +181,7 @@ service_yaml() {
   else
     database="  driver: sqlite
   path: $dir/bench.db
-  synchronous: normal"
+  synchronous: $SYNCHRONOUS"
   fi
   cat >"$dir/mqttspec.yaml" <<EOF
 broker:
@@ -412,7 +413,7 @@ fi
   echo
   echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
   echo "- $("$MOSQUITTO" -h 2>/dev/null | head -1 || true); libmosquitto $(pkg-config --modversion libmosquitto 2>/dev/null || echo '?'); SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo '?'); $("$MQTTSPECD" --version 2>/dev/null || echo mqttspecd) (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ', with uncommitted changes'); mqttspecd built $(date -u -r "$MQTTSPECD" +%H:%M:%SZ), plugin $(date -u -r "$PLUGIN" +%H:%M:%SZ))"
-  echo "- $ROUNDS round(s), setups interleaved; each cell is the median over the rounds (p50 range in brackets). 1 in flight: $WARMUP warm-up, then $SAMPLES samples or ${LAT_S} s. Throughput: $CONNS connections × $INFLIGHT in flight, 1000 warm-up, then $TPUT requests or ${TPUT_S} s. SQLite synchronous: normal, $ROWS rows pre-filled through the service. Total time ${ELAPSED} s."
+  echo "- $ROUNDS round(s), setups interleaved; each cell is the median over the rounds (p50 range in brackets). 1 in flight: $WARMUP warm-up, then $SAMPLES samples or ${LAT_S} s. Throughput: $CONNS connections × $INFLIGHT in flight, 1000 warm-up, then $TPUT requests or ${TPUT_S} s. SQLite synchronous: $SYNCHRONOUS, $ROWS rows pre-filled through the service. Total time ${ELAPSED} s."
   if [[ -n $PGDIR ]]; then
     echo "- PostgreSQL $PG_VERSION (private cluster of tests/pg/pgcluster.sh: fsync=off, synchronous_commit=off, shared_buffers=32MB), a fresh database per setup, pool_size $PG_POOL, workers ${PG_WORKERS:-default (= cores)}; setups external-pg and embedded-pg at QoS $PG_QOS_LEVELS, workloads $PG_WORKLOADS. The server used $PG_CPU CPU-s (counted as ours below)."
   fi

@@ -2,9 +2,41 @@
 
 namespace mqttspec::server {
 
-ClientExecutor::ClientExecutor(int threads) {
+ClientExecutor::ClientExecutor(int threads) : blocking_(*this) {
   if (threads < 1) threads = 1;
+  limit_ = static_cast<size_t>(threads);
+  max_threads_ = limit_ + kMaxWaitingThreads;
+  std::lock_guard lock(mu_);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+}
+
+void ClientExecutor::Blocking::OnBlock() {
+  ClientExecutor& e = executor;
+  std::lock_guard lock(e.mu_);
+  --e.running_;
+  ++e.waiting_;
+  if (!e.ready_.empty()) e.WakeOrStart();  // another client's request may run meanwhile
+}
+
+void ClientExecutor::WakeOrStart() {
+  const bool all_busy = threads_.size() == running_ + waiting_;  // none idle or about to be
+  if (!all_busy || running_ >= limit_) {
+    ready_cv_.notify_one();
+  } else if (threads_.size() < max_threads_ && !stopping_) {
+    // Below the limit and every thread busy: some wait in BlockingRegions.
+    threads_.emplace_back([this] { Work(); });
+  }
+}
+
+void ClientExecutor::Blocking::OnUnblock() {
+  std::lock_guard lock(executor.mu_);
+  --executor.waiting_;
+  ++executor.running_;  // may exceed the limit until this task ends: it is nearly done
+}
+
+ClientExecutor::Stats ClientExecutor::stats() const {
+  std::lock_guard lock(mu_);
+  return Stats{threads_.size(), waiting_};
 }
 
 ClientExecutor::~ClientExecutor() {
@@ -25,8 +57,8 @@ void ClientExecutor::Post(const std::string& client, Task task) {
     ++pending_;
     if (s.running || s.tasks.size() > 1) return;  // already queued or held by a worker
     ready_.push_back(client);
+    WakeOrStart();
   }
-  ready_cv_.notify_one();
 }
 
 bool ClientExecutor::TryRunHere(const std::string& client, Task& task) {
@@ -44,17 +76,21 @@ bool ClientExecutor::TryRunHere(const std::string& client, Task& task) {
     strands_.erase(it);
   } else {
     ready_.push_back(client);  // what was posted meanwhile goes to the workers, in order
-    ready_cv_.notify_one();
+    WakeOrStart();
   }
   if (--pending_ == 0) idle_cv_.notify_all();
   return true;
 }
 
 void ClientExecutor::Work() {
+  ThreadBlockingObserver() = &blocking_;
   std::unique_lock lock(mu_);
   for (;;) {
-    ready_cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+    ready_cv_.wait(lock, [&] {
+      return (stopping_ && ready_.empty()) || (!ready_.empty() && running_ < limit_);
+    });
     if (ready_.empty()) return;  // stopping and nothing left
+    ++running_;
     std::string client = std::move(ready_.front());
     ready_.pop_front();
     auto it = strands_.find(client);
@@ -66,14 +102,15 @@ void ClientExecutor::Work() {
     task();
     task = nullptr;
     lock.lock();
+    --running_;
     it = strands_.find(client);  // rehashing may have moved it
     it->second.running = false;
     if (it->second.tasks.empty()) {
       strands_.erase(it);
     } else {
       ready_.push_back(std::move(client));  // back of the line: clients take turns
-      ready_cv_.notify_one();
     }
+    if (!ready_.empty()) ready_cv_.notify_one();
     if (--pending_ == 0) idle_cv_.notify_all();
   }
 }

@@ -275,7 +275,17 @@ void ParseDatabase(const YAML::Node& n, const std::string& p, Config& c) {
         }},
        {"url", [&](auto& v, auto& k) { d.url = Str(v, k); }},
        {"pool_size", [&](auto& v, auto& k) { d.pool_size = static_cast<int>(Int(v, k, 1, 1024)); }},
-       {"migrate", [&](auto& v, auto& k) { d.migrate = Bool(v, k); }}});
+       {"migrate", [&](auto& v, auto& k) { d.migrate = Bool(v, k); }},
+       {"group_commit", [&](auto& v, auto& k) {
+          ForEachKey(v, k,
+                     {{"max_rows",
+                       [&](auto& x, auto& kk) {
+                         d.group_commit_max_rows = static_cast<int>(Int(x, kk, 1, 100000));
+                       }},
+                      {"max_ms", [&](auto& x, auto& kk) {
+                         d.group_commit_max_ms = static_cast<int>(Int(x, kk, 1, 10000));
+                       }}});
+        }}});
 }
 
 void ParseHooks(const YAML::Node& n, const std::string& p, Config& c) {

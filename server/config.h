@@ -72,6 +72,10 @@ struct DatabaseConfig {
   std::string url;
   int pool_size = 8;
   bool migrate = true;
+  // Group commit (adapters/group_commit.h): a shared transaction holds at most max_rows rows and
+  // takes no further write once it has run max_ms.
+  int group_commit_max_rows = 1000;
+  int group_commit_max_ms = 10;
 };
 
 struct PluginConfig {

@@ -33,9 +33,10 @@ std::string PluginName(const std::string& path) {
 Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
   if (auto st = CheckSupported(c); !st.ok()) return st.take_error();
   auto core = std::unique_ptr<Core>(new Core());
-  auto db =
-      adapters::OpenDatabase({c.database.driver, c.database.path, c.database.synchronous == "full",
-                              c.database.url, c.database.pool_size, c.limits.query_timeout_ms});
+  auto db = adapters::OpenDatabase(
+      {c.database.driver, c.database.path, c.database.synchronous == "full", c.database.url,
+       c.database.pool_size, c.limits.query_timeout_ms, c.database.group_commit_max_rows,
+       c.database.group_commit_max_ms});
   if (!db.ok()) return db.take_error();
   core->db_ = std::move(db).value();
   for (const auto& m : c.models) {

@@ -98,6 +98,46 @@ TEST(ClientExecutor, DifferentClientsRunInParallel) {
   EXPECT_TRUE(both);  // the second task started while the first was still running
 }
 
+// A task waiting in a BlockingRegion (a write waiting for its group commit) does not hold the
+// executor's only thread: another client's task runs meanwhile (a new thread is started).
+TEST(ClientExecutor, AWaitingTaskLetsOtherClientsRun) {
+  ClientExecutor ex(1);
+  std::atomic<bool> other_ran{false};
+  std::atomic<bool> saw_other{false};
+  ex.Post("waiter", [&] {
+    BlockingRegion waiting;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!other_ran && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    saw_other = other_ran.load();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the waiter holds the thread
+  ex.Post("other", [&] { other_ran = true; });
+  ex.Drain();
+  EXPECT_TRUE(saw_other);
+  EXPECT_EQ(ex.stats().threads, 2u);
+  EXPECT_EQ(ex.stats().waiting, 0u);
+}
+
+// Without a region, one thread runs one task at a time: the limit holds.
+TEST(ClientExecutor, TasksThatDoNotWaitRunWithinTheThreadLimit) {
+  ClientExecutor ex(1);
+  std::atomic<int> running{0}, most{0};
+  for (int c = 0; c < 4; ++c) {
+    ex.Post("c" + std::to_string(c), [&] {
+      int now = ++running;
+      int m = most.load();
+      while (now > m && !most.compare_exchange_weak(m, now)) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      --running;
+    });
+  }
+  ex.Drain();
+  EXPECT_EQ(most.load(), 1);
+  EXPECT_EQ(ex.stats().threads, 1u);
+}
+
 TEST(ClientExecutor, SlowClientDoesNotBlockOthers) {
   ClientExecutor ex(2);
   std::atomic<bool> release{false};

@@ -27,7 +27,8 @@ TEST(Config, ProtocolExampleParses) {
 broker: {mode: external, url: "tcp://broker:1883", shared_group: g1}
 topics: {prefix: myapp}
 qos: {request: 0, response: 1, notification: 2}
-database: {driver: sqlite, path: /tmp/x.db, synchronous: normal, pool_size: 4, migrate: false}
+database: {driver: sqlite, path: /tmp/x.db, synchronous: normal, pool_size: 4, migrate: false,
+           group_commit: {max_rows: 64, max_ms: 3}}
 models:
   - name: public.users
     primary_key: id
@@ -50,6 +51,8 @@ log: {level: debug}
   EXPECT_EQ(cfg.topic_prefix, "myapp");
   EXPECT_EQ(cfg.qos.notification, 2);
   EXPECT_FALSE(cfg.database.migrate);
+  EXPECT_EQ(cfg.database.group_commit_max_rows, 64);
+  EXPECT_EQ(cfg.database.group_commit_max_ms, 3);
   ASSERT_EQ(cfg.models.size(), 1u);
   const auto& m = *cfg.models[0];
   EXPECT_EQ(m.schema(), "public");
@@ -92,6 +95,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"database: {driver: mysql}", "database.driver"},
         BadConfig{"database: {driver: postgres}", "database.url"},
         BadConfig{"database: {migrate: maybe}", "database.migrate"},
+        BadConfig{"database: {group_commit: {max_rows: 0}}", "database.group_commit.max_rows"},
+        BadConfig{"database: {group_commit: {max_ms: 0}}", "database.group_commit.max_ms"},
+        BadConfig{"database: {group_commit: {rows: 5}}", "database.group_commit.rows"},
         BadConfig{"limits: {max_rows: -1}", "limits.max_rows"},
         BadConfig{"limits: {max_rows: [1]}", "limits.max_rows"},
         BadConfig{"topics: {prefix: 'a/#'}", "topics.prefix"},

@@ -1,0 +1,81 @@
+#pragma once
+// GroupCommit: one transaction, and so one fsync, for every write that arrives while the previous
+// commit is in flight. A writer Submit()s a WriteJob and waits. The first waiting thread that finds
+// no batch running leads: it takes the queued jobs in arrival order (up to max_rows rows), hands
+// them to the adapter's Runner — one transaction, each job in its own savepoint so a failing job
+// rolls back alone, one commit, then the listener hears of the committed changes in order — and
+// wakes their threads. Jobs that arrived meanwhile form the next batch, led by one of them. A lone
+// write pays one commit, as before; under load a commit is shared by many writes.
+//
+// Bounds: a batch holds at most max_rows rows (a bigger job runs alone), and takes no further job
+// once it has run for max_time — the rest go back to the front of the queue. A job's thread waits
+// for at most the batch in flight and its own.
+// Waiting is a BlockingRegion (common/blocking.h): the executor runs other clients' requests
+// meanwhile, which is what fills the next batch.
+// Thread-safety: Submit from any thread; the Runner runs on one thread at a time.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "adapters/database.h"
+#include "common/error.h"
+
+namespace mqttspec::adapters {
+
+struct WriteJob {
+  // The job's statements, run inside the batch's transaction. They must not begin, commit or roll
+  // back; they append the rows they changed to `changes` (told to the listener after the commit)
+  // and return ok or the request's error (conflict, invalid_value, …).
+  std::function<Status(std::vector<Change>& changes)> run;
+  size_t rows = 1;                // its weight against max_rows
+  bool single_statement = false;  // alone in its batch, it may run in autocommit
+
+  // Set by the batch: the job's outcome (its own error, or the commit's), its changes.
+  Status status = OkStatus();
+  std::vector<Change> changes;
+
+ private:
+  friend class GroupCommit;
+  bool done_ = false;  // guarded by GroupCommit::mu_
+};
+
+struct GroupCommitOptions {
+  size_t max_rows = 1000;
+  std::chrono::microseconds max_time{10000};
+};
+
+class GroupCommit {
+ public:
+  using Deadline = std::chrono::steady_clock::time_point;
+  // Runs the jobs of `batch` in order as one transaction, while the deadline has not passed (at
+  // least the first), sets each run job's status and tells the listener of the committed changes;
+  // returns how many jobs it ran. The others go back to the queue, in order.
+  using Runner = std::function<size_t(const std::vector<WriteJob*>& batch, Deadline deadline)>;
+
+  GroupCommit(GroupCommitOptions options, Runner runner);
+
+  // Blocks until the job has run and its batch committed (or failed); returns job.status.
+  Status Submit(WriteJob& job);
+
+  struct Stats {
+    uint64_t batches = 0, jobs = 0, largest = 0;
+  };
+  Stats stats() const;
+
+ private:
+  GroupCommitOptions options_;
+  Runner runner_;
+
+  mutable std::mutex mu_;  // guards everything below and each queued job's done_
+  std::condition_variable done_cv_;
+  std::deque<WriteJob*> queue_;
+  bool leading_ = false;  // a thread runs a batch
+  Stats stats_;
+};
+
+}  // namespace mqttspec::adapters

@@ -1,0 +1,147 @@
+// GroupCommit (adapters/group_commit.h) with a runner that records its batches: writes that
+// arrive while a batch runs share the next one, in arrival order; the row cap and the time cap
+// bound a batch, and jobs left over by the time cap run next, in order.
+#include "adapters/group_commit.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mqttspec::adapters {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Runs every job of a batch (within the deadline), recording which ran together.
+struct Recorder {
+  std::mutex mu;
+  std::vector<std::vector<int>> batches;  // the jobs' ids, per batch
+  std::atomic<bool> hold{false};          // the first batch waits while set
+  std::chrono::microseconds per_job{0};
+
+  size_t Run(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline) {
+    while (hold) std::this_thread::sleep_for(1ms);
+    std::vector<int> ids;
+    size_t ran = 0;
+    for (WriteJob* job : batch) {
+      if (ran > 0 && std::chrono::steady_clock::now() > deadline) break;
+      std::vector<Change> changes;
+      job->status = job->run(changes);
+      ids.push_back(static_cast<int>(job->rows));  // tests put the id in rows when rows are 1
+      std::this_thread::sleep_for(per_job);
+      ++ran;
+    }
+    std::lock_guard lock(mu);
+    batches.push_back(ids);
+    return ran;
+  }
+};
+
+TEST(GroupCommit, WritesArrivingWhileABatchRunsShareTheNextOneInOrder) {
+  Recorder rec;
+  GroupCommit gc({1000, 1s}, [&](auto& b, auto d) { return rec.Run(b, d); });
+  rec.hold = true;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  // The first write leads and is held; the others queue behind it, one after another.
+  auto submit = [&] {
+    WriteJob job;
+    job.run = [](std::vector<Change>&) { return OkStatus(); };
+    if (gc.Submit(job).ok()) ++ok;
+  };
+  threads.emplace_back(submit);
+  std::this_thread::sleep_for(20ms);  // the leader is in its (held) batch now
+  for (int i = 1; i <= 8; ++i) threads.emplace_back(submit);
+  std::this_thread::sleep_for(50ms);  // all queued
+  rec.hold = false;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 9);
+  auto s = gc.stats();
+  EXPECT_EQ(s.jobs, 9u);
+  EXPECT_EQ(s.batches, 2u);  // the held one, then the eight that waited, together
+  EXPECT_EQ(s.largest, 8u);
+}
+
+TEST(GroupCommit, ABatchHoldsAtMostMaxRowsAndABiggerJobRunsAlone) {
+  Recorder rec;
+  GroupCommit gc({10, 1s}, [&](auto& b, auto d) { return rec.Run(b, d); });
+  rec.hold = true;
+  std::vector<std::thread> threads;
+  auto submit = [&](size_t rows) {
+    WriteJob job;
+    job.rows = rows;
+    job.run = [](std::vector<Change>&) { return OkStatus(); };
+    EXPECT_TRUE(gc.Submit(job).ok());
+  };
+  threads.emplace_back(submit, 1);
+  std::this_thread::sleep_for(20ms);
+  // Queued in this order: 4, 4, 4 (12 rows: two batches), then 50 (alone).
+  for (size_t rows : {4, 4, 4, 50}) {
+    threads.emplace_back(submit, rows);
+    std::this_thread::sleep_for(10ms);
+  }
+  rec.hold = false;
+  for (auto& t : threads) t.join();
+  std::lock_guard lock(rec.mu);
+  ASSERT_EQ(rec.batches.size(), 4u);
+  EXPECT_EQ(rec.batches[1], (std::vector<int>{4, 4}));
+  EXPECT_EQ(rec.batches[2], (std::vector<int>{4}));
+  EXPECT_EQ(rec.batches[3], (std::vector<int>{50}));
+}
+
+TEST(GroupCommit, JobsBeyondTheTimeCapRunInTheNextBatchInOrder) {
+  Recorder rec;
+  rec.per_job = 5ms;
+  GroupCommit gc({1000, 8ms}, [&](auto& b, auto d) { return rec.Run(b, d); });
+  rec.hold = true;
+  std::vector<std::thread> threads;
+  std::mutex order_mu;
+  std::vector<int> order;
+  auto submit = [&](int id) {
+    WriteJob job;
+    job.rows = static_cast<size_t>(id);
+    job.run = [&, id](std::vector<Change>&) {
+      std::lock_guard lock(order_mu);
+      order.push_back(id);
+      return OkStatus();
+    };
+    EXPECT_TRUE(gc.Submit(job).ok());
+  };
+  threads.emplace_back(submit, 1);
+  std::this_thread::sleep_for(20ms);
+  for (int id = 2; id <= 7; ++id) {
+    threads.emplace_back(submit, id);
+    std::this_thread::sleep_for(5ms);
+  }
+  rec.hold = false;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4, 5, 6, 7}));  // arrival order, across batches
+  std::lock_guard lock(rec.mu);
+  EXPECT_GE(rec.batches.size(), 3u);  // 6 jobs of 5 ms do not fit one 8 ms batch
+  for (const auto& b : rec.batches) EXPECT_LE(b.size(), 2u);
+}
+
+TEST(GroupCommit, AJobsErrorIsItsOwn) {
+  GroupCommit gc({1000, 1s}, [](const std::vector<WriteJob*>& batch, GroupCommit::Deadline) {
+    for (WriteJob* job : batch) {
+      std::vector<Change> changes;
+      job->status = job->run(changes);
+    }
+    return batch.size();
+  });
+  WriteJob bad;
+  bad.run = [](std::vector<Change>&) -> Status { return MakeError(ErrorCode::kConflict, "dup"); };
+  auto st = gc.Submit(bad);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
+  WriteJob good;
+  good.run = [](std::vector<Change>&) { return OkStatus(); };
+  EXPECT_TRUE(gc.Submit(good).ok());
+}
+
+}  // namespace
+}  // namespace mqttspec::adapters
