@@ -9,8 +9,10 @@ namespace mqttspec::adapters {
 
 Result<std::unique_ptr<Database>> OpenDatabase(const DatabaseSpec& spec) {
   if (spec.driver == "postgres") {
-    return std::unique_ptr<Database>(std::make_unique<PostgresDatabase>(
-        PostgresOptions{spec.url, spec.pool_size, spec.query_timeout_ms}));
+    PostgresOptions o{spec.url, spec.pool_size, spec.query_timeout_ms, {}};
+    o.group_commit.max_rows = static_cast<size_t>(spec.group_commit_max_rows);
+    o.group_commit.max_time = std::chrono::milliseconds(spec.group_commit_max_ms);
+    return std::unique_ptr<Database>(std::make_unique<PostgresDatabase>(o));
   }
   if (spec.driver != "sqlite")
     return MakeError(ErrorCode::kInvalidValue, "database.driver must be sqlite or postgres");

@@ -169,7 +169,13 @@ class PostgresDatabase::Lease {
   PostgresConnection* conn_;
 };
 
-PostgresDatabase::PostgresDatabase(PostgresOptions options) : options_(std::move(options)) {
+PostgresDatabase::PostgresDatabase(PostgresOptions options)
+    : options_(std::move(options)),
+      commits_(std::make_unique<GroupCommit>(
+          options_.group_commit,
+          [this](const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline) {
+            return RunBatch(batch, deadline);
+          })) {
   for (int i = 0; i < std::max(1, options_.pool_size); ++i) {
     slots_.push_back(std::make_unique<PostgresConnection>(options_));
     free_.push_back(slots_.back().get());
@@ -322,6 +328,86 @@ Result<std::optional<Row>> PostgresDatabase::ReadByKey(const Model& m, const Val
       });
 }
 
+size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
+                                  GroupCommit::Deadline deadline) {
+  size_t ran = 0;
+  auto done = WithConnection<Ok>([&](PostgresConnection& conn) -> Result<Ok> {
+    batch_conn_ = &conn;
+    // A job's own failure (an SQL error, or an error it returns) is its status; a lost
+    // connection or a commit in doubt ends the batch (WithConnection retries a lost connection
+    // once: nothing of the batch was committed then).
+    auto run = [&](WriteJob& job, pqxx::transaction_base& tx) -> bool {
+      job.changes.clear();
+      batch_tx_ = &tx;
+      try {
+        job.status = job.run(job.changes);
+      } catch (const pqxx::broken_connection&) {
+        throw;
+      } catch (const pqxx::in_doubt_error&) {
+        throw;
+      } catch (const std::exception& e) {
+        job.status = PgError(e);
+      }
+      batch_tx_ = nullptr;
+      if (!job.status.ok()) job.changes.clear();
+      return job.status.ok();
+    };
+    ran = 0;
+    if (batch.size() == 1) {  // alone: no savepoint; one statement runs in autocommit
+      WriteJob& job = *batch.front();
+      ran = 1;
+      if (job.single_statement) {
+        pqxx::nontransaction tx(conn.get());
+        run(job, tx);
+      } else {
+        pqxx::work tx(conn.get());
+        if (run(job, tx)) tx.commit();
+      }
+      return Ok{};
+    }
+    // Transaction control by hand: libpqxx 6's subtransaction does not recover from an error
+    // inside it — and PostgreSQL answers COMMIT of a failed transaction with a silent ROLLBACK,
+    // so every failing job is rolled back to its savepoint (which throws if it cannot be) before
+    // the next one runs, and the COMMIT only ever ends a healthy transaction.
+    pqxx::nontransaction tx(conn.get());
+    tx.exec("BEGIN");
+    for (; ran < batch.size(); ++ran) {
+      if (ran > 0 && std::chrono::steady_clock::now() > deadline) break;  // the rest: next batch
+      tx.exec("SAVEPOINT request");
+      if (run(*batch[ran], tx)) {
+        tx.exec("RELEASE SAVEPOINT request");
+      } else {
+        tx.exec("ROLLBACK TO SAVEPOINT request");  // this job's statements only
+      }
+    }
+    try {
+      tx.exec("COMMIT");
+    } catch (const pqxx::broken_connection& e) {  // sent or not: nobody knows
+      throw pqxx::in_doubt_error(e.what());
+    }
+    return Ok{};
+  });
+  batch_conn_ = nullptr;
+  batch_tx_ = nullptr;
+  if (ran == 0) ran = batch.size();  // failed before any job ran
+  if (!done.ok()) {  // nothing of the batch is known to be committed
+    for (size_t i = 0; i < ran; ++i) {
+      batch[i]->status = done.error();
+      batch[i]->changes.clear();
+    }
+    return ran;
+  }
+  if (listener_) {
+    std::vector<Change> changes;
+    for (size_t i = 0; i < ran; ++i) {
+      for (Change& c : batch[i]->changes) changes.push_back(std::move(c));
+      batch[i]->changes.clear();
+    }
+    if (!changes.empty()) listener_->OnCommitted(std::move(changes));
+  }
+  return ran;
+}
+
 Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
                                                   const std::vector<Record>& records) {
   const auto all = All(m);
@@ -330,91 +416,79 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
     for (const auto& a : r) explicit_key |= a.field == static_cast<int>(m.primary_index());
   }
   const bool catch_up = explicit_key && m.primary().auto_increment;
-  // A single insert runs in autocommit: one round trip instead of BEGIN / INSERT / COMMIT. Its
-  // commit happens inside the statement, so the commit lock spans the statement.
-  const bool one_statement = records.size() == 1 && !catch_up;
-  return WithConnection<std::vector<Row>>(
-      [&](PostgresConnection& conn) -> Result<std::vector<Row>> {
-        std::unique_lock order(commit_mu_, std::defer_lock);
-        std::unique_ptr<pqxx::transaction_base> tx;
-        if (one_statement) {
-          order.lock();
-          tx = std::make_unique<pqxx::nontransaction>(conn.get());
-        } else {
-          tx = std::make_unique<pqxx::work>(conn.get());
-        }
-        std::vector<Row> out;
-        out.reserve(records.size());
-        for (const Record& r : records) {
-          auto rows = Rows(conn.Exec(*tx, sql_.Insert(m, r)), m, all);
-          if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
-          out.push_back(std::move(rows.front()));
-        }
-        if (catch_up) {
-          // An identity column does not see keys given explicitly; SQLite's AUTOINCREMENT does.
-          // Move it past them, so the next generated key cannot collide.
-          conn.Exec(*tx, Statement{"SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT "
-                                   "max(" +
-                                       sql_.Quote(m.primary().name) + ") FROM " + sql_.Table(m) +
-                                       "), 1))",
-                                   {Value{sql_.Table(m)}, Value{m.primary().name}}});
-        }
-        if (!one_statement) {
-          order.lock();
-          tx->commit();
-        }
-        if (listener_) {
-          std::vector<Change> changes;
-          for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
-          listener_->OnCommitted(std::move(changes));
-        }
-        return out;
-      });
+  std::vector<Row> out;
+  WriteJob job;
+  job.rows = records.size();
+  // Alone, a single insert runs in autocommit: one round trip instead of BEGIN / INSERT / COMMIT.
+  job.single_statement = records.size() == 1 && !catch_up;
+  job.run = [&](std::vector<Change>& changes) -> Status {
+    out.clear();
+    out.reserve(records.size());
+    for (const Record& r : records) {
+      auto rows = Rows(batch_conn_->Exec(*batch_tx_, sql_.Insert(m, r)), m, all);
+      if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
+      out.push_back(std::move(rows.front()));
+    }
+    if (catch_up) {
+      // An identity column does not see keys given explicitly; SQLite's AUTOINCREMENT does.
+      // Move it past them, so the next generated key cannot collide.
+      batch_conn_->Exec(*batch_tx_,
+                        Statement{"SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT "
+                                  "max(" +
+                                      sql_.Quote(m.primary().name) + ") FROM " + sql_.Table(m) +
+                                      "), 1))",
+                                  {Value{sql_.Table(m)}, Value{m.primary().name}}});
+    }
+    for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
+    return OkStatus();
+  };
+  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
+  return out;
 }
 
 Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value& key,
                                                     const Record& changes,
                                                     const FilterList& scope) {
   const auto all = All(m);
-  return WithConnection<std::optional<Row>>([&](PostgresConnection& conn)
-                                                -> Result<std::optional<Row>> {
-    pqxx::work tx(conn.get());
+  std::optional<Row> result;
+  WriteJob job;
+  job.run = [&](std::vector<Change>& out) -> Status {
+    result.reset();
     // The row before, locked, tells subscribers whether the row left their filter.
     Statement lock = sql_.SelectByKey(m, key, all, scope);
     lock.sql += " FOR UPDATE";
-    auto before = Rows(conn.Exec(tx, lock), m, all);
-    if (before.empty()) return std::optional<Row>();
-    if (changes.empty()) return std::optional<Row>(std::move(before.front()));
-    auto after = Rows(conn.Exec(tx, sql_.Update(m, key, changes, scope)), m, all);
-    if (after.empty()) return std::optional<Row>();
-    std::lock_guard order(commit_mu_);
-    tx.commit();
-    if (listener_) {
-      std::vector<Change> change;
-      change.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front()});
-      listener_->OnCommitted(std::move(change));
+    auto before = Rows(batch_conn_->Exec(*batch_tx_, lock), m, all);
+    if (before.empty()) return OkStatus();
+    if (changes.empty()) {
+      result = std::move(before.front());
+      return OkStatus();
     }
-    return std::optional<Row>(std::move(after.front()));
-  });
+    auto after = Rows(batch_conn_->Exec(*batch_tx_, sql_.Update(m, key, changes, scope)), m, all);
+    if (after.empty()) return OkStatus();
+    result = after.front();
+    out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front()});
+    return OkStatus();
+  };
+  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
+  return result;
 }
 
 Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value& key,
                                                     const FilterList& scope) {
   const auto all = All(m);
-  return WithConnection<std::optional<Row>>(
-      [&](PostgresConnection& conn) -> Result<std::optional<Row>> {
-        // One statement: autocommit under the commit lock (see Create).
-        std::lock_guard order(commit_mu_);
-        pqxx::nontransaction tx(conn.get());
-        auto rows = Rows(conn.Exec(tx, sql_.Delete(m, key, scope)), m, all);
-        if (rows.empty()) return std::optional<Row>();
-        if (listener_) {
-          std::vector<Change> change;
-          change.push_back(Change{Change::Kind::kDelete, &m, rows.front(), {}});
-          listener_->OnCommitted(std::move(change));
-        }
-        return std::optional<Row>(std::move(rows.front()));
-      });
+  std::optional<Row> result;
+  WriteJob job;
+  job.single_statement = true;
+  job.run = [&](std::vector<Change>& out) -> Status {
+    auto rows = Rows(batch_conn_->Exec(*batch_tx_, sql_.Delete(m, key, scope)), m, all);
+    result.reset();
+    if (rows.empty()) return OkStatus();
+    result = rows.front();
+    out.push_back(Change{Change::Kind::kDelete, &m, std::move(rows.front()), {}});
+    return OkStatus();
+  };
+  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
+  return result;
 }
 
 namespace {

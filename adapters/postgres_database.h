@@ -13,8 +13,11 @@
 // (COLLATE "C"), NULL sorts as the largest value unless told otherwise, timestamps come back as
 // ISO 8601 UTC with milliseconds, `like` is case-sensitive and `ilike` not.
 //
-// Ordering: statements run in parallel on the pool, but commits and the change notifications
-// that follow them are serialized, so listeners hear of changes in commit order.
+// Ordering: reads run in parallel on the pool. Writes are group-committed (group_commit.h): the
+// writes that arrive while a commit is in flight run together on one pooled connection in the
+// next transaction, each in its own savepoint (a failing one rolls back alone), with one commit;
+// listeners hear of the changes after it, in commit order. A write alone keeps its short form
+// (one insert or delete in autocommit: one round trip).
 // Thread-safety: all methods may be called from any thread.
 
 #include <condition_variable>
@@ -24,7 +27,12 @@
 #include <vector>
 
 #include "adapters/database.h"
+#include "adapters/group_commit.h"
 #include "adapters/sql_builder.h"
+
+namespace pqxx {
+class transaction_base;
+}
 
 namespace mqttspec::adapters {
 
@@ -32,6 +40,7 @@ struct PostgresOptions {
   std::string url;  // postgresql://user:pass@host:port/db
   int pool_size = 8;
   int query_timeout_ms = 5000;
+  GroupCommitOptions group_commit;
 };
 
 class PostgresConnection;
@@ -69,6 +78,9 @@ class PostgresDatabase : public Database, public Introspector {
   template <typename T, typename F>
   Result<T> WithConnection(F&& work);
   Status RunPendingMigrations(PostgresConnection& conn);
+  // GroupCommit's runner: the batch's jobs on one pooled connection, in one transaction with a
+  // savepoint per job (alone: no savepoint, one statement in autocommit); then the listener.
+  size_t RunBatch(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline);
 
   PostgresOptions options_;
   SqlBuilder sql_{Dialect::kPostgres};
@@ -79,7 +91,11 @@ class PostgresDatabase : public Database, public Introspector {
   std::vector<std::unique_ptr<PostgresConnection>> slots_;
   std::vector<PostgresConnection*> free_;
 
-  std::mutex commit_mu_;  // commits + change notifications, in order
+  // The batch's connection and transaction (or savepoint) while RunBatch runs a job: only the
+  // batch's leader touches them (GroupCommit runs one batch at a time).
+  PostgresConnection* batch_conn_ = nullptr;
+  pqxx::transaction_base* batch_tx_ = nullptr;
+  std::unique_ptr<GroupCommit> commits_;
 
   std::mutex migrate_mu_;  // guards pending_ (models live as long as the registry)
   std::vector<const registry::Model*> pending_;

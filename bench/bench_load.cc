@@ -27,7 +27,7 @@
 namespace bench {
 namespace {
 
-enum class Workload { kPing, kRead, kCreate, kList };
+enum class Workload { kPing, kRead, kCreate, kList, kUpdate, kDelete };
 
 const char* WorkloadName(Workload w) {
   switch (w) {
@@ -35,6 +35,8 @@ const char* WorkloadName(Workload w) {
     case Workload::kRead: return "read-by-key";
     case Workload::kCreate: return "create";
     case Workload::kList: return "list-20";
+    case Workload::kUpdate: return "update";
+    case Workload::kDelete: return "delete";
   }
   return "?";
 }
@@ -64,6 +66,7 @@ struct Driver {
   std::string tag;  // makes ids unique per process
   int64_t next_seq = 1;
   int64_t rows = 10000;  // keys 1..rows exist
+  int64_t next_delete = 1;  // delete: keys 1, 2, … in turn (the pre-filled rows, then created ones)
   Phase* phase = nullptr;
   std::string payload;  // scratch
 };
@@ -71,7 +74,7 @@ struct Driver {
 Driver* g_driver = nullptr;
 
 // Request bytes for `seq`. The echo baseline receives exactly the same bytes.
-void BuildPayload(const Driver& d, Workload w, int64_t seq, std::string& out) {
+void BuildPayload(Driver& d, Workload w, int64_t seq, std::string& out) {
   char buf[512];
   int n = 0;
   switch (w) {
@@ -93,6 +96,22 @@ void BuildPayload(const Driver& d, Workload w, int64_t seq, std::string& out) {
           R"({"id":"%s-%lld","type":"request","operation":"create","entity":"items","data":{"grp":%lld,"name":"new-%lld","score":%lld.5}})",
           d.tag.c_str(), (long long)seq, (long long)(seq % kGroups), (long long)seq,
           (long long)(seq % 1000));
+      break;
+    case Workload::kUpdate: {
+      // Scattered over keys 2..rows (key 1 may be gone: delete's checked round trip takes it).
+      long long key = (seq * 7919) % (d.rows - 1) + 2;
+      n = std::snprintf(
+          buf, sizeof buf,
+          R"({"id":"%s-%lld","type":"request","operation":"update","entity":"items","record_id":%lld,"data":{"score":%lld.25}})",
+          d.tag.c_str(), (long long)seq, key, (long long)(seq % 1000));
+      break;
+    }
+    case Workload::kDelete:
+      // Each request deletes the next key: run it after create, so enough rows exist.
+      n = std::snprintf(
+          buf, sizeof buf,
+          R"({"id":"%s-%lld","type":"request","operation":"delete","entity":"items","record_id":%lld})",
+          d.tag.c_str(), (long long)seq, (long long)d.next_delete++);
       break;
     case Workload::kList:
       n = std::snprintf(
@@ -284,10 +303,14 @@ std::vector<Workload> ParseWorkloads(const std::string& s) {
       out.push_back(Workload::kCreate);
     else if (w == "list")
       out.push_back(Workload::kList);
+    else if (w == "update")
+      out.push_back(Workload::kUpdate);
+    else if (w == "delete")
+      out.push_back(Workload::kDelete);
     else if (w == "ping")
       out.push_back(Workload::kPing);
     else
-      Die("unknown workload '%s' (read, create, list, ping)", w.c_str());
+      Die("unknown workload '%s' (read, create, list, update, delete, ping)", w.c_str());
   }
   return out;
 }

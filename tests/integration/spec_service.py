@@ -65,7 +65,7 @@ class Service:
 
     def __init__(self, extra_models=(), limits=None, log_level=None, server_binary=None,
                  broker_extra=None, mode=None, client_username=None, client_password=None,
-                 db=None):
+                 db=None, database_extra=None):
         self.mode = mode or default_mode()
         if self.mode not in ("external", "embedded"):
             raise ValueError(f"mode must be external or embedded, not {self.mode!r}")
@@ -80,6 +80,7 @@ class Service:
         self.probe_client_id = None  # the readiness probe's client id (default: random)
         self.models = [USERS_MODEL] + list(extra_models)
         self.broker_extra = dict(broker_extra or {})  # merged into the config's broker: section
+        self.database_extra = dict(database_extra or {})  # … and database: section
         self.limits = dict(limits or {})
         self.log_level = log_level or os.environ.get("MQTTSPEC_LOG_LEVEL", "info")
         self.server_binary = server_binary or default_server_binary()
@@ -220,6 +221,7 @@ class Service:
             database = {"driver": "postgres", "url": self.pg_url}
         else:
             database = {"driver": "sqlite", "path": self.db_path, "synchronous": "normal"}
+        database.update(self.database_extra)
         cfg = {
             "broker": broker,
             "database": database,

@@ -648,6 +648,53 @@ class SigkillUnderLoad(FaultTestCase):
         self.assertTrue(svc.alive())
 
 
+class SigkillUnderFullSpeedWrites(FaultTestCase):
+    """Group commit under SIGKILL: four clients write as fast as the service answers (64 in
+    flight each), so commits are shared by many writes when the kill lands; every acknowledged
+    write is present exactly once — on SQLite with synchronous full and normal."""
+    KILLS = 2
+
+    def run_rounds(self, database_extra):
+        svc = self.start_service(extra_models=(FAULTS_MODEL,), database_extra=database_extra)
+        run = random_suffix(6)
+        writers = [LoadClient(svc.port, f"fw{i}", create_request(run), interval=0.0002,
+                              max_outstanding=64) for i in range(4)]
+        self.start_load(writers)
+        for k in range(self.KILLS):
+            time.sleep(random.uniform(1.0, 1.5))
+            self.kill_service(svc)
+            for w in writers:
+                w.phase = k + 1
+            time.sleep(0.2)
+            svc._start_server(20)
+        time.sleep(1.5)
+        for w in writers:
+            w.drain()
+        self.assertNoLoadErrors(writers)
+        errors = [(w.client_id, rid, m) for w in writers for rid, a in w.answers.items()
+                  for _, m in a if m.get("success") is not True]
+        self.assertEqual(errors[:5], [], f"{len(errors)} error answers")
+        twice = [(w.client_id, rid) for w in writers for rid, a in w.answers.items() if len(a) > 1]
+        self.assertEqual(twice, [], "requests answered more than once")
+        acked, others, present = self.assertExactlyOnce(svc, writers)
+        self.assertGreater(len(acked), 100, "too few writes acknowledged to mean anything")
+        log(f"sigkill at full speed [{svc.mode}/{svc.db} {database_extra}]: "
+            f"{sum(len(w.sent) for w in writers)} creates sent, {len(acked)} acknowledged, "
+            f"{len(others)} unacknowledged ({len(present)} of them applied), {self.KILLS} kills")
+
+    @unittest.skipIf(default_db() == "postgres", "SQLite's synchronous modes")
+    def test_sqlite_synchronous_full(self):
+        self.run_rounds({"synchronous": "full"})
+
+    @unittest.skipIf(default_db() == "postgres", "SQLite's synchronous modes")
+    def test_sqlite_synchronous_normal(self):
+        self.run_rounds({"synchronous": "normal"})
+
+    @unittest.skipUnless(default_db() == "postgres", "PostgreSQL only (MQTTSPEC_DB=postgres)")
+    def test_postgres(self):
+        self.run_rounds({})
+
+
 @unittest.skipUnless(default_db() == "postgres", "PostgreSQL only (MQTTSPEC_DB=postgres)")
 class PostgresRestart(FaultTestCase):
     OUTAGE_S = 3.0
