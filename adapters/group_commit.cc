@@ -17,11 +17,26 @@ GroupCommit::Stats GroupCommit::stats() const {
   return stats_;
 }
 
+size_t GroupCommit::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
 Status GroupCommit::Submit(WriteJob& job) {
+  {
+    std::lock_guard lock(mu_);
+    job.done_ = false;
+    queue_.push_back(&job);
+  }
+  OrderFixed();  // its place in the commit order is taken: the client's next request may start
+  Wait(job);
+  AwaitTurn();  // what follows (After hooks, the answer) comes after the client's earlier ones
+  return job.status;
+}
+
+void GroupCommit::Wait(WriteJob& job) {
   BlockingRegion waiting;
   std::unique_lock lock(mu_);
-  job.done_ = false;
-  queue_.push_back(&job);
   while (!job.done_) {
     if (leading_) {
       done_cv_.wait(lock);
@@ -54,7 +69,6 @@ Status GroupCommit::Submit(WriteJob& job) {
     leading_ = false;
     done_cv_.notify_all();
   }
-  return job.status;
 }
 
 }  // namespace mqttspec::adapters

@@ -11,7 +11,9 @@
 // once it has run for max_time — the rest go back to the front of the queue. A job's thread waits
 // for at most the batch in flight and its own.
 // Waiting is a BlockingRegion (common/blocking.h): the executor runs other clients' requests
-// meanwhile, which is what fills the next batch.
+// meanwhile, which is what fills the next batch. Once queued, the job's place in the commit
+// order is fixed (OrderFixed: the client's next request may start and queue its write behind
+// it); after its commit, the caller awaits its turn (AwaitTurn) before it goes on.
 // Thread-safety: Submit from any thread; the Runner runs on one thread at a time.
 
 #include <chrono>
@@ -66,8 +68,11 @@ class GroupCommit {
     uint64_t batches = 0, jobs = 0, largest = 0;
   };
   Stats stats() const;
+  size_t queued() const;  // jobs waiting for a batch (not the running one's)
 
  private:
+  void Wait(WriteJob& job);  // until the job's batch is done, leading batches as needed
+
   GroupCommitOptions options_;
   Runner runner_;
 

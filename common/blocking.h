@@ -1,11 +1,19 @@
 #pragma once
-// BlockingRegion: a scope in which the calling thread waits for something that is not CPU work
-// (a group commit's fsync, another thread's batch). A thread pool that sizes itself by the
-// number of cores (server/client_executor.h) installs a BlockingObserver on its threads and runs
-// other work while one of them waits, so a waiting write does not keep other clients' requests
-// from the database — the more writes wait together, the bigger the next group commit.
-// Code outside such a pool (gRPC's threads, tests) has no observer: a region costs a thread-local
-// load. Thread-safety: the observer is per thread; its callbacks run on the waiting thread.
+// Waiting and ordering hints from deep inside a request to the thread pool that runs it
+// (server/client_executor.h), through a per-thread observer. Code outside such a pool (gRPC's
+// threads, tests) has no observer: every hint is then a thread-local load and nothing else.
+//
+// - BlockingRegion: a scope in which the thread waits for something that is not CPU work (a
+//   group commit's fsync). The pool runs other clients' requests meanwhile — the more writes
+//   wait together, the bigger the next group commit.
+// - OrderFixed(): the running request's effect has its place in the commit order (its write is
+//   queued for a group commit). The client's next request may start now, while this one waits
+//   for its commit — a client's writes share commits too.
+// - AwaitTurn(): blocks until every earlier request of the running request's client has
+//   finished (answered), and gives the request the client's strand back. Reads call it before
+//   reading (they see every earlier write), a write after its commit (its After hooks and answer
+//   follow the earlier ones'), every request before its answer leaves.
+// Thread-safety: the observer is per thread; its callbacks run on the calling thread.
 
 namespace mqttspec {
 
@@ -14,6 +22,8 @@ class BlockingObserver {
   virtual ~BlockingObserver() = default;
   virtual void OnBlock() = 0;    // the thread is about to wait
   virtual void OnUnblock() = 0;  // it runs again
+  virtual void OnOrderFixed() {}
+  virtual void AwaitTurn() {}
 };
 
 // The calling thread's observer (nullptr: none).
@@ -36,5 +46,13 @@ class BlockingRegion {
  private:
   BlockingObserver* observer_;
 };
+
+inline void OrderFixed() {
+  if (auto* o = ThreadBlockingObserver()) o->OnOrderFixed();
+}
+
+inline void AwaitTurn() {
+  if (auto* o = ThreadBlockingObserver()) o->AwaitTurn();
+}
 
 }  // namespace mqttspec

@@ -2,41 +2,14 @@
 
 namespace mqttspec::server {
 
+thread_local ClientExecutor::Current* ClientExecutor::current_ = nullptr;
+
 ClientExecutor::ClientExecutor(int threads) : blocking_(*this) {
   if (threads < 1) threads = 1;
   limit_ = static_cast<size_t>(threads);
   max_threads_ = limit_ + kMaxWaitingThreads;
   std::lock_guard lock(mu_);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
-}
-
-void ClientExecutor::Blocking::OnBlock() {
-  ClientExecutor& e = executor;
-  std::lock_guard lock(e.mu_);
-  --e.running_;
-  ++e.waiting_;
-  if (!e.ready_.empty()) e.WakeOrStart();  // another client's request may run meanwhile
-}
-
-void ClientExecutor::WakeOrStart() {
-  const bool all_busy = threads_.size() == running_ + waiting_;  // none idle or about to be
-  if (!all_busy || running_ >= limit_) {
-    ready_cv_.notify_one();
-  } else if (threads_.size() < max_threads_ && !stopping_) {
-    // Below the limit and every thread busy: some wait in BlockingRegions.
-    threads_.emplace_back([this] { Work(); });
-  }
-}
-
-void ClientExecutor::Blocking::OnUnblock() {
-  std::lock_guard lock(executor.mu_);
-  --executor.waiting_;
-  ++executor.running_;  // may exceed the limit until this task ends: it is nearly done
-}
-
-ClientExecutor::Stats ClientExecutor::stats() const {
-  std::lock_guard lock(mu_);
-  return Stats{threads_.size(), waiting_};
 }
 
 ClientExecutor::~ClientExecutor() {
@@ -49,36 +22,129 @@ ClientExecutor::~ClientExecutor() {
   for (auto& t : threads_) t.join();
 }
 
-void ClientExecutor::Post(const std::string& client, Task task) {
-  {
-    std::lock_guard lock(mu_);
-    Strand& s = strands_[client];
-    s.tasks.push_back(std::move(task));
-    ++pending_;
-    if (s.running || s.tasks.size() > 1) return;  // already queued or held by a worker
-    ready_.push_back(client);
+ClientExecutor::Stats ClientExecutor::stats() const {
+  std::lock_guard lock(mu_);
+  return Stats{threads_.size(), waiting_};
+}
+
+void ClientExecutor::WakeOrStart() {
+  const bool all_busy = threads_.size() == running_ + waiting_;  // none idle or about to be
+  if (!all_busy || running_ >= limit_) {
+    ready_cv_.notify_one();
+  } else if (threads_.size() < max_threads_ && !stopping_) {
+    // Below the limit and every thread busy: some wait in BlockingRegions.
+    threads_.emplace_back([this] { Work(); });
+  }
+}
+
+void ClientExecutor::Blocking::OnBlock() {
+  ClientExecutor& e = executor;
+  std::lock_guard lock(e.mu_);
+  --e.running_;
+  ++e.waiting_;
+  if (!e.ready_.empty()) e.WakeOrStart();  // another client's request may run meanwhile
+}
+
+void ClientExecutor::Blocking::OnUnblock() {
+  std::lock_guard lock(executor.mu_);
+  --executor.waiting_;
+  ++executor.running_;  // may exceed the limit until this task ends: it is nearly done
+}
+
+void ClientExecutor::Blocking::OnOrderFixed() {
+  Current* c = current_;
+  if (!c || !c->pipelined || !c->taken) return;
+  std::lock_guard lock(executor.mu_);
+  executor.Detach(*c);
+}
+
+void ClientExecutor::Blocking::AwaitTurn() {
+  Current* c = current_;
+  if (!c) return;
+  std::unique_lock lock(executor.mu_);
+  executor.Turn(lock, *c);
+}
+
+void ClientExecutor::Idle(std::unique_lock<std::mutex>& lock, const std::function<bool()>& until) {
+  if (until()) return;
+  --running_;
+  ++waiting_;
+  if (!ready_.empty()) WakeOrStart();
+  turn_cv_.wait(lock, until);
+  --waiting_;
+  ++running_;
+}
+
+ClientExecutor::Current ClientExecutor::Start(const std::string& client, Strand& s,
+                                              bool pipelined) {
+  s.taken = true;
+  return Current{client, &s, s.next_ticket++, pipelined, /*taken=*/true, /*active=*/false};
+}
+
+void ClientExecutor::Detach(Current& c) {
+  Strand& s = *c.strand;
+  c.taken = s.taken = false;
+  if (c.active) {
+    c.active = s.active = false;
+    turn_cv_.notify_all();
+  }
+  if (!s.tasks.empty()) {
+    ready_.push_back(c.client);
     WakeOrStart();
   }
 }
 
+void ClientExecutor::Turn(std::unique_lock<std::mutex>& lock, Current& c) {
+  Strand& s = *c.strand;
+  if (s.finished == c.ticket && c.active) return;
+  if (c.active) {  // earlier tasks may need the strand to finish: give it up while waiting
+    c.active = s.active = false;
+    turn_cv_.notify_all();
+  }
+  Idle(lock, [&] { return s.finished == c.ticket && !s.active; });
+  c.active = s.active = true;
+}
+
+void ClientExecutor::Finish(std::unique_lock<std::mutex>& lock, Current& c) {
+  Turn(lock, c);  // tasks finish in order
+  Strand& s = *c.strand;
+  s.finished = c.ticket + 1;
+  c.active = s.active = false;
+  if (c.taken) {
+    c.taken = s.taken = false;
+    if (!s.tasks.empty()) {
+      ready_.push_back(c.client);  // back of the line: clients take turns
+      WakeOrStart();
+    }
+  }
+  turn_cv_.notify_all();
+  if (s.tasks.empty() && !s.taken && s.finished == s.next_ticket) strands_.erase(c.client);
+  if (--pending_ == 0) idle_cv_.notify_all();
+}
+
+void ClientExecutor::Post(const std::string& client, Task task, bool pipelined) {
+  std::lock_guard lock(mu_);
+  Strand& s = strands_[client];
+  s.tasks.push_back(Entry{std::move(task), pipelined});
+  ++pending_;
+  if (s.taken || s.tasks.size() > 1) return;  // its place is held, or it is queued already
+  ready_.push_back(client);
+  WakeOrStart();
+}
+
 bool ClientExecutor::TryRunHere(const std::string& client, Task& task) {
+  Current c;
   {
     std::lock_guard lock(mu_);
     if (stopping_ || strands_.count(client)) return false;
-    strands_[client].running = true;
+    Strand& s = strands_[client];
+    c = Start(client, s, /*pipelined=*/false);
+    c.active = s.active = true;
     ++pending_;
   }
   task();
-  std::lock_guard lock(mu_);
-  auto it = strands_.find(client);
-  it->second.running = false;
-  if (it->second.tasks.empty()) {
-    strands_.erase(it);
-  } else {
-    ready_.push_back(client);  // what was posted meanwhile goes to the workers, in order
-    WakeOrStart();
-  }
-  if (--pending_ == 0) idle_cv_.notify_all();
+  std::unique_lock lock(mu_);
+  Finish(lock, c);  // what was posted meanwhile goes to the workers, in order
   return true;
 }
 
@@ -93,25 +159,25 @@ void ClientExecutor::Work() {
     ++running_;
     std::string client = std::move(ready_.front());
     ready_.pop_front();
-    auto it = strands_.find(client);
-    Strand& s = it->second;
-    s.running = true;
-    Task task = std::move(s.tasks.front());
+    Strand& s = strands_.find(client)->second;
+    Entry entry = std::move(s.tasks.front());
     s.tasks.pop_front();
-    lock.unlock();
-    task();
-    task = nullptr;
-    lock.lock();
-    --running_;
-    it = strands_.find(client);  // rehashing may have moved it
-    it->second.running = false;
-    if (it->second.tasks.empty()) {
-      strands_.erase(it);
+    Current c = Start(client, s, entry.pipelined);
+    if (entry.pipelined) {  // may start while earlier ones wait for their commits
+      Idle(lock, [&] { return !s.active; });
+      c.active = s.active = true;
     } else {
-      ready_.push_back(std::move(client));  // back of the line: clients take turns
+      Turn(lock, c);
     }
+    current_ = &c;
+    lock.unlock();
+    entry.task();
+    entry.task = nullptr;
+    lock.lock();
+    Finish(lock, c);
+    current_ = nullptr;
+    --running_;
     if (!ready_.empty()) ready_cv_.notify_one();
-    if (--pending_ == 0) idle_cv_.notify_all();
   }
 }
 

@@ -1,14 +1,23 @@
 #pragma once
-// ClientExecutor: a fixed pool of worker threads that runs tasks keyed by client id. Tasks of one
-// client run one at a time, in the order they were posted; tasks of different clients run in
-// parallel. Clients take turns (round robin), so one busy client cannot starve the others.
+// ClientExecutor: a pool of worker threads that runs tasks keyed by client id. Tasks of one
+// client run in the order they were posted and never run code at the same time (one client's
+// ClientInfo and hooks see one thread at a time); tasks of different clients run in parallel.
+// Clients take turns (round robin), so one busy client cannot starve the others.
+//
 // At most `threads` tasks run at once — but a task that waits (a BlockingRegion, common/
 // blocking.h: a write waiting for its group commit) does not count, and the executor starts
-// another thread if none is idle (up to `threads` + kMaxWaitingThreads), so other clients'
-// requests run meanwhile and the next group commit fills up. Threads, once started, stay.
-// Thread-safety: Post and Drain may be called from any thread.
+// another thread if none is idle (up to `threads` + kMaxWaitingThreads; threads, once started,
+// stay), so other clients' requests run meanwhile and the next group commit fills up.
+//
+// Pipelined tasks (Post(..., pipelined = true): requests) may let the client's next task start
+// before they finish: OrderFixed() (their write is queued for a group commit) detaches them from
+// the strand; AwaitTurn() waits until every earlier task of the client has finished and takes the
+// strand back. Every task finishes in order (the executor awaits its turn at the end), so answers
+// leave in order. Other tasks (connect, disconnect) run only once every earlier task finished.
+// Thread-safety: Post, TryRunHere, Drain and stats may be called from any thread.
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -27,12 +36,12 @@ class ClientExecutor {
   ~ClientExecutor();  // drains, then joins
 
   using Task = std::function<void()>;
-  void Post(const std::string& client, Task task);
+  void Post(const std::string& client, Task task, bool pipelined = false);
 
   // Runs `task` on the calling thread if the client has nothing queued or running (its order
   // and one-at-a-time rule hold: tasks posted meanwhile wait for it); returns false, leaving
   // `task` untouched, otherwise. For fronts whose threads may block (gRPC's synchronous server),
-  // never for the broker's thread.
+  // never for the broker's thread. Not pipelined.
   bool TryRunHere(const std::string& client, Task& task);
 
   // Blocks until every task posted so far has finished.
@@ -41,35 +50,61 @@ class ClientExecutor {
   static constexpr size_t kMaxWaitingThreads = 256;
   struct Stats {
     size_t threads = 0;  // started so far
-    size_t waiting = 0;  // in a BlockingRegion now
+    size_t waiting = 0;  // in a BlockingRegion or awaiting their turn now
   };
   Stats stats() const;
 
  private:
-  struct Strand {
-    std::deque<Task> tasks;
-    bool running = false;  // a worker holds this strand
+  struct Entry {
+    Task task;
+    bool pipelined = false;
   };
+  struct Strand {
+    std::deque<Entry> tasks;
+    bool taken = false;  // a started task holds the client's place: no next task may start
+    bool active = false;      // a task runs code now (taken, or a detached one after its commit)
+    uint64_t next_ticket = 0;  // the next task to start gets this
+    uint64_t finished = 0;     // tasks with a smaller ticket have finished
+  };
+  // The task a worker thread runs (thread-local; the Blocking observer acts on it).
+  struct Current {
+    std::string client;
+    Strand* strand;  // stays put: a strand with unfinished tasks is not erased
+    uint64_t ticket;
+    bool pipelined;
+    bool taken;   // holds the client's place
+    bool active;  // may run code
+  };
+
   void Work();
   void WakeOrStart();  // a task is ready: wake an idle thread, or start one (mu_ held)
+  // Starts the strand's next task on this thread (mu_ held): ticket, place, Current.
+  Current Start(const std::string& client, Strand& s, bool pipelined);
+  void Detach(Current& c);                            // mu_ held: the next task may start
+  void Turn(std::unique_lock<std::mutex>& lock, Current& c);  // AwaitTurn, mu_ held
+  void Finish(std::unique_lock<std::mutex>& lock, Current& c);
+  void Idle(std::unique_lock<std::mutex>& lock, const std::function<bool()>& until);
 
   struct Blocking : BlockingObserver {  // installed on every worker thread
     explicit Blocking(ClientExecutor& e) : executor(e) {}
     void OnBlock() override;
     void OnUnblock() override;
+    void OnOrderFixed() override;
+    void AwaitTurn() override;
     ClientExecutor& executor;
   };
   Blocking blocking_;
+  static thread_local Current* current_;
 
   mutable std::mutex mu_;  // guards everything below
-  std::condition_variable ready_cv_, idle_cv_;
+  std::condition_variable ready_cv_, idle_cv_, turn_cv_;
   std::unordered_map<std::string, Strand> strands_;
-  std::deque<std::string> ready_;  // clients with tasks and no worker
+  std::deque<std::string> ready_;  // clients whose next task may start, with no worker
   size_t pending_ = 0;
   size_t limit_ = 1;        // tasks running at once, waiting ones not counted
   size_t max_threads_ = 1;  // limit_ + kMaxWaitingThreads
   size_t running_ = 0;      // threads running a task, not waiting
-  size_t waiting_ = 0;      // threads waiting in a BlockingRegion
+  size_t waiting_ = 0;      // threads waiting (a BlockingRegion, their turn)
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/blocking.h"
 #include "hooks/hook_context.h"
 #include "hooks/pipeline.h"
 #include "protocol/render.h"
@@ -45,6 +46,9 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
   outcome.operation = protocol::OperationName(req.op);
   outcome.model = req.model.get();
   if (req.op == Operation::kPing) return protocol::RenderPong(req.id_json);
+  // A read (or subscribe, meta) sees every earlier write of its client: those may still wait for
+  // their group commit (the executor lets a client's next request start meanwhile).
+  if (!protocol::IsWrite(req.op)) AwaitTurn();
 
   const bool dedup = protocol::IsWrite(req.op) && !req.id.empty() && options_.dedup_window_s > 0;
   std::string key;
@@ -52,13 +56,26 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
     key = client.id;
     key += '\0';
     key += req.id;
+    bool repeat_in_flight;
+    {
+      std::lock_guard lock(inflight_mu_);
+      repeat_in_flight = inflight_.count(key) > 0;
+      inflight_.insert(key);
+    }
+    if (repeat_in_flight) AwaitTurn();  // the earlier one has answered and is remembered now
     if (auto earlier = dedup_.Find(key, payload)) {
       dedup_hits_.fetch_add(1, std::memory_order_relaxed);
+      std::lock_guard lock(inflight_mu_);
+      inflight_.erase(inflight_.find(key));
       return std::move(*earlier);
     }
   }
   std::string response = Execute(client, req, outcome);
-  if (dedup) dedup_.Remember(std::move(key), std::string(payload), response);
+  if (dedup) {
+    dedup_.Remember(key, std::string(payload), response);
+    std::lock_guard lock(inflight_mu_);
+    inflight_.erase(inflight_.find(key));
+  }
   return response;
 }
 

@@ -5,12 +5,15 @@
 // hooks and hands the request to its operation's handler (server/handlers/), then renders the
 // Answer (protocol/render.h).
 // Thread-safety: Handle may be called concurrently for different clients; the caller runs the
-// requests of one client in order (server/client_executor.h).
+// requests of one client in order (server/client_executor.h) — a client's next request may start
+// while its write waits for a group commit, so a read awaits its turn first (common/blocking.h).
 
 #include <mqttspec/plugin.h>
 
 #include <atomic>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <string_view>
 
 #include "adapters/database.h"
@@ -63,6 +66,10 @@ class Router {
   Subscriptions* subscriptions_;
   const hooks::HookRegistry* hooks_;
   DedupCache dedup_;
+  // Dedup keys of writes being executed: a repeat of one waits for its answer (AwaitTurn) —
+  // a client's next request may start while its write waits for a group commit.
+  std::mutex inflight_mu_;
+  std::unordered_multiset<std::string> inflight_;
   std::atomic<uint64_t> requests_{0}, errors_{0}, dedup_hits_{0};
 };
 

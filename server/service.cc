@@ -110,11 +110,12 @@ void Service::Submit(Caller caller, std::string payload, Completion done) {
     }
     // Counted before the answer leaves: whoever has the answer sees it in the metrics.
     Record(caller.client_id, outcome, std::chrono::steady_clock::now() - taken);
+    AwaitTurn();  // answers leave in the client's order (its earlier writes may still wait)
     done(std::move(answer));
     answered_.fetch_add(1, std::memory_order_relaxed);
   };
   if (run_here && executor_->TryRunHere(client, task)) return;
-  executor_->Post(client, std::move(task));
+  executor_->Post(client, std::move(task), /*pipelined=*/true);
 }
 
 void Service::Record(const std::string& client_id, const Router::Outcome& outcome,

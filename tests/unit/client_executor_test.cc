@@ -138,6 +138,68 @@ TEST(ClientExecutor, TasksThatDoNotWaitRunWithinTheThreadLimit) {
   EXPECT_EQ(ex.stats().threads, 1u);
 }
 
+// A pipelined task that has fixed its order (its write is queued) lets the client's next task
+// start; the tasks still finish in order, and two never run code of the client at once.
+TEST(ClientExecutor, PipelinedTasksOverlapOnlyWhileWaitingAndFinishInOrder) {
+  ClientExecutor ex(2);
+  std::mutex mu;
+  std::vector<std::string> log;
+  std::atomic<int> in_code{0}, overlap{0};
+  std::atomic<bool> second_started{false};
+  auto note = [&](const std::string& what) {
+    std::lock_guard lock(mu);
+    log.push_back(what);
+  };
+  auto code = [&](const std::string& what) {  // runs code of the client: never two at once
+    if (++in_code > 1) ++overlap;
+    note(what);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    --in_code;
+  };
+  ex.Post("a", [&] {
+    code("1 before");
+    OrderFixed();
+    {
+      BlockingRegion commit;  // waits "for its commit" until the next task has started
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (!second_started && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    AwaitTurn();
+    code("1 after");
+  }, /*pipelined=*/true);
+  ex.Post("a", [&] {
+    second_started = true;
+    code("2 before");
+    AwaitTurn();  // a read: after every earlier task
+    code("2 after");
+  }, /*pipelined=*/true);
+  ex.Post("a", [&] { code("3 disconnect"); });  // not pipelined: after both
+  ex.Drain();
+  EXPECT_TRUE(second_started);
+  EXPECT_EQ(overlap.load(), 0);
+  EXPECT_EQ(log, (std::vector<std::string>{"1 before", "2 before", "1 after", "2 after",
+                                           "3 disconnect"}));
+}
+
+// A task that never fixes its order keeps the client's place: the next one waits for it.
+TEST(ClientExecutor, PipelinedTasksWithoutOrderFixedRunOneAfterAnother) {
+  ClientExecutor ex(2);
+  std::atomic<int> running{0}, most{0};
+  for (int i = 0; i < 20; ++i) {
+    ex.Post("a", [&] {
+      int now = ++running;
+      int m = most.load();
+      while (now > m && !most.compare_exchange_weak(m, now)) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      --running;
+    }, /*pipelined=*/true);
+  }
+  ex.Drain();
+  EXPECT_EQ(most.load(), 1);
+}
+
 TEST(ClientExecutor, SlowClientDoesNotBlockOthers) {
   ClientExecutor ex(2);
   std::atomic<bool> release{false};

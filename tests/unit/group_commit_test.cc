@@ -16,14 +16,31 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Waits (bounded) until `n` jobs queue behind the running batch: arrival order made certain.
+void WaitEntered(const std::atomic<int>& entered) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (entered == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(entered.load(), 1);
+}
+
+void WaitQueued(const GroupCommit& gc, size_t n) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (gc.queued() < n && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(gc.queued(), n);
+}
+
 // Runs every job of a batch (within the deadline), recording which ran together.
 struct Recorder {
   std::mutex mu;
   std::vector<std::vector<int>> batches;  // the jobs' ids, per batch
   std::atomic<bool> hold{false};          // the first batch waits while set
   std::chrono::microseconds per_job{0};
+  std::atomic<int> entered{0};  // batches begun
 
   size_t Run(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline) {
+    ++entered;
     while (hold) std::this_thread::sleep_for(1ms);
     std::vector<int> ids;
     size_t ran = 0;
@@ -54,9 +71,9 @@ TEST(GroupCommit, WritesArrivingWhileABatchRunsShareTheNextOneInOrder) {
     if (gc.Submit(job).ok()) ++ok;
   };
   threads.emplace_back(submit);
-  std::this_thread::sleep_for(20ms);  // the leader is in its (held) batch now
+  WaitEntered(rec.entered);  // the leader is in its (held) batch now
   for (int i = 1; i <= 8; ++i) threads.emplace_back(submit);
-  std::this_thread::sleep_for(50ms);  // all queued
+  WaitQueued(gc, 8);
   rec.hold = false;
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 9);
@@ -78,11 +95,12 @@ TEST(GroupCommit, ABatchHoldsAtMostMaxRowsAndABiggerJobRunsAlone) {
     EXPECT_TRUE(gc.Submit(job).ok());
   };
   threads.emplace_back(submit, 1);
-  std::this_thread::sleep_for(20ms);
+  WaitEntered(rec.entered);
   // Queued in this order: 4, 4, 4 (12 rows: two batches), then 50 (alone).
+  size_t n = 0;
   for (size_t rows : {4, 4, 4, 50}) {
     threads.emplace_back(submit, rows);
-    std::this_thread::sleep_for(10ms);
+    WaitQueued(gc, ++n);
   }
   rec.hold = false;
   for (auto& t : threads) t.join();
@@ -112,10 +130,10 @@ TEST(GroupCommit, JobsBeyondTheTimeCapRunInTheNextBatchInOrder) {
     EXPECT_TRUE(gc.Submit(job).ok());
   };
   threads.emplace_back(submit, 1);
-  std::this_thread::sleep_for(20ms);
+  WaitEntered(rec.entered);
   for (int id = 2; id <= 7; ++id) {
     threads.emplace_back(submit, id);
-    std::this_thread::sleep_for(5ms);
+    WaitQueued(gc, static_cast<size_t>(id - 1));
   }
   rec.hold = false;
   for (auto& t : threads) t.join();
