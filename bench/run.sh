@@ -19,7 +19,7 @@
 # raw-pg-pipe = that transaction in libpq's pipeline mode), and at the end embedded once more
 # with MQTTSPEC_NO_EVENTFD=1 (answers leave on the broker's tick only).
 # Workloads: SQLite with synchronous: normal (SYNCHRONOUS=full for the default), PostgreSQL with pool_size 8 (the throw-away cluster
-# runs with fsync=off, synchronous_commit=off); the table is pre-filled with 10 000 rows through
+# runs with fsync=off, synchronous_commit=off; PG_DURABLE=1: both on); the table is pre-filled with 10 000 rows through
 # the service: read-by-key, list-20 (filter grp = g on the declared index, limit 20; 40 rows per
 # group; not on PostgreSQL unless PG_WORKLOADS says so), then create. The load generator uses
 # 1 connection × 1 in flight for latency and 4 connections × 16 in flight for throughput.
@@ -58,6 +58,8 @@ PG_WORKLOADS=${PG_WORKLOADS:-read,create}  # list too: PG_WORKLOADS=read,list,cr
 PG_QOS_LEVELS=${PG_QOS_LEVELS:-$QOS_LEVELS}
 PG_POOL=${PG_POOL:-8}
 SYNCHRONOUS=${SYNCHRONOUS:-normal}  # SQLite's database.synchronous: normal | full
+PG_DURABLE=${PG_DURABLE:-0}  # 1: the PostgreSQL cluster runs with fsync and synchronous_commit on
+if [[ $PG_DURABLE == 1 ]]; then PG_FSYNC="fsync=on, synchronous_commit=on"; else PG_FSYNC="fsync=off, synchronous_commit=off"; fi
 WORKERS=${WORKERS:-}         # mqttspecd's `workers:` (empty: its default, the number of cores)
 PG_WORKERS=${PG_WORKERS:-$WORKERS}  # the same for the PostgreSQL setups
 RAW=${RAW:-1}                # the raw-database baselines, once per round
@@ -324,7 +326,7 @@ if has "$DATABASES" postgres; then
   command -v psql >/dev/null || { log "psql not found (postgresql-client-15)"; exit 1; }
   PGDIR=$WORK/pg
   log "starting a private PostgreSQL cluster"
-  PG_ADMIN_URL=$(PGCLUSTER_OWNER_PID=$$ "$PGCLUSTER" start "$PGDIR")
+  PG_ADMIN_URL=$(PGCLUSTER_DURABLE=$PG_DURABLE PGCLUSTER_OWNER_PID=$$ "$PGCLUSTER" start "$PGDIR")
   PG_BASE_URL=${PG_ADMIN_URL%/*}
   PG_PM=$(head -1 "$(cat "$PGDIR/pgdata")/data/postmaster.pid")
   PG_VERSION=$(psql "$PG_ADMIN_URL" -XqAtc "SHOW server_version")
@@ -377,6 +379,21 @@ for round in $(seq "$ROUNDS"); do
   fi
 done
 
+# The disk's commit cost, in the same run: fdatasync after each 4 KiB append, in the work dir
+# (the SQLite files' file system), 500 times; p50 and p99 in µs.
+FSYNC_US=$(python3 - "$WORK" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+block, t = b"x" * 4096, []
+for _ in range(500):
+    a = time.perf_counter_ns(); os.write(fd, block); os.fdatasync(fd); t.append(time.perf_counter_ns() - a)
+os.close(fd); os.unlink(path); t.sort()
+print(f"p50 {t[len(t) // 2] / 1000:.0f} µs, p99 {t[len(t) * 99 // 100] / 1000:.0f} µs")
+PY
+)
+log "fdatasync of a 4 KiB append: $FSYNC_US"
+
 MECHANISM=""
 MECHANISM_TICK=""
 if [[ -n ${LAST_EMBEDDED_LOG:-} ]]; then
@@ -413,9 +430,9 @@ fi
   echo
   echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
   echo "- $("$MOSQUITTO" -h 2>/dev/null | head -1 || true); libmosquitto $(pkg-config --modversion libmosquitto 2>/dev/null || echo '?'); SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo '?'); $("$MQTTSPECD" --version 2>/dev/null || echo mqttspecd) (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ', with uncommitted changes'); mqttspecd built $(date -u -r "$MQTTSPECD" +%H:%M:%SZ), plugin $(date -u -r "$PLUGIN" +%H:%M:%SZ))"
-  echo "- $ROUNDS round(s), setups interleaved; each cell is the median over the rounds (p50 range in brackets). 1 in flight: $WARMUP warm-up, then $SAMPLES samples or ${LAT_S} s. Throughput: $CONNS connections × $INFLIGHT in flight, 1000 warm-up, then $TPUT requests or ${TPUT_S} s. SQLite synchronous: $SYNCHRONOUS, $ROWS rows pre-filled through the service. Total time ${ELAPSED} s."
+  echo "- $ROUNDS round(s), setups interleaved; each cell is the median over the rounds (p50 range in brackets). 1 in flight: $WARMUP warm-up, then $SAMPLES samples or ${LAT_S} s. Throughput: $CONNS connections × $INFLIGHT in flight, 1000 warm-up, then $TPUT requests or ${TPUT_S} s. SQLite synchronous: $SYNCHRONOUS, $ROWS rows pre-filled through the service; fdatasync of a 4 KiB append on this disk: $FSYNC_US. Total time ${ELAPSED} s."
   if [[ -n $PGDIR ]]; then
-    echo "- PostgreSQL $PG_VERSION (private cluster of tests/pg/pgcluster.sh: fsync=off, synchronous_commit=off, shared_buffers=32MB), a fresh database per setup, pool_size $PG_POOL, workers ${PG_WORKERS:-default (= cores)}; setups external-pg and embedded-pg at QoS $PG_QOS_LEVELS, workloads $PG_WORKLOADS. The server used $PG_CPU CPU-s (counted as ours below)."
+    echo "- PostgreSQL $PG_VERSION (private cluster of tests/pg/pgcluster.sh: $PG_FSYNC, shared_buffers=32MB), a fresh database per setup, pool_size $PG_POOL, workers ${PG_WORKERS:-default (= cores)}; setups external-pg and embedded-pg at QoS $PG_QOS_LEVELS, workloads $PG_WORKLOADS. The server used $PG_CPU CPU-s (counted as ours below)."
   fi
   [[ $RAW == 1 ]] && echo "- raw baselines (mqttspec_pq_baseline, once per round on the table the round's embedded run left): $WARMUP warm-up, then $RAW_SAMPLES statements or ${RAW_LAT_S} s on 1 connection; then $RAW_THREADS connections (threads) for ${RAW_TPUT_S} s. libpq $(pkg-config --modversion libpq 2>/dev/null || echo '?')."
   echo "- echo baseline client: libmosquitto, $([[ $ECHO_LOOP == lib ]] && echo 'its stock loop (mosquitto_loop_forever)' || echo 'the driver'"'"'s poll loop'). CPU placement: $([[ $PIN == 1 ]] && echo "pinned: brokers, echo, mqttspecd$([[ -n $PGDIR ]] && echo ' and PostgreSQL') on CPU 0, load generator$([[ $RAW == 1 ]] && echo ' and raw baselines') on CPU 1" || echo 'left to the scheduler')."

@@ -11,6 +11,7 @@
 #   pgcluster.sh status <dir>  exit 0 when the cluster of <dir> is running.
 #   pgcluster.sh pause <dir>   stop the server but keep the cluster (for tests of an outage).
 #   pgcluster.sh resume <dir>  start a paused cluster again, on the same port.
+#   PGCLUSTER_DURABLE=1        start (or resume) it with fsync and synchronous commits on.
 #
 # Files in <dir>: url, port, pgdata (the cluster's temp dir), user, watchdog.pid, paused. The data
 # itself lives in a mktemp dir owned by the server's user, so <dir> may be anywhere (a build tree).
@@ -89,9 +90,14 @@ postmaster_pid() {  # the postmaster's pid of data dir $1, if its pid file names
 start_server() {
   local root=$1 user=$2 port=$3 bin i
   bin=$(find_bin) || return 1
-  # Throw-away data: no fsync. Loopback only; the socket lives in the cluster's own dir.
-  local opts="-p $port -k $root -c listen_addresses=127.0.0.1 -c fsync=off"
-  opts+=" -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+  # Throw-away data: no fsync (PGCLUSTER_DURABLE=1: fsync and synchronous commits, as in
+  # production — the write benchmark). Loopback only; the socket lives in the cluster's own dir.
+  local opts="-p $port -k $root -c listen_addresses=127.0.0.1 -c max_connections=200"
+  if [[ ${PGCLUSTER_DURABLE:-0} == 1 ]]; then
+    opts+=" -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+  else
+    opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  fi
   opts+=" -c shared_buffers=32MB"
   if ! as_user "$user" "$bin/pg_ctl" -D "$root/data" -l "$root/pg.log" -w -t 60 -o "$opts" \
        start >/dev/null 2>&1; then
