@@ -576,6 +576,18 @@ class FaultTestCase(ServiceTestCase):
             self.assertIsNone(c.error, f"{c.client_id} crashed: {c.error}")
             self.assertEqual(c.unexpected[:5], [], f"{c.client_id}: unexpected messages")
 
+    def assertDrainedEachAnsweredOnceWithSuccess(self, writers):
+        """Drains the writers; none crashed or got stray messages, every answer is a success and
+        no request was answered twice."""
+        for w in writers:
+            w.drain()
+        self.assertNoLoadErrors(writers)
+        errors = [(w.client_id, rid, m) for w in writers for rid, a in w.answers.items()
+                  for _, m in a if m.get("success") is not True]
+        self.assertEqual(errors[:5], [], f"{len(errors)} error answers")
+        twice = [(w.client_id, rid) for w in writers for rid, a in w.answers.items() if len(a) > 1]
+        self.assertEqual(twice, [], "requests answered more than once")
+
     def assertExactlyOnce(self, svc, clients):
         """Every acknowledged write is present exactly once; every other one at most once; no
         row that no request made. Returns (acknowledged, others, others present)."""
@@ -626,18 +638,10 @@ class SigkillUnderLoad(FaultTestCase):
             svc._start_server(20)  # same config, port, data_dir and database
             restarts.append(time.monotonic() - t_kill)
         time.sleep(2.0)
-        for w in writers:
-            w.drain()
-        self.assertNoLoadErrors(writers)
-
-        errors = [(w.client_id, rid, m) for w in writers for rid, a in w.answers.items()
-                  for _, m in a if m.get("success") is not True]
-        self.assertEqual(errors[:5], [], f"{len(errors)} error answers")
+        self.assertDrainedEachAnsweredOnceWithSuccess(writers)
         for k in range(self.KILLS + 1):
             self.assertGreater(sum(len(w.acked(phase=k)) for w in writers), 0,
                                f"no write acknowledged in phase {k} (after kill {k})")
-        twice = [(w.client_id, rid) for w in writers for rid, a in w.answers.items() if len(a) > 1]
-        self.assertEqual(twice, [], "requests answered more than once")
         acked, others, present = self.assertExactlyOnce(svc, writers)
         sent = sum(len(w.sent) for w in writers)
         log(f"sigkill [{svc.mode}/{svc.db}]: {sent} creates sent in {time.monotonic() - t0:.1f} s, "
@@ -673,14 +677,7 @@ class SigkillUnderFullSpeedWrites(FaultTestCase):
             time.sleep(0.2)
             svc._start_server(20)
         time.sleep(1.5)
-        for w in writers:
-            w.drain()
-        self.assertNoLoadErrors(writers)
-        errors = [(w.client_id, rid, m) for w in writers for rid, a in w.answers.items()
-                  for _, m in a if m.get("success") is not True]
-        self.assertEqual(errors[:5], [], f"{len(errors)} error answers")
-        twice = [(w.client_id, rid) for w in writers for rid, a in w.answers.items() if len(a) > 1]
-        self.assertEqual(twice, [], "requests answered more than once")
+        self.assertDrainedEachAnsweredOnceWithSuccess(writers)
         acked, others, present = self.assertExactlyOnce(svc, writers)
         self.assertGreater(len(acked), 100, "too few writes acknowledged to mean anything")
         log(f"sigkill at full speed [{svc.mode}/{svc.db} {database_extra}]: "
