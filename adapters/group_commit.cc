@@ -23,12 +23,15 @@ size_t GroupCommit::queued() const {
 }
 
 Status GroupCommit::Submit(WriteJob& job) {
+  thread_local std::condition_variable waiter;  // a thread waits for one job at a time
   {
     std::lock_guard lock(mu_);
     job.done_ = false;
+    job.waiter_ = &waiter;
     queue_.push_back(&job);
   }
-  OrderFixed();  // its place in the commit order is taken: the client's next request may start
+  // Its place in the commit order is taken: the client's next request may start.
+  if (options_.pipeline) OrderFixed();
   Wait(job);
   AwaitTurn();  // what follows (After hooks, the answer) comes after the client's earlier ones
   return job.status;
@@ -38,8 +41,8 @@ void GroupCommit::Wait(WriteJob& job) {
   BlockingRegion waiting;
   std::unique_lock lock(mu_);
   while (!job.done_) {
-    if (leading_) {
-      done_cv_.wait(lock);
+    if (leading_) {  // woken when its batch is done, or when it is first in line to lead
+      job.waiter_->wait(lock);
       continue;
     }
     leading_ = true;
@@ -67,7 +70,12 @@ void GroupCommit::Wait(WriteJob& job) {
     stats_.jobs += ran;
     stats_.largest = std::max<uint64_t>(stats_.largest, ran);
     leading_ = false;
-    done_cv_.notify_all();
+    // Wake only whom it concerns (a notify_all woke every waiting writer for each batch): the
+    // jobs that ran, and the first queued one, which leads the next batch.
+    for (size_t i = 0; i < ran; ++i) {
+      if (batch[i] != &job) batch[i]->waiter_->notify_one();
+    }
+    if (!queue_.empty() && queue_.front() != &job) queue_.front()->waiter_->notify_one();
   }
 }
 

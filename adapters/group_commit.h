@@ -12,8 +12,10 @@
 // for at most the batch in flight and its own.
 // Waiting is a BlockingRegion (common/blocking.h): the executor runs other clients' requests
 // meanwhile, which is what fills the next batch. Once queued, the job's place in the commit
-// order is fixed (OrderFixed: the client's next request may start and queue its write behind
-// it); after its commit, the caller awaits its turn (AwaitTurn) before it goes on.
+// order is fixed (OrderFixed, if options.pipeline: the client's next request may start and queue
+// its write behind it); after its commit, the caller awaits its turn (AwaitTurn) before it goes on.
+// A waiting thread sleeps on its own condition variable: the leader wakes the jobs it ran and the
+// next leader, nobody else.
 // Thread-safety: Submit from any thread; the Runner runs on one thread at a time.
 
 #include <chrono>
@@ -43,12 +45,18 @@ struct WriteJob {
 
  private:
   friend class GroupCommit;
-  bool done_ = false;  // guarded by GroupCommit::mu_
+  bool done_ = false;                     // guarded by GroupCommit::mu_
+  std::condition_variable* waiter_ = nullptr;  // its thread's, woken when done or to lead
 };
 
 struct GroupCommitOptions {
   size_t max_rows = 1000;
   std::chrono::microseconds max_time{10000};
+  // A queued job lets its client's next request start (OrderFixed), so one client's writes share
+  // commits too. Worth it where a commit waits for a disk or a network (SQLite synchronous=full,
+  // PostgreSQL); where commits are fast (synchronous=normal) handing the client to another
+  // thread costs more than it saves (measured in bench/RESULTS.md §Writes), so it is off there.
+  bool pipeline = true;
 };
 
 class GroupCommit {
@@ -77,7 +85,6 @@ class GroupCommit {
   Runner runner_;
 
   mutable std::mutex mu_;  // guards everything below and each queued job's done_
-  std::condition_variable done_cv_;
   std::deque<WriteJob*> queue_;
   bool leading_ = false;  // a thread runs a batch
   Stats stats_;

@@ -46,7 +46,11 @@ class SqliteDatabase::ReaderLease {
 SqliteDatabase::SqliteDatabase(const SqliteOptions& options)
     : options_(options),
       commits_(std::make_unique<GroupCommit>(
-          options.group_commit,
+          [&] {
+            GroupCommitOptions o = options.group_commit;
+            o.pipeline = options.synchronous_full;  // a commit waits for an fsync
+            return o;
+          }(),
           [this](const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline) {
             return RunBatch(batch, deadline);
           })) {}

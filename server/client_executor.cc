@@ -65,12 +65,27 @@ void ClientExecutor::Blocking::AwaitTurn() {
   executor.Turn(lock, *c);
 }
 
-void ClientExecutor::Idle(std::unique_lock<std::mutex>& lock, const std::function<bool()>& until) {
+std::condition_variable& ClientExecutor::ThreadWaiter() {
+  thread_local std::condition_variable cv;  // a thread waits for one thing at a time
+  return cv;
+}
+
+void ClientExecutor::Wake(Strand& s) {
+  if (s.active) return;
+  if (auto it = s.turn_waiters.find(s.finished); it != s.turn_waiters.end()) {
+    it->second->notify_one();  // the next task in order goes first
+  } else if (s.start_waiter) {
+    s.start_waiter->notify_one();
+  }
+}
+
+void ClientExecutor::Idle(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                          const std::function<bool()>& until) {
   if (until()) return;
   --running_;
   ++waiting_;
   if (!ready_.empty()) WakeOrStart();
-  turn_cv_.wait(lock, until);
+  cv.wait(lock, until);
   --waiting_;
   ++running_;
 }
@@ -86,7 +101,7 @@ void ClientExecutor::Detach(Current& c) {
   c.taken = s.taken = false;
   if (c.active) {
     c.active = s.active = false;
-    turn_cv_.notify_all();
+    Wake(s);
   }
   if (!s.tasks.empty()) {
     ready_.push_back(c.client);
@@ -99,9 +114,12 @@ void ClientExecutor::Turn(std::unique_lock<std::mutex>& lock, Current& c) {
   if (s.finished == c.ticket && c.active) return;
   if (c.active) {  // earlier tasks may need the strand to finish: give it up while waiting
     c.active = s.active = false;
-    turn_cv_.notify_all();
+    Wake(s);
   }
-  Idle(lock, [&] { return s.finished == c.ticket && !s.active; });
+  std::condition_variable& cv = ThreadWaiter();
+  s.turn_waiters.emplace(c.ticket, &cv);
+  Idle(lock, cv, [&] { return s.finished == c.ticket && !s.active; });
+  s.turn_waiters.erase(c.ticket);
   c.active = s.active = true;
 }
 
@@ -117,7 +135,7 @@ void ClientExecutor::Finish(std::unique_lock<std::mutex>& lock, Current& c) {
       WakeOrStart();
     }
   }
-  turn_cv_.notify_all();
+  Wake(s);
   if (s.tasks.empty() && !s.taken && s.finished == s.next_ticket) strands_.erase(c.client);
   if (--pending_ == 0) idle_cv_.notify_all();
 }
@@ -164,7 +182,10 @@ void ClientExecutor::Work() {
     s.tasks.pop_front();
     Current c = Start(client, s, entry.pipelined);
     if (entry.pipelined) {  // may start while earlier ones wait for their commits
-      Idle(lock, [&] { return !s.active; });
+      std::condition_variable& cv = ThreadWaiter();
+      s.start_waiter = &cv;
+      Idle(lock, cv, [&] { return !s.active; });
+      s.start_waiter = nullptr;
       c.active = s.active = true;
     } else {
       Turn(lock, c);

@@ -65,6 +65,11 @@ class ClientExecutor {
     bool active = false;      // a task runs code now (taken, or a detached one after its commit)
     uint64_t next_ticket = 0;  // the next task to start gets this
     uint64_t finished = 0;     // tasks with a smaller ticket have finished
+    // Threads waiting for the strand, each on its own condition variable, so that a change wakes
+    // only the one it concerns: tasks awaiting their turn (by ticket) and a pipelined task
+    // waiting to start (at most one: it holds the client's place).
+    std::unordered_map<uint64_t, std::condition_variable*> turn_waiters;
+    std::condition_variable* start_waiter = nullptr;
   };
   // The task a worker thread runs (thread-local; the Blocking observer acts on it).
   struct Current {
@@ -83,7 +88,12 @@ class ClientExecutor {
   void Detach(Current& c);                            // mu_ held: the next task may start
   void Turn(std::unique_lock<std::mutex>& lock, Current& c);  // AwaitTurn, mu_ held
   void Finish(std::unique_lock<std::mutex>& lock, Current& c);
-  void Idle(std::unique_lock<std::mutex>& lock, const std::function<bool()>& until);
+  // Waits on `cv` until `until` holds, not counted as running meanwhile.
+  void Idle(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+            const std::function<bool()>& until);
+  // The strand was given up or a task finished: wake the waiter that may go on now (mu_ held).
+  static void Wake(Strand& s);
+  static std::condition_variable& ThreadWaiter();  // the calling thread's
 
   struct Blocking : BlockingObserver {  // installed on every worker thread
     explicit Blocking(ClientExecutor& e) : executor(e) {}
@@ -97,7 +107,7 @@ class ClientExecutor {
   static thread_local Current* current_;
 
   mutable std::mutex mu_;  // guards everything below
-  std::condition_variable ready_cv_, idle_cv_, turn_cv_;
+  std::condition_variable ready_cv_, idle_cv_;
   std::unordered_map<std::string, Strand> strands_;
   std::deque<std::string> ready_;  // clients whose next task may start, with no worker
   size_t pending_ = 0;

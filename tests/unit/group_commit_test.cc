@@ -3,6 +3,8 @@
 // bound a batch, and jobs left over by the time cap run next, in order.
 #include "adapters/group_commit.h"
 
+#include "common/blocking.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -159,6 +161,40 @@ TEST(GroupCommit, AJobsErrorIsItsOwn) {
   WriteJob good;
   good.run = [](std::vector<Change>&) { return OkStatus(); };
   EXPECT_TRUE(gc.Submit(good).ok());
+}
+
+// Counts the hints Submit gives the executor (common/blocking.h) on this thread.
+struct CountingObserver : BlockingObserver {
+  int blocks = 0, unblocks = 0, order_fixed = 0, turns = 0;
+  void OnBlock() override { ++blocks; }
+  void OnUnblock() override { ++unblocks; }
+  void OnOrderFixed() override { ++order_fixed; }
+  void AwaitTurn() override { ++turns; }
+};
+
+// With `pipeline`, a queued write lets its client's next request start (OrderFixed); without it
+// (SQLite synchronous=normal: commits are fast) the client waits for the commit.
+TEST(GroupCommit, OrderFixedOnlyWhenPipelining) {
+  for (bool pipeline : {true, false}) {
+    GroupCommitOptions o{1000, 1s, pipeline};
+    GroupCommit gc(o, [](const std::vector<WriteJob*>& batch, GroupCommit::Deadline) {
+      for (WriteJob* job : batch) {
+        std::vector<Change> changes;
+        job->status = job->run(changes);
+      }
+      return batch.size();
+    });
+    CountingObserver counts;
+    ThreadBlockingObserver() = &counts;
+    WriteJob job;
+    job.run = [](std::vector<Change>&) { return OkStatus(); };
+    EXPECT_TRUE(gc.Submit(job).ok());
+    ThreadBlockingObserver() = nullptr;
+    EXPECT_EQ(counts.order_fixed, pipeline ? 1 : 0) << "pipeline " << pipeline;
+    EXPECT_EQ(counts.turns, 1);  // the answer still follows the client's earlier ones
+    EXPECT_EQ(counts.blocks, 1);
+    EXPECT_EQ(counts.unblocks, 1);
+  }
 }
 
 }  // namespace
