@@ -79,4 +79,14 @@ void GroupCommit::Wait(WriteJob& job) {
   }
 }
 
+void TellCommitted(ChangeListener* listener, std::span<WriteJob* const> committed) {
+  if (!listener) return;
+  std::vector<Change> changes;
+  for (WriteJob* job : committed) {
+    for (Change& c : job->changes) changes.push_back(std::move(c));
+    job->changes.clear();
+  }
+  if (!changes.empty()) listener->OnCommitted(std::move(changes));
+}
+
 }  // namespace mqttspec::adapters

@@ -24,6 +24,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "adapters/database.h"
@@ -89,5 +90,30 @@ class GroupCommit {
   bool leading_ = false;  // a thread runs a batch
   Stats stats_;
 };
+
+// Whether a batch runs its jobs without savepoints first. A savepoint costs each job two more
+// statements (SQLite: parsed and run in the process) or two more round trips (PostgreSQL), and
+// jobs rarely fail; so a batch first runs without them, and only when a job fails is the batch
+// rolled back and run again with a savepoint per job — the failing job fails alone, as before.
+// After a failure the next kCautiousBatches batches use savepoints from the start, so a stream of
+// failing writes does not make every batch run twice.
+// Thread-safety: the runner's (one batch at a time).
+class SavepointPolicy {
+ public:
+  static constexpr int kCautiousBatches = 8;
+  bool WithoutSavepoints() {
+    if (cautious_ == 0) return true;
+    --cautious_;
+    return false;
+  }
+  void JobFailed() { cautious_ = kCautiousBatches; }
+
+ private:
+  int cautious_ = 0;
+};
+
+// Tells `listener` (none: nobody) of the committed jobs' changes, in commit order, in one call;
+// the jobs keep none. The adapters' runners call it after their COMMIT.
+void TellCommitted(ChangeListener* listener, std::span<WriteJob* const> committed);
 
 }  // namespace mqttspec::adapters

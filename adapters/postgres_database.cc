@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <optional>
 #include <pqxx/pqxx>
 #include <unordered_map>
 
@@ -369,10 +370,39 @@ size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
     // inside it — and PostgreSQL answers COMMIT of a failed transaction with a silent ROLLBACK,
     // so every failing job is rolled back to its savepoint (which throws if it cannot be) before
     // the next one runs, and the COMMIT only ever ends a healthy transaction.
+    auto commit = [&](pqxx::transaction_base& tx) {
+      try {
+        tx.exec("COMMIT");
+      } catch (const pqxx::broken_connection& e) {  // sent or not: nobody knows
+        throw pqxx::in_doubt_error(e.what());
+      }
+    };
     pqxx::nontransaction tx(conn.get());
+    // After a failed run without savepoints, its failed job keeps its error (a timeout is not
+    // waited for twice) and the jobs up to it run again, deadline or not.
+    std::optional<size_t> failed;
+    if (savepoints_.WithoutSavepoints()) {  // first without savepoints: a round trip per job less
+      tx.exec("BEGIN");
+      for (; ran < batch.size(); ++ran) {
+        if (ran > 0 && std::chrono::steady_clock::now() > deadline) break;  // the rest: next batch
+        if (!run(*batch[ran], tx)) {
+          failed = ran;
+          break;
+        }
+      }
+      if (!failed) {
+        commit(tx);
+        return Ok{};
+      }
+      tx.exec("ROLLBACK");  // one failed: the others run again with a savepoint each
+      for (size_t i = 0; i <= *failed; ++i) batch[i]->changes.clear();
+      savepoints_.JobFailed();
+      ran = 0;
+    }
     tx.exec("BEGIN");
     for (; ran < batch.size(); ++ran) {
-      if (ran > 0 && std::chrono::steady_clock::now() > deadline) break;  // the rest: next batch
+      if (ran > failed.value_or(0) && std::chrono::steady_clock::now() > deadline) break;  // next
+      if (ran == failed) continue;
       tx.exec("SAVEPOINT request");
       if (run(*batch[ran], tx)) {
         tx.exec("RELEASE SAVEPOINT request");
@@ -380,11 +410,7 @@ size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
         tx.exec("ROLLBACK TO SAVEPOINT request");  // this job's statements only
       }
     }
-    try {
-      tx.exec("COMMIT");
-    } catch (const pqxx::broken_connection& e) {  // sent or not: nobody knows
-      throw pqxx::in_doubt_error(e.what());
-    }
+    commit(tx);
     return Ok{};
   });
   batch_conn_ = nullptr;
@@ -397,14 +423,7 @@ size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
     }
     return ran;
   }
-  if (listener_) {
-    std::vector<Change> changes;
-    for (size_t i = 0; i < ran; ++i) {
-      for (Change& c : batch[i]->changes) changes.push_back(std::move(c));
-      batch[i]->changes.clear();
-    }
-    if (!changes.empty()) listener_->OnCommitted(std::move(changes));
-  }
+  TellCommitted(listener_, std::span(batch).first(ran));
   return ran;
 }
 

@@ -78,8 +78,9 @@ class PostgresDatabase : public Database, public Introspector {
   template <typename T, typename F>
   Result<T> WithConnection(F&& work);
   Status RunPendingMigrations(PostgresConnection& conn);
-  // GroupCommit's runner: the batch's jobs on one pooled connection, in one transaction with a
-  // savepoint per job (alone: no savepoint, one statement in autocommit); then the listener.
+  // GroupCommit's runner: the batch's jobs on one pooled connection, in one transaction, first
+  // without savepoints, again with one per job if a job failed (SavepointPolicy; alone: no
+  // savepoint, one statement in autocommit); then the listener.
   size_t RunBatch(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline);
 
   PostgresOptions options_;
@@ -95,6 +96,7 @@ class PostgresDatabase : public Database, public Introspector {
   // batch's leader touches them (GroupCommit runs one batch at a time).
   PostgresConnection* batch_conn_ = nullptr;
   pqxx::transaction_base* batch_tx_ = nullptr;
+  SavepointPolicy savepoints_;  // the batch's leader's
   std::unique_ptr<GroupCommit> commits_;
 
   std::mutex migrate_mu_;  // guards pending_ (models live as long as the registry)

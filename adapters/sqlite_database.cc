@@ -176,17 +176,26 @@ size_t SqliteDatabase::RunBatch(const std::vector<WriteJob*>& batch,
       }
     }
     committed.push_back(&job);
-    Tell(committed);
+    TellCommitted(listener_, committed);
     return 1;
   }
 
+  // After a failed run without savepoints, its failed job keeps its error (a timeout is not
+  // waited for twice) and the jobs up to it run again, deadline or not.
+  std::optional<size_t> failed;
+  if (savepoints_.WithoutSavepoints()) {
+    size_t ran = 0;
+    failed = RunOptimistic(batch, deadline, ran);
+    if (!failed) return ran;
+  }
   if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
     for (WriteJob* job : batch) fail(*job, st.error());
     return batch.size();
   }
   size_t ran = 0;
   for (; ran < batch.size(); ++ran) {
-    if (ran > 0 && std::chrono::steady_clock::now() > deadline) break;  // the rest: next batch
+    if (ran > failed.value_or(0) && std::chrono::steady_clock::now() > deadline) break;  // next
+    if (ran == failed) continue;
     WriteJob& job = *batch[ran];
     if (auto st = w.Exec("SAVEPOINT request"); !st.ok()) {
       fail(job, st.error());
@@ -218,18 +227,47 @@ size_t SqliteDatabase::RunBatch(const std::vector<WriteJob*>& batch,
     for (WriteJob* job : committed) fail(*job, st.error());
     return ran;
   }
-  Tell(committed);
+  TellCommitted(listener_, committed);
   return ran;
 }
 
-void SqliteDatabase::Tell(const std::vector<WriteJob*>& committed) {
-  if (!listener_) return;
-  std::vector<Change> changes;
-  for (WriteJob* job : committed) {
-    for (Change& c : job->changes) changes.push_back(std::move(c));
-    job->changes.clear();
+std::optional<size_t> SqliteDatabase::RunOptimistic(const std::vector<WriteJob*>& batch,
+                                                    GroupCommit::Deadline deadline, size_t& ran) {
+  SqliteConnection& w = *writer_;
+  ran = batch.size();
+  if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+    for (WriteJob* job : batch) {
+      job->status = st.error();
+      job->changes.clear();
+    }
+    return std::nullopt;
   }
-  if (!changes.empty()) listener_->OnCommitted(std::move(changes));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (i > 0 && std::chrono::steady_clock::now() > deadline) {  // the rest: next batch
+      ran = i;
+      break;
+    }
+    WriteJob& job = *batch[i];
+    job.changes.clear();
+    job.status = job.run(job.changes);
+    if (job.status.ok()) continue;
+    // One failed: undo the batch; it runs again with a savepoint per job.
+    (void)w.Exec("ROLLBACK");
+    for (size_t j = 0; j <= i; ++j) batch[j]->changes.clear();
+    savepoints_.JobFailed();
+    return i;
+  }
+  auto committed = std::span(batch).first(ran);
+  if (auto st = w.Exec("COMMIT"); !st.ok()) {
+    (void)w.Exec("ROLLBACK");
+    for (WriteJob* job : committed) {
+      job->status = st.error();
+      job->changes.clear();
+    }
+    return std::nullopt;
+  }
+  TellCommitted(listener_, committed);
+  return std::nullopt;
 }
 
 Result<std::vector<Row>> SqliteDatabase::Create(const Model& m,

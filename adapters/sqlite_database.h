@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,11 +61,15 @@ class SqliteDatabase : public Database {
 
   // A reader connection for the duration of a scope (the writer when there are no readers).
   class ReaderLease;
-  // GroupCommit's runner: the batch's jobs in one transaction on the writer, each in a
-  // savepoint (alone: no savepoint, and one statement in autocommit); then the listener.
+  // GroupCommit's runner: the batch's jobs in one transaction on the writer, first without
+  // savepoints, again with one per job if a job failed (SavepointPolicy; alone: no savepoint, and
+  // one statement in autocommit); then the listener.
   size_t RunBatch(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline);
-  // Tells the listener of the committed jobs' changes, in order (writer_mu_ held).
-  void Tell(const std::vector<WriteJob*>& committed);
+  // The batch without savepoints: nothing if every job ran (up to the deadline; `ran` of them)
+  // and the batch committed or failed as a whole; else the index of the job that failed (its
+  // status says why) and the batch was rolled back.
+  std::optional<size_t> RunOptimistic(const std::vector<WriteJob*>& batch,
+                                      GroupCommit::Deadline deadline, size_t& ran);
 
   SqliteOptions options_;
   SqlBuilder sql_{Dialect::kSqlite};
@@ -72,6 +77,7 @@ class SqliteDatabase : public Database {
   std::mutex writer_mu_;  // guards writer_ and its statement cache; orders commits
   std::unique_ptr<SqliteConnection> writer_;
   ChangeListener* listener_ = nullptr;  // told of each commit while writer_mu_ is held
+  SavepointPolicy savepoints_;          // writer_mu_
 
   std::mutex readers_mu_;  // guards free_readers_
   std::condition_variable reader_free_;

@@ -128,7 +128,8 @@ int RunReport(const std::string& path) {
       "| QoS | workload | setup | p50 µs, 1 in flight | p99 µs | p50 × echo | req/s, 64 in flight "
       "| req/s × echo | p50 / p99 µs at 64 | errors |\n");
   std::printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
-  std::vector<std::string> order_w = {"read-by-key", "create", "list-20", "ping"};
+  std::vector<std::string> order_w = {"read-by-key", "create", "update", "delete", "list-20",
+                                      "ping"};
   for (int qos : {0, 1}) {
     for (const auto& w : order_w) {
       for (const Cell& r : cells) {
