@@ -794,6 +794,10 @@ class PostgresRestart(FaultTestCase):
 @unittest.skipUnless(default_mode() == "external",
                      "external mode only: in embedded mode the broker is the service "
                      "(its SIGKILL and restart: SigkillUnderLoad)")
+@unittest.skipIf(os.environ.get("MQTTSPEC_TEST_SANITIZER_LOG_DIR"),
+                 "sanitizer build: a broker restart under load hits Paho C 1.3.12's use-after-free "
+                 "of a failed QoS 1 publish (SECURITY.md §3); TSan reports it and the instrumented "
+                 "process then missed its reconnect once in CI-like load; the plain build runs it")
 class ExternalBrokerRestart(FaultTestCase):
     DOWN_S = 2.0
     RECONNECT_BOUND_S = 15.0
