@@ -44,6 +44,12 @@ struct WriteJob {
   Status status = OkStatus();
   std::vector<Change> changes;
 
+  // The job failed (its own error, or its transaction's): it changed nothing.
+  void Fail(const Error& e) {
+    status = e;
+    changes.clear();
+  }
+
  private:
   friend class GroupCommit;
   bool done_ = false;                     // guarded by GroupCommit::mu_

@@ -331,100 +331,113 @@ Result<std::optional<Row>> PostgresDatabase::ReadByKey(const Model& m, const Val
 
 size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
                                   GroupCommit::Deadline deadline) {
+  // A job's own failure (an SQL error, or an error it returns) is its status; a lost connection
+  // or a commit in doubt ends the batch (WithConnection retries a lost connection once: nothing
+  // of the batch was committed then).
   size_t ran = 0;
   auto done = WithConnection<Ok>([&](PostgresConnection& conn) -> Result<Ok> {
     batch_conn_ = &conn;
-    // A job's own failure (an SQL error, or an error it returns) is its status; a lost
-    // connection or a commit in doubt ends the batch (WithConnection retries a lost connection
-    // once: nothing of the batch was committed then).
-    auto run = [&](WriteJob& job, pqxx::transaction_base& tx) -> bool {
-      job.changes.clear();
-      batch_tx_ = &tx;
-      try {
-        job.status = job.run(job.changes);
-      } catch (const pqxx::broken_connection&) {
-        throw;
-      } catch (const pqxx::in_doubt_error&) {
-        throw;
-      } catch (const std::exception& e) {
-        job.status = PgError(e);
-      }
-      batch_tx_ = nullptr;
-      if (!job.status.ok()) job.changes.clear();
-      return job.status.ok();
-    };
     ran = 0;
-    if (batch.size() == 1) {  // alone: no savepoint; one statement runs in autocommit
-      WriteJob& job = *batch.front();
+    if (batch.size() == 1) {
       ran = 1;
-      if (job.single_statement) {
-        pqxx::nontransaction tx(conn.get());
-        run(job, tx);
-      } else {
-        pqxx::work tx(conn.get());
-        if (run(job, tx)) tx.commit();
-      }
+      RunAlone(conn, *batch.front());
       return Ok{};
     }
     // Transaction control by hand: libpqxx 6's subtransaction does not recover from an error
     // inside it — and PostgreSQL answers COMMIT of a failed transaction with a silent ROLLBACK,
     // so every failing job is rolled back to its savepoint (which throws if it cannot be) before
     // the next one runs, and the COMMIT only ever ends a healthy transaction.
-    auto commit = [&](pqxx::transaction_base& tx) {
-      try {
-        tx.exec("COMMIT");
-      } catch (const pqxx::broken_connection& e) {  // sent or not: nobody knows
-        throw pqxx::in_doubt_error(e.what());
-      }
-    };
     pqxx::nontransaction tx(conn.get());
     // After a failed run without savepoints, its failed job keeps its error (a timeout is not
     // waited for twice) and the jobs up to it run again, deadline or not.
     std::optional<size_t> failed;
     if (savepoints_.WithoutSavepoints()) {  // first without savepoints: a round trip per job less
-      tx.exec("BEGIN");
-      for (; ran < batch.size(); ++ran) {
-        if (ran > 0 && std::chrono::steady_clock::now() > deadline) break;  // the rest: next batch
-        if (!run(*batch[ran], tx)) {
-          failed = ran;
-          break;
-        }
-      }
-      if (!failed) {
-        commit(tx);
-        return Ok{};
-      }
-      tx.exec("ROLLBACK");  // one failed: the others run again with a savepoint each
-      for (size_t i = 0; i <= *failed; ++i) batch[i]->changes.clear();
-      savepoints_.JobFailed();
+      failed = RunWithoutSavepoints(tx, batch, deadline, ran);
+      if (!failed) return Ok{};
       ran = 0;
     }
-    tx.exec("BEGIN");
-    for (; ran < batch.size(); ++ran) {
-      if (ran > failed.value_or(0) && std::chrono::steady_clock::now() > deadline) break;  // next
-      if (ran == failed) continue;
-      tx.exec("SAVEPOINT request");
-      if (run(*batch[ran], tx)) {
-        tx.exec("RELEASE SAVEPOINT request");
-      } else {
-        tx.exec("ROLLBACK TO SAVEPOINT request");  // this job's statements only
-      }
-    }
-    commit(tx);
+    RunWithSavepoints(tx, batch, deadline, failed, ran);
     return Ok{};
   });
   batch_conn_ = nullptr;
   batch_tx_ = nullptr;
   if (ran == 0) ran = batch.size();  // failed before any job ran
   if (!done.ok()) {  // nothing of the batch is known to be committed
-    for (size_t i = 0; i < ran; ++i) {
-      batch[i]->status = done.error();
-      batch[i]->changes.clear();
-    }
+    for (size_t i = 0; i < ran; ++i) batch[i]->Fail(done.error());
     return ran;
   }
   TellCommitted(listener_, std::span(batch).first(ran));
   return ran;
+}
+
+bool PostgresDatabase::RunJob(WriteJob& job, pqxx::transaction_base& tx) {
+  job.changes.clear();
+  batch_tx_ = &tx;
+  try {
+    job.status = job.run(job.changes);
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const pqxx::in_doubt_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    job.status = PgError(e);
+  }
+  batch_tx_ = nullptr;
+  if (!job.status.ok()) job.changes.clear();
+  return job.status.ok();
+}
+
+void PostgresDatabase::RunAlone(PostgresConnection& conn, WriteJob& job) {
+  if (job.single_statement) {  // autocommit: one round trip
+    pqxx::nontransaction tx(conn.get());
+    RunJob(job, tx);
+  } else {
+    pqxx::work tx(conn.get());
+    if (RunJob(job, tx)) tx.commit();
+  }
+}
+
+void PostgresDatabase::Commit(pqxx::transaction_base& tx) {
+  try {
+    tx.exec("COMMIT");
+  } catch (const pqxx::broken_connection& e) {  // sent or not: nobody knows
+    throw pqxx::in_doubt_error(e.what());
+  }
+}
+
+std::optional<size_t> PostgresDatabase::RunWithoutSavepoints(pqxx::transaction_base& tx,
+                                                             const std::vector<WriteJob*>& batch,
+                                                             GroupCommit::Deadline deadline,
+                                                             size_t& ran) {
+  tx.exec("BEGIN");
+  for (; ran < batch.size(); ++ran) {
+    if (ran > 0 && std::chrono::steady_clock::now() > deadline) break;  // the rest: next batch
+    if (RunJob(*batch[ran], tx)) continue;
+    tx.exec("ROLLBACK");  // one failed: the others run again with a savepoint each
+    for (size_t i = 0; i <= ran; ++i) batch[i]->changes.clear();
+    savepoints_.JobFailed();
+    return ran;
+  }
+  Commit(tx);
+  return std::nullopt;
+}
+
+void PostgresDatabase::RunWithSavepoints(pqxx::transaction_base& tx,
+                                         const std::vector<WriteJob*>& batch,
+                                         GroupCommit::Deadline deadline,
+                                         std::optional<size_t> failed, size_t& ran) {
+  tx.exec("BEGIN");
+  for (; ran < batch.size(); ++ran) {
+    if (ran > failed.value_or(0) && std::chrono::steady_clock::now() > deadline) break;  // next
+    if (ran == failed) continue;
+    tx.exec("SAVEPOINT request");
+    if (RunJob(*batch[ran], tx)) {
+      tx.exec("RELEASE SAVEPOINT request");
+    } else {
+      tx.exec("ROLLBACK TO SAVEPOINT request");  // this job's statements only
+    }
+  }
+  Commit(tx);
 }
 
 Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,

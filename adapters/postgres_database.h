@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,22 @@ class PostgresDatabase : public Database, public Introspector {
   // without savepoints, again with one per job if a job failed (SavepointPolicy; alone: no
   // savepoint, one statement in autocommit); then the listener.
   size_t RunBatch(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline);
+  // Its steps, on the batch's connection (`ran`: the jobs run so far, kept if one throws):
+  // one job and its status (an SQL error becomes the status; a lost connection throws);
+  bool RunJob(WriteJob& job, pqxx::transaction_base& tx);
+  // a job alone: no savepoint; one statement runs in autocommit;
+  void RunAlone(PostgresConnection& conn, WriteJob& job);
+  // the batch in one transaction without savepoints: nothing if it committed, else the index of
+  // the job that failed (its status says why) and the transaction was rolled back;
+  std::optional<size_t> RunWithoutSavepoints(pqxx::transaction_base& tx,
+                                             const std::vector<WriteJob*>& batch,
+                                             GroupCommit::Deadline deadline, size_t& ran);
+  // the batch with a savepoint per job, skipping the one that `failed` without them (which, with
+  // every job before it, runs whatever the deadline);
+  void RunWithSavepoints(pqxx::transaction_base& tx, const std::vector<WriteJob*>& batch,
+                         GroupCommit::Deadline deadline, std::optional<size_t> failed, size_t& ran);
+  // COMMIT; a connection lost meanwhile leaves the commit in doubt (pqxx::in_doubt_error).
+  static void Commit(pqxx::transaction_base& tx);
 
   PostgresOptions options_;
   SqlBuilder sql_{Dialect::kPostgres};

@@ -147,39 +147,10 @@ Result<std::optional<Row>> SqliteDatabase::ReadByKey(const Model& m, const Value
 size_t SqliteDatabase::RunBatch(const std::vector<WriteJob*>& batch,
                                 GroupCommit::Deadline deadline) {
   std::lock_guard lock(writer_mu_);
-  SqliteConnection& w = *writer_;
-  std::vector<WriteJob*> committed;  // run without error in the current transaction
-  auto fail = [](WriteJob& job, const Error& e) {
-    job.status = e;
-    job.changes.clear();
-  };
-  if (batch.size() == 1) {  // alone: no savepoint; one statement runs in autocommit
-    WriteJob& job = *batch.front();
-    const bool tx = !job.single_statement;
-    if (tx) {
-      if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
-        fail(job, st.error());
-        return 1;
-      }
-    }
-    job.status = job.run(job.changes);
-    if (!job.status.ok()) {
-      job.changes.clear();
-      if (tx) (void)w.Exec("ROLLBACK");
-      return 1;
-    }
-    if (tx) {
-      if (auto st = w.Exec("COMMIT"); !st.ok()) {
-        (void)w.Exec("ROLLBACK");
-        fail(job, st.error());
-        return 1;
-      }
-    }
-    committed.push_back(&job);
-    TellCommitted(listener_, committed);
+  if (batch.size() == 1) {
+    RunAlone(*batch.front());
     return 1;
   }
-
   // After a failed run without savepoints, its failed job keeps its error (a timeout is not
   // waited for twice) and the jobs up to it run again, deadline or not.
   std::optional<size_t> failed;
@@ -188,47 +159,43 @@ size_t SqliteDatabase::RunBatch(const std::vector<WriteJob*>& batch,
     failed = RunOptimistic(batch, deadline, ran);
     if (!failed) return ran;
   }
-  if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
-    for (WriteJob* job : batch) fail(*job, st.error());
-    return batch.size();
-  }
-  size_t ran = 0;
-  for (; ran < batch.size(); ++ran) {
-    if (ran > failed.value_or(0) && std::chrono::steady_clock::now() > deadline) break;  // next
-    if (ran == failed) continue;
-    WriteJob& job = *batch[ran];
-    if (auto st = w.Exec("SAVEPOINT request"); !st.ok()) {
-      fail(job, st.error());
-      continue;
-    }
+  return RunWithSavepoints(batch, deadline, failed);
+}
+
+void SqliteDatabase::RunAlone(WriteJob& job) {
+  SqliteConnection& w = *writer_;
+  if (job.single_statement) {  // autocommit: the statement is its own transaction
     job.status = job.run(job.changes);
-    if (job.status.ok()) {
-      (void)w.Exec("RELEASE request");
-      committed.push_back(&job);
-      continue;
+    if (!job.status.ok()) {
+      job.changes.clear();
+      return;
     }
-    job.changes.clear();
-    if (sqlite3_get_autocommit(w.db())) {
-      // SQLite ended the whole transaction (an I/O error, a full disk): what ran before this job
-      // is gone too. Those jobs fail with its error; the rest go on in a new transaction.
-      for (WriteJob* lost : committed) fail(*lost, job.status.error());
-      committed.clear();
-      if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
-        for (size_t i = ran + 1; i < batch.size(); ++i) fail(*batch[i], st.error());
-        return batch.size();
-      }
-      continue;
-    }
-    (void)w.Exec("ROLLBACK TO request");  // this job's statements only
-    (void)w.Exec("RELEASE request");
+    WriteJob* committed[] = {&job};
+    TellCommitted(listener_, committed);
+    return;
   }
+  if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+    job.Fail(st.error());
+    return;
+  }
+  job.status = job.run(job.changes);
+  if (!job.status.ok()) {
+    job.changes.clear();
+    (void)w.Exec("ROLLBACK");
+    return;
+  }
+  WriteJob* committed[] = {&job};
+  Commit(committed);
+}
+
+void SqliteDatabase::Commit(std::span<WriteJob* const> committed) {
+  SqliteConnection& w = *writer_;
   if (auto st = w.Exec("COMMIT"); !st.ok()) {
     (void)w.Exec("ROLLBACK");
-    for (WriteJob* job : committed) fail(*job, st.error());
-    return ran;
+    for (WriteJob* job : committed) job->Fail(st.error());
+    return;
   }
   TellCommitted(listener_, committed);
-  return ran;
 }
 
 std::optional<size_t> SqliteDatabase::RunOptimistic(const std::vector<WriteJob*>& batch,
@@ -236,10 +203,7 @@ std::optional<size_t> SqliteDatabase::RunOptimistic(const std::vector<WriteJob*>
   SqliteConnection& w = *writer_;
   ran = batch.size();
   if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
-    for (WriteJob* job : batch) {
-      job->status = st.error();
-      job->changes.clear();
-    }
+    for (WriteJob* job : batch) job->Fail(st.error());
     return std::nullopt;
   }
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -257,17 +221,51 @@ std::optional<size_t> SqliteDatabase::RunOptimistic(const std::vector<WriteJob*>
     savepoints_.JobFailed();
     return i;
   }
-  auto committed = std::span(batch).first(ran);
-  if (auto st = w.Exec("COMMIT"); !st.ok()) {
-    (void)w.Exec("ROLLBACK");
-    for (WriteJob* job : committed) {
-      job->status = st.error();
-      job->changes.clear();
-    }
-    return std::nullopt;
-  }
-  TellCommitted(listener_, committed);
+  Commit(std::span(batch).first(ran));
   return std::nullopt;
+}
+
+size_t SqliteDatabase::RunWithSavepoints(const std::vector<WriteJob*>& batch,
+                                         GroupCommit::Deadline deadline,
+                                         std::optional<size_t> failed) {
+  SqliteConnection& w = *writer_;
+  if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+    for (WriteJob* job : batch) job->Fail(st.error());
+    return batch.size();
+  }
+  std::vector<WriteJob*> committed;  // run without error in the current transaction
+  size_t ran = 0;
+  for (; ran < batch.size(); ++ran) {
+    if (ran > failed.value_or(0) && std::chrono::steady_clock::now() > deadline) break;  // next
+    if (ran == failed) continue;
+    WriteJob& job = *batch[ran];
+    if (auto st = w.Exec("SAVEPOINT request"); !st.ok()) {
+      job.Fail(st.error());
+      continue;
+    }
+    job.status = job.run(job.changes);
+    if (job.status.ok()) {
+      (void)w.Exec("RELEASE request");
+      committed.push_back(&job);
+      continue;
+    }
+    job.changes.clear();
+    if (sqlite3_get_autocommit(w.db())) {
+      // SQLite ended the whole transaction (an I/O error, a full disk): what ran before this job
+      // is gone too. Those jobs fail with its error; the rest go on in a new transaction.
+      for (WriteJob* lost : committed) lost->Fail(job.status.error());
+      committed.clear();
+      if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+        for (size_t i = ran + 1; i < batch.size(); ++i) batch[i]->Fail(st.error());
+        return batch.size();
+      }
+      continue;
+    }
+    (void)w.Exec("ROLLBACK TO request");  // this job's statements only
+    (void)w.Exec("RELEASE request");
+  }
+  Commit(committed);
+  return ran;
 }
 
 Result<std::vector<Row>> SqliteDatabase::Create(const Model& m,

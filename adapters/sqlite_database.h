@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,11 +66,20 @@ class SqliteDatabase : public Database {
   // savepoints, again with one per job if a job failed (SavepointPolicy; alone: no savepoint, and
   // one statement in autocommit); then the listener.
   size_t RunBatch(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline);
-  // The batch without savepoints: nothing if every job ran (up to the deadline; `ran` of them)
+  // The steps of RunBatch, writer_mu_ held:
+  // a job alone: no savepoint; one statement runs in autocommit;
+  void RunAlone(WriteJob& job);
+  // the batch without savepoints: nothing if every job ran (up to the deadline; `ran` of them)
   // and the batch committed or failed as a whole; else the index of the job that failed (its
-  // status says why) and the batch was rolled back.
+  // status says why) and the batch was rolled back;
   std::optional<size_t> RunOptimistic(const std::vector<WriteJob*>& batch,
                                       GroupCommit::Deadline deadline, size_t& ran);
+  // the batch with a savepoint per job, skipping the one that `failed` without them (which, with
+  // every job before it, runs whatever the deadline); returns how many jobs it ran;
+  size_t RunWithSavepoints(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline,
+                           std::optional<size_t> failed);
+  // COMMIT, then the listener hears of `committed`; if the commit fails they fail with it.
+  void Commit(std::span<WriteJob* const> committed);
 
   SqliteOptions options_;
   SqlBuilder sql_{Dialect::kSqlite};
