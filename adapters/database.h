@@ -25,6 +25,24 @@ struct Change {
   Row after;   // create / update: the row as stored; delete: empty
 };
 
+// Who asked for a write. A write given a tag records it, in the write's own transaction, in the
+// service's requests table (`mqttspec_requests` on SQLite, `mqttspec.requests` on PostgreSQL):
+// the client id and request id (the key; a later write with the same pair replaces the record),
+// the payload's digest, the primary keys the write touched and when the record expires. So a
+// write redelivered after a crash is recognised (FindWrite) and never applied twice.
+struct WriteTag {
+  std::string client_id;
+  std::string request_id;
+  std::string digest;      // of the request's payload
+  int64_t expires_at_ms;   // Unix time; the record is trimmed after it
+};
+
+// A recorded write (FindWrite).
+struct RecordedWrite {
+  std::string digest;
+  std::vector<Value> keys;  // the primary keys it created, updated or deleted, in order
+};
+
 // Receives committed changes. The adapter calls OnCommitted after each commit, in commit order,
 // from the committing thread and before the next write can commit (one call per commit: a group
 // commit's call holds the changes of all its writes, in order), so an implementation must be
@@ -74,16 +92,37 @@ class Database {
                                                const FilterList& scope) = 0;
 
   // Inserts all records in one transaction; returns each row as stored (all fields).
+  // `tag` (may be null): the write is recorded with it (WriteTag).
   virtual Result<std::vector<Row>> Create(const registry::Model& model,
-                                          const std::vector<Record>& records) = 0;
+                                          const std::vector<Record>& records,
+                                          const WriteTag* tag) = 0;
+  Result<std::vector<Row>> Create(const registry::Model& model,
+                                  const std::vector<Record>& records) {
+    return Create(model, records, nullptr);
+  }
 
   // Sets `changes` on the row with `key` matching `scope`; the updated row or nullopt.
   virtual Result<std::optional<Row>> Update(const registry::Model& model, const Value& key,
-                                            const Record& changes, const FilterList& scope) = 0;
+                                            const Record& changes, const FilterList& scope,
+                                            const WriteTag* tag) = 0;
+  Result<std::optional<Row>> Update(const registry::Model& model, const Value& key,
+                                    const Record& changes, const FilterList& scope) {
+    return Update(model, key, changes, scope, nullptr);
+  }
 
   // Deletes the row with `key` matching `scope`; the deleted row or nullopt.
   virtual Result<std::optional<Row>> Delete(const registry::Model& model, const Value& key,
-                                            const FilterList& scope) = 0;
+                                            const FilterList& scope, const WriteTag* tag) = 0;
+  Result<std::optional<Row>> Delete(const registry::Model& model, const Value& key,
+                                    const FilterList& scope) {
+    return Delete(model, key, scope, nullptr);
+  }
+
+  // The unexpired record of the write tagged (client_id, request_id), or nullopt (WriteTag).
+  // `now_ms`: Unix time. Errors: unavailable, internal.
+  virtual Result<std::optional<RecordedWrite>> FindWrite(const std::string& client_id,
+                                                         const std::string& request_id,
+                                                         int64_t now_ms) = 0;
 };
 
 }  // namespace mqttspec::adapters

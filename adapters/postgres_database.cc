@@ -239,6 +239,19 @@ Result<T> PostgresDatabase::WithConnection(F&& work) {
 
 Status PostgresDatabase::RunPendingMigrations(PostgresConnection& conn) {
   std::lock_guard lock(migrate_mu_);
+  if (!requests_ready_) {  // the service's own table first (a lost connection propagates)
+    try {
+      pqxx::work tx(conn.get());
+      for (const std::string& ddl : sql_.CreateRequestsTable()) tx.exec(ddl);
+      tx.commit();
+      requests_ready_ = true;
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const pqxx::sql_error& e) {
+      spdlog::error("creating the requests table: {}", e.what());
+      return PgError(e);
+    }
+  }
   while (!pending_.empty()) {
     const Model& m = *pending_.front();
     // A lost connection propagates (the migration stays queued for later); any other failure
@@ -440,8 +453,31 @@ void PostgresDatabase::RunWithSavepoints(pqxx::transaction_base& tx,
   Commit(tx);
 }
 
+void PostgresDatabase::RecordTagged(const WriteTag* tag, const Model& m,
+                                    const std::vector<Change>& changes) {
+  if (!tag) return;
+  for (const Statement& st : recorder_.Statements(*tag, m, changes, UnixMillis()))
+    batch_conn_->Exec(*batch_tx_, st);
+}
+
+Result<std::optional<RecordedWrite>> PostgresDatabase::FindWrite(const std::string& client_id,
+                                                                 const std::string& request_id,
+                                                                 int64_t now_ms) {
+  return WithConnection<std::optional<RecordedWrite>>(
+      [&](PostgresConnection& conn) -> Result<std::optional<RecordedWrite>> {
+        pqxx::nontransaction tx(conn.get());
+        pqxx::result r = conn.Exec(tx, sql_.FindWrite(client_id, request_id, now_ms));
+        if (r.empty()) return std::optional<RecordedWrite>();
+        auto keys = DecodeKeys(r[0][1].c_str());
+        if (!keys.ok()) return keys.take_error();
+        return std::optional<RecordedWrite>(
+            RecordedWrite{r[0][0].c_str(), std::move(keys).value()});
+      });
+}
+
 Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
-                                                  const std::vector<Record>& records) {
+                                                  const std::vector<Record>& records,
+                                                  const WriteTag* tag) {
   const auto all = All(m);
   bool explicit_key = false;
   for (const Record& r : records) {
@@ -452,7 +488,7 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
   WriteJob job;
   job.rows = records.size();
   // Alone, a single insert runs in autocommit: one round trip instead of BEGIN / INSERT / COMMIT.
-  job.single_statement = records.size() == 1 && !catch_up;
+  job.single_statement = records.size() == 1 && !catch_up && !tag;
   job.run = [&](std::vector<Change>& changes) -> Status {
     out.clear();
     out.reserve(records.size());
@@ -472,6 +508,7 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
                                   {Value{sql_.Table(m)}, Value{m.primary().name}}});
     }
     for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
+    RecordTagged(tag, m, changes);
     return OkStatus();
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
@@ -480,7 +517,8 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
 
 Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value& key,
                                                     const Record& changes,
-                                                    const FilterList& scope) {
+                                                    const FilterList& scope,
+                                                    const WriteTag* tag) {
   const auto all = All(m);
   std::optional<Row> result;
   WriteJob job;
@@ -499,6 +537,7 @@ Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value&
     if (after.empty()) return OkStatus();
     result = after.front();
     out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front()});
+    RecordTagged(tag, m, out);
     return OkStatus();
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
@@ -506,17 +545,19 @@ Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value&
 }
 
 Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value& key,
-                                                    const FilterList& scope) {
+                                                    const FilterList& scope,
+                                                    const WriteTag* tag) {
   const auto all = All(m);
   std::optional<Row> result;
   WriteJob job;
-  job.single_statement = true;
+  job.single_statement = !tag;
   job.run = [&](std::vector<Change>& out) -> Status {
     auto rows = Rows(batch_conn_->Exec(*batch_tx_, sql_.Delete(m, key, scope)), m, all);
     result.reset();
     if (rows.empty()) return OkStatus();
     result = rows.front();
     out.push_back(Change{Change::Kind::kDelete, &m, std::move(rows.front()), {}});
+    RecordTagged(tag, m, out);
     return OkStatus();
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();

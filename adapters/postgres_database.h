@@ -29,6 +29,7 @@
 
 #include "adapters/database.h"
 #include "adapters/group_commit.h"
+#include "adapters/recorded_writes.h"
 #include "adapters/sql_builder.h"
 
 namespace pqxx {
@@ -60,12 +61,19 @@ class PostgresDatabase : public Database, public Introspector {
   Result<std::optional<Row>> ReadByKey(const registry::Model& model, const Value& key,
                                        const std::vector<int>& columns,
                                        const FilterList& scope) override;
-  Result<std::vector<Row>> Create(const registry::Model& model,
-                                  const std::vector<Record>& records) override;
+  using Database::Create;
+  using Database::Delete;
+  using Database::Update;
+  Result<std::vector<Row>> Create(const registry::Model& model, const std::vector<Record>& records,
+                                  const WriteTag* tag) override;
   Result<std::optional<Row>> Update(const registry::Model& model, const Value& key,
-                                    const Record& changes, const FilterList& scope) override;
+                                    const Record& changes, const FilterList& scope,
+                                    const WriteTag* tag) override;
   Result<std::optional<Row>> Delete(const registry::Model& model, const Value& key,
-                                    const FilterList& scope) override;
+                                    const FilterList& scope, const WriteTag* tag) override;
+  Result<std::optional<RecordedWrite>> FindWrite(const std::string& client_id,
+                                                 const std::string& request_id,
+                                                 int64_t now_ms) override;
 
   // Models for every table of `schema` that has a single-column primary key, with field types,
   // nullability, uniqueness and identity columns read from the catalog. Errors: unavailable.
@@ -99,6 +107,9 @@ class PostgresDatabase : public Database, public Introspector {
                          GroupCommit::Deadline deadline, std::optional<size_t> failed, size_t& ran);
   // COMMIT; a connection lost meanwhile leaves the commit in doubt (pqxx::in_doubt_error).
   static void Commit(pqxx::transaction_base& tx);
+  // Inside a job: records a tagged write's `changes` (recorded_writes.h); nothing without a tag.
+  void RecordTagged(const WriteTag* tag, const registry::Model& model,
+                    const std::vector<Change>& changes);
 
   PostgresOptions options_;
   SqlBuilder sql_{Dialect::kPostgres};
@@ -114,10 +125,12 @@ class PostgresDatabase : public Database, public Introspector {
   PostgresConnection* batch_conn_ = nullptr;
   pqxx::transaction_base* batch_tx_ = nullptr;
   SavepointPolicy savepoints_;  // the batch's leader's
+  WriteRecorder recorder_{sql_};  // the batch's leader's
   std::unique_ptr<GroupCommit> commits_;
 
-  std::mutex migrate_mu_;  // guards pending_ (models live as long as the registry)
+  std::mutex migrate_mu_;  // guards pending_ (models live as long as the registry), requests_ready_
   std::vector<const registry::Model*> pending_;
+  bool requests_ready_ = false;  // the requests table (WriteTag) exists
 };
 
 }  // namespace mqttspec::adapters

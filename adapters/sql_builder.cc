@@ -314,6 +314,68 @@ std::string SqlBuilder::CreateTable(const Model& m) const {
   return sql;
 }
 
+std::string SqlBuilder::RequestsTable() const {
+  return dialect_ == Dialect::kPostgres ? "\"mqttspec\".\"requests\"" : "\"mqttspec_requests\"";
+}
+
+std::vector<std::string> SqlBuilder::CreateRequestsTable() const {
+  const bool pg = dialect_ == Dialect::kPostgres;
+  std::vector<std::string> out;
+  if (pg) out.push_back("CREATE SCHEMA IF NOT EXISTS \"mqttspec\"");
+  out.push_back("CREATE TABLE IF NOT EXISTS " + RequestsTable() +
+                " (client_id TEXT NOT NULL, request_id TEXT NOT NULL, digest TEXT NOT NULL, "
+                "keys TEXT NOT NULL, expires_at BIGINT NOT NULL, "
+                "PRIMARY KEY (client_id, request_id))" +
+                (pg ? "" : " WITHOUT ROWID"));
+  out.push_back(std::string("CREATE INDEX IF NOT EXISTS ") +
+                (pg ? "requests_expiry_idx" : "mqttspec_requests_expiry_idx") + " ON " +
+                RequestsTable() + " (expires_at)");
+  return out;
+}
+
+Statement SqlBuilder::RecordWrite(const WriteTag& tag, const std::string& keys) const {
+  Statement st;
+  st.sql = "INSERT INTO " + RequestsTable() +
+           " (client_id, request_id, digest, keys, expires_at) VALUES (";
+  AppendParam(st, Value{tag.client_id});
+  st.sql += ", ";
+  AppendParam(st, Value{tag.request_id});
+  st.sql += ", ";
+  AppendParam(st, Value{tag.digest});
+  st.sql += ", ";
+  AppendParam(st, Value{keys});
+  st.sql += ", ";
+  AppendParam(st, Value{tag.expires_at_ms});
+  st.sql +=
+      ") ON CONFLICT (client_id, request_id) DO UPDATE SET digest = excluded.digest, "
+      "keys = excluded.keys, expires_at = excluded.expires_at";
+  return st;
+}
+
+Statement SqlBuilder::FindWrite(const std::string& client_id, const std::string& request_id,
+                                int64_t now_ms) const {
+  Statement st;
+  st.sql = "SELECT digest, keys FROM " + RequestsTable() + " WHERE client_id = ";
+  AppendParam(st, Value{client_id});
+  st.sql += " AND request_id = ";
+  AppendParam(st, Value{request_id});
+  st.sql += " AND expires_at >= ";
+  AppendParam(st, Value{now_ms});
+  return st;
+}
+
+Statement SqlBuilder::TrimWrites(int64_t now_ms, int64_t limit) const {
+  Statement st;
+  st.sql = "DELETE FROM " + RequestsTable() +
+           " WHERE (client_id, request_id) IN (SELECT client_id, request_id FROM " +
+           RequestsTable() + " WHERE expires_at < ";
+  AppendParam(st, Value{now_ms});
+  st.sql += " LIMIT ";
+  AppendParam(st, Value{limit});
+  st.sql += ")";
+  return st;
+}
+
 Status CheckAddableColumn(const registry::Model& m, const registry::Field& f) {
   if (f.nullable && !f.unique && !f.primary) return OkStatus();
   return MakeError(ErrorCode::kInvalidValue,

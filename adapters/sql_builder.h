@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/database.h"
 #include "adapters/query.h"
 #include "common/error.h"
 #include "common/value.h"
@@ -46,11 +47,23 @@ class SqlBuilder {
   std::vector<std::string> CreateIndexes(const registry::Model& model) const;
   std::string ColumnDefinition(const registry::Field& field) const;
 
+  // The service's requests table (database.h WriteTag): `mqttspec_requests` on SQLite,
+  // "mqttspec"."requests" on PostgreSQL. Its DDL (schema, table, expiry index), in order:
+  std::vector<std::string> CreateRequestsTable() const;
+  // Records a tagged write (replacing an earlier record of the same client and request id).
+  Statement RecordWrite(const WriteTag& tag, const std::string& keys) const;
+  // The digest and keys of the unexpired record of (client_id, request_id).
+  Statement FindWrite(const std::string& client_id, const std::string& request_id,
+                      int64_t now_ms) const;
+  // Deletes at most `limit` records that expired before `now_ms`.
+  Statement TrimWrites(int64_t now_ms, int64_t limit) const;
+
   // Escapes %, _ and \ so that `text` matches itself inside a LIKE pattern.
   static std::string EscapeLike(std::string_view text);
 
  private:
   void AppendParam(Statement& st, Value v) const;
+  std::string RequestsTable() const;
   std::string Ordered(const registry::Field& field) const;  // column for ordering/ranges
   void AppendColumns(const registry::Model& model, const std::vector<int>& columns,
                      std::string& sql) const;

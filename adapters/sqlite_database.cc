@@ -68,6 +68,9 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const SqliteOptions
   auto w = SqliteConnection::Open(options, /*writer=*/true);
   if (!w.ok()) return w.take_error();
   db->writer_ = std::move(w).value();
+  for (const std::string& ddl : db->sql_.CreateRequestsTable()) {
+    if (auto st = db->writer_->Exec(ddl); !st.ok()) return st.take_error();
+  }
   const bool memory = options.path == ":memory:" || options.path.empty();
   for (int i = 0; !memory && i < options.readers; ++i) {
     auto r = SqliteConnection::Open(options, /*writer=*/false);
@@ -268,12 +271,35 @@ size_t SqliteDatabase::RunWithSavepoints(const std::vector<WriteJob*>& batch,
   return ran;
 }
 
-Result<std::vector<Row>> SqliteDatabase::Create(const Model& m,
-                                                const std::vector<Record>& records) {
+Status SqliteDatabase::RecordTagged(const WriteTag* tag, const Model& m,
+                              const std::vector<Change>& changes) {
+  if (!tag) return OkStatus();
+  for (const Statement& st : recorder_.Statements(*tag, m, changes, UnixMillis())) {
+    if (auto r = writer_->Query(st, 0); !r.ok()) return r.take_error();
+  }
+  return OkStatus();
+}
+
+Result<std::optional<RecordedWrite>> SqliteDatabase::FindWrite(const std::string& client_id,
+                                                               const std::string& request_id,
+                                                               int64_t now_ms) {
+  ReaderLease conn(*this);
+  auto rows = conn->Query(sql_.FindWrite(client_id, request_id, now_ms), 2);
+  if (!rows.ok()) return rows.take_error();
+  if (rows.value().empty()) return std::optional<RecordedWrite>();
+  const Row& r = rows.value().front();
+  auto keys = DecodeKeys(std::get<std::string>(r[1]));
+  if (!keys.ok()) return keys.take_error();
+  return std::optional<RecordedWrite>(
+      RecordedWrite{std::get<std::string>(r[0]), std::move(keys).value()});
+}
+
+Result<std::vector<Row>> SqliteDatabase::Create(const Model& m, const std::vector<Record>& records,
+                                                const WriteTag* tag) {
   std::vector<Row> out;
   WriteJob job;
   job.rows = records.size();
-  job.single_statement = records.size() == 1;
+  job.single_statement = records.size() == 1 && !tag;
   job.run = [&](std::vector<Change>& changes) -> Status {
     out.clear();
     out.reserve(records.size());
@@ -284,14 +310,15 @@ Result<std::vector<Row>> SqliteDatabase::Create(const Model& m,
       out.push_back(std::move(rows.value().front()));
     }
     for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
-    return OkStatus();
+    return RecordTagged(tag, m, changes);
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
   return out;
 }
 
 Result<std::optional<Row>> SqliteDatabase::Update(const Model& m, const Value& key,
-                                                  const Record& changes, const FilterList& scope) {
+                                                  const Record& changes, const FilterList& scope,
+                                                  const WriteTag* tag) {
   std::vector<int> all(m.fields().size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
   std::optional<Row> result;
@@ -312,23 +339,23 @@ Result<std::optional<Row>> SqliteDatabase::Update(const Model& m, const Value& k
     result = std::move(after.value());
     if (result)
       out.push_back(Change{Change::Kind::kUpdate, &m, std::move(*before.value()), *result});
-    return OkStatus();
+    return RecordTagged(tag, m, out);
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
   return result;
 }
 
 Result<std::optional<Row>> SqliteDatabase::Delete(const Model& m, const Value& key,
-                                                  const FilterList& scope) {
+                                                  const FilterList& scope, const WriteTag* tag) {
   std::optional<Row> result;
   WriteJob job;
-  job.single_statement = true;
+  job.single_statement = !tag;
   job.run = [&](std::vector<Change>& out) -> Status {
     auto row = FirstRow(writer_->Query(sql_.Delete(m, key, scope), m.fields().size()));
     if (!row.ok()) return row.take_error();
     result = std::move(row.value());
     if (result) out.push_back(Change{Change::Kind::kDelete, &m, *result, {}});
-    return OkStatus();
+    return RecordTagged(tag, m, out);
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
   return result;

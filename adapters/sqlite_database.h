@@ -20,6 +20,7 @@
 
 #include "adapters/database.h"
 #include "adapters/group_commit.h"
+#include "adapters/recorded_writes.h"
 #include "adapters/sql_builder.h"
 
 namespace mqttspec::adapters {
@@ -50,12 +51,19 @@ class SqliteDatabase : public Database {
   Result<std::optional<Row>> ReadByKey(const registry::Model& model, const Value& key,
                                        const std::vector<int>& columns,
                                        const FilterList& scope) override;
-  Result<std::vector<Row>> Create(const registry::Model& model,
-                                  const std::vector<Record>& records) override;
+  using Database::Create;
+  using Database::Delete;
+  using Database::Update;
+  Result<std::vector<Row>> Create(const registry::Model& model, const std::vector<Record>& records,
+                                  const WriteTag* tag) override;
   Result<std::optional<Row>> Update(const registry::Model& model, const Value& key,
-                                    const Record& changes, const FilterList& scope) override;
+                                    const Record& changes, const FilterList& scope,
+                                    const WriteTag* tag) override;
   Result<std::optional<Row>> Delete(const registry::Model& model, const Value& key,
-                                    const FilterList& scope) override;
+                                    const FilterList& scope, const WriteTag* tag) override;
+  Result<std::optional<RecordedWrite>> FindWrite(const std::string& client_id,
+                                                 const std::string& request_id,
+                                                 int64_t now_ms) override;
 
  private:
   explicit SqliteDatabase(const SqliteOptions& options);
@@ -80,6 +88,9 @@ class SqliteDatabase : public Database {
                            std::optional<size_t> failed);
   // COMMIT, then the listener hears of `committed`; if the commit fails they fail with it.
   void Commit(std::span<WriteJob* const> committed);
+  // Inside a job: records a tagged write's `changes` (recorded_writes.h); ok without a tag.
+  Status RecordTagged(const WriteTag* tag, const registry::Model& model,
+                      const std::vector<Change>& changes);
 
   SqliteOptions options_;
   SqlBuilder sql_{Dialect::kSqlite};
@@ -88,6 +99,7 @@ class SqliteDatabase : public Database {
   std::unique_ptr<SqliteConnection> writer_;
   ChangeListener* listener_ = nullptr;  // told of each commit while writer_mu_ is held
   SavepointPolicy savepoints_;          // writer_mu_
+  WriteRecorder recorder_{sql_};        // writer_mu_
 
   std::mutex readers_mu_;  // guards free_readers_
   std::condition_variable reader_free_;

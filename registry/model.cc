@@ -57,6 +57,11 @@ Result<ModelPtr> Model::Create(std::string schema, std::string entity, std::vect
   auto bad = [](std::string msg) { return MakeError(ErrorCode::kInvalidValue, std::move(msg)); };
   if (!IsIdentifier(schema)) return bad(fmt::format("invalid schema name '{}'", schema));
   if (!IsIdentifier(entity)) return bad(fmt::format("invalid entity name '{}'", entity));
+  // The service's own tables: the schema mqttspec (PostgreSQL), tables mqttspec_* (SQLite).
+  if (schema == "mqttspec" || (schema == "public" && entity.rfind("mqttspec_", 0) == 0))
+    return bad(fmt::format("model {}.{}: the schema 'mqttspec' and entities named 'mqttspec_…' "
+                           "are reserved for the service's own tables",
+                           schema, entity));
   if (fields.empty()) return bad(fmt::format("model {}.{} has no fields", schema, entity));
   if (primary_key.empty()) primary_key = "id";
   std::unordered_set<std::string> seen;

@@ -1,10 +1,14 @@
 #include "server/dedup_cache.h"
 
+#include <algorithm>
+
 namespace mqttspec::server {
 
 void DedupCache::Expire(std::chrono::steady_clock::time_point now) {
   while (!entries_.empty() &&
          (now - entries_.front().at > window_ || entries_.size() > capacity_)) {
+    if (now - entries_.front().at <= window_)  // forgotten for capacity, within the window
+      incomplete_until_ = std::max(incomplete_until_, entries_.front().at + window_);
     index_.erase(entries_.front().key);
     entries_.pop_front();
   }
@@ -16,6 +20,11 @@ std::optional<std::string> DedupCache::Find(const std::string& key, std::string_
   auto it = index_.find(key);
   if (it == index_.end() || it->second->payload != payload) return std::nullopt;
   return it->second->response;
+}
+
+bool DedupCache::Complete() {
+  std::lock_guard lock(mu_);
+  return std::chrono::steady_clock::now() >= incomplete_until_;
 }
 
 void DedupCache::Remember(std::string key, std::string payload, std::string response) {

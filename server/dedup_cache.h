@@ -17,11 +17,17 @@ namespace mqttspec::server {
 
 class DedupCache {
  public:
-  DedupCache(int window_s, size_t capacity) : window_(window_s), capacity_(capacity) {}
+  DedupCache(int window_s, size_t capacity)
+      : window_(window_s),
+        capacity_(capacity),
+        incomplete_until_(std::chrono::steady_clock::now() + window_) {}
 
   // The earlier response to an identical write, if one is remembered.
   std::optional<std::string> Find(const std::string& key, std::string_view payload);
   void Remember(std::string key, std::string payload, std::string response);
+  // Whether every answer of the last window is here (since the cache began, and none forgotten
+  // for capacity within it).
+  bool Complete();
 
  private:
   struct Entry {
@@ -32,8 +38,9 @@ class DedupCache {
 
   std::chrono::seconds window_;
   size_t capacity_;
-  std::mutex mu_;             // guards entries_ and index_
+  std::mutex mu_;             // guards entries_, index_ and incomplete_until_
   std::list<Entry> entries_;  // oldest first
+  std::chrono::steady_clock::time_point incomplete_until_;  // Complete() is false before it
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;
 };
 

@@ -1,7 +1,9 @@
 #include "server/router.h"
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
+#include "adapters/recorded_writes.h"
 #include "common/blocking.h"
 #include "hooks/hook_context.h"
 #include "hooks/pipeline.h"
@@ -12,6 +14,10 @@ namespace mqttspec::server {
 
 using protocol::Operation;
 using protocol::RenderError;
+
+namespace {
+std::string PayloadDigest(std::string_view payload);
+}  // namespace
 
 Router::Router(registry::ModelRegistry& models, adapters::Database& db, RouterOptions options,
                Subscriptions* subscriptions, const hooks::HookRegistry* hooks)
@@ -52,6 +58,7 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
 
   const bool dedup = protocol::IsWrite(req.op) && !req.id.empty() && options_.dedup_window_s > 0;
   std::string key;
+  adapters::WriteTag tag;
   if (dedup) {
     key = client.id;
     key += '\0';
@@ -63,14 +70,35 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
       inflight_.insert(key);
     }
     if (repeat_in_flight) AwaitTurn();  // the earlier one has answered and is remembered now
-    if (auto earlier = dedup_.Find(key, payload)) {
-      dedup_hits_.fetch_add(1, std::memory_order_relaxed);
+    auto done = [&](std::string response) {
       std::lock_guard lock(inflight_mu_);
       inflight_.erase(inflight_.find(key));
-      return std::move(*earlier);
+      return response;
+    };
+    if (auto earlier = dedup_.Find(key, payload)) {
+      dedup_hits_.fetch_add(1, std::memory_order_relaxed);
+      return done(std::move(*earlier));
+    }
+    tag.client_id = client.id;
+    tag.request_id = req.id;
+    tag.digest = PayloadDigest(payload);
+    tag.expires_at_ms = adapters::UnixMillis() + int64_t{options_.dedup_window_s} * 1000;
+    if (!dedup_.Complete()) {  // an earlier run of the service may have applied it: ask the database
+      auto found = db_.FindWrite(client.id, req.id, adapters::UnixMillis());
+      if (!found.ok()) {  // unknown whether it was applied: apply nothing
+        errors_.fetch_add(1, std::memory_order_relaxed);
+        outcome.code = ErrorCodeName(found.error().code);
+        return done(RenderError(req.id_json, found.error()));
+      }
+      if (found.value() && found.value()->digest == tag.digest) {
+        dedup_hits_.fetch_add(1, std::memory_order_relaxed);
+        std::string response = Replay(client, req, found.value()->keys, outcome);
+        dedup_.Remember(key, std::string(payload), response);
+        return done(std::move(response));
+      }
     }
   }
-  std::string response = Execute(client, req, outcome);
+  std::string response = Execute(client, req, outcome, dedup ? &tag : nullptr);
   if (dedup) {
     dedup_.Remember(key, std::string(payload), response);
     std::lock_guard lock(inflight_mu_);
@@ -80,6 +108,21 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
 }
 
 namespace {
+
+// SHA-256 of a payload, hex: what a write's record keeps of it.
+std::string PayloadDigest(std::string_view payload) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(payload.data(), payload.size(), md, &n, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (unsigned int i = 0; i < n; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
 
 // Whether a client may run `op` on `m` (registry::ClientAccess). Errors: forbidden.
 Status CheckClientAccess(const registry::Model& m, Operation op) {
@@ -116,12 +159,25 @@ Answer Dispatch(Call& c) {
 
 }  // namespace
 
-std::string Router::Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome) {
+std::string Router::Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome,
+                            const adapters::WriteTag* tag) {
   hooks::RequestHookContext ctx(client, protocol::OperationName(req.op), req.model, &req.key,
                                 options_.parse);
   hooks::Pipeline pipe(hooks_, ctx, req.model ? req.model->qualified_name() : std::string());
+  Call call{client, req, pipe, db_, subscriptions_, tag};
+  return Render(req, Dispatch(call), outcome);
+}
+
+std::string Router::Replay(ClientInfo& client, protocol::Request& req,
+                           const std::vector<Value>& keys, Outcome& outcome) {
+  hooks::RequestHookContext ctx(client, protocol::OperationName(Operation::kRead), req.model,
+                                &req.key, options_.parse);
+  hooks::Pipeline pipe(hooks_, ctx, req.model->qualified_name());
   Call call{client, req, pipe, db_, subscriptions_};
-  Answer answer = Dispatch(call);
+  return Render(req, HandleReplay(call, keys), outcome);
+}
+
+std::string Router::Render(const protocol::Request& req, const Answer& answer, Outcome& outcome) {
   if (answer.reply) return protocol::RenderReply(req.id_json, *answer.reply);
   errors_.fetch_add(1, std::memory_order_relaxed);
   outcome.code = ErrorCodeName(answer.error.code);

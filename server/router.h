@@ -1,7 +1,8 @@
 #pragma once
 // Router: one request payload in, one response payload out — the same for every front. It
 // enforces the payload limit, parses and validates the request (protocol/request.h), answers a
-// repeated write from the DedupCache, checks the model's client_access, runs the BeforeHandle
+// repeated write from the DedupCache (or, while that may lack answers of an earlier run, from the
+// database's record of the write: a replay), records each write with its request id, checks the model's client_access, runs the BeforeHandle
 // hooks and hands the request to its operation's handler (server/handlers/), then renders the
 // Answer (protocol/render.h).
 // Thread-safety: Handle may be called concurrently for different clients; the caller runs the
@@ -25,6 +26,8 @@
 #include "server/subscriptions.h"
 
 namespace mqttspec::server {
+
+struct Answer;  // server/handlers/handler.h
 
 struct RouterOptions {
   protocol::ParseLimits parse;
@@ -58,7 +61,13 @@ class Router {
   Stats stats() const;
 
  private:
-  std::string Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome);
+  // Runs the request through its handler; a write is recorded with `tag` (may be null).
+  std::string Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome,
+                      const adapters::WriteTag* tag);
+  // The answer to a write an earlier run applied (recorded with `keys`), without writing.
+  std::string Replay(ClientInfo& client, protocol::Request& req, const std::vector<Value>& keys,
+                     Outcome& outcome);
+  std::string Render(const protocol::Request& req, const Answer& answer, Outcome& outcome);
 
   registry::ModelRegistry& models_;
   adapters::Database& db_;

@@ -13,7 +13,7 @@ Answer HandleCreate(Call& c) {
     if (auto st = protocol::CheckRequired(c.model(), record); !st.ok())
       return Answer::Fail(st.error());
   }
-  auto created = c.db.Create(c.model(), req.records);
+  auto created = c.db.Create(c.model(), req.records, c.tag);
   if (!created.ok()) return Answer::Fail(created.error());
 
   protocol::Reply reply;

@@ -8,7 +8,7 @@ Answer HandleDelete(Call& c) {
   adapters::FilterList scope;
   c.hooks().BindFilters(&scope);
   if (auto st = c.pipe.Before(HookType::kBeforeDelete); !st.ok()) return Answer::Fail(st.error());
-  auto row = c.db.Delete(c.model(), *req.key, scope);
+  auto row = c.db.Delete(c.model(), *req.key, scope, c.tag);
   if (!row.ok()) return Answer::Fail(row.error());
   if (!row.value()) return Answer::Fail(NotFound(c.model(), *req.key));
 

@@ -37,6 +37,7 @@ struct Call {
   hooks::Pipeline& pipe;
   adapters::Database& db;
   Subscriptions* subscriptions;  // null: subscriptions are not served
+  const adapters::WriteTag* tag = nullptr;  // a write: recorded with it (Router's dedup)
 
   hooks::RequestHookContext& hooks() { return pipe.context(); }
   const registry::Model& model() const { return *req.model; }
@@ -49,6 +50,8 @@ Answer HandleDelete(Call& call);
 Answer HandleMeta(Call& call);
 Answer HandleSubscribe(Call& call);
 Answer HandleUnsubscribe(Call& call);
+// A write applied before (recorded with `keys`), answered again without writing (replay.cc).
+Answer HandleReplay(Call& call, const std::vector<Value>& keys);
 
 // not_found for the request's target key.
 Error NotFound(const registry::Model& model, const Value& key);

@@ -9,7 +9,7 @@ Answer HandleUpdate(Call& c) {
   c.hooks().BindData(&req.records.front());
   c.hooks().BindFilters(&scope);
   if (auto st = c.pipe.Before(HookType::kBeforeUpdate); !st.ok()) return Answer::Fail(st.error());
-  auto row = c.db.Update(c.model(), *req.key, req.records.front(), scope);
+  auto row = c.db.Update(c.model(), *req.key, req.records.front(), scope, c.tag);
   if (!row.ok()) return Answer::Fail(row.error());
   if (!row.value()) return Answer::Fail(NotFound(c.model(), *req.key));
 

@@ -652,15 +652,12 @@ class SigkillUnderLoad(FaultTestCase):
         self.assertTrue(svc.alive())
 
 
-@unittest.skipIf(default_mode() == "external",
-                 "external mode can apply a write twice across a SIGKILL: the kill resets the "
-                 "service's broker connection, PUBACKs of requests it already committed are lost "
-                 "with it, the broker redelivers them to the restarted service and the dedup "
-                 "cache is in memory (seen 1 in 8 runs; SECURITY.md, known limitations)")
 class SigkillUnderFullSpeedWrites(FaultTestCase):
     """Group commit under SIGKILL: four clients write as fast as the service answers (64 in
     flight each), so commits are shared by many writes when the kill lands; every acknowledged
-    write is present exactly once — on SQLite with synchronous full and normal."""
+    write is present exactly once — on SQLite with synchronous full and normal. In external mode
+    the kill also loses PUBACKs of requests already committed: the broker redelivers them to the
+    restarted service, which answers them from their record instead of applying them again."""
     KILLS = 2
 
     def run_rounds(self, database_extra):
@@ -695,6 +692,47 @@ class SigkillUnderFullSpeedWrites(FaultTestCase):
     @unittest.skipUnless(default_db() == "postgres", "PostgreSQL only (MQTTSPEC_DB=postgres)")
     def test_postgres(self):
         self.run_rounds({})
+
+
+class WritesRepeatedAfterACrash(FaultTestCase):
+    """A client whose answers were lost with the service sends its writes again — same client id,
+    request ids and bytes — to the restarted service: each is answered as done and none is
+    applied a second time (the database's record of each write; the in-memory dedup cache died
+    with the process). Also what a broker's QoS 1 redelivery after a SIGKILL amounts to."""
+
+    def test_writes_repeated_after_sigkill_are_answered_and_not_applied_again(self):
+        svc = self.start_service(extra_models=(FAULTS_MODEL,))
+        run = random_suffix(6)
+        c = svc.client(client_id=f"rep-{run}")
+        create = {"id": "c1", "operation": "create", "entity": "faults",
+                  "data": {"marker": f"{run}-a", "writer": "rep", "seq": 1}}
+        batch = {"id": "c2", "operation": "create", "entity": "faults",
+                 "data": [{"marker": f"{run}-b", "seq": 2}, {"marker": f"{run}-c", "seq": 3}]}
+        first = self.assertOk(c.request(create), "c1")
+        firsts = self.assertOk(c.request(batch), "c2")
+        update = {"id": "u1", "operation": "update", "entity": "faults",
+                  "record_id": first["id"], "data": {"seq": 10}}
+        delete = {"id": "d1", "operation": "delete", "entity": "faults",
+                  "record_id": firsts[1]["id"]}
+        self.assertOk(c.request(update), "u1")
+        self.assertOk(c.request(delete), "d1")
+        c.close()
+        self.kill_service(svc)
+        svc._start_server(20)
+        c = svc.client(client_id=f"rep-{run}")
+        again = self.assertOk(c.request(create), "c1")
+        self.assertEqual(again["id"], first["id"])
+        self.assertEqual(again["seq"], 10)  # the row as it is now
+        agains = self.assertOk(c.request(batch), "c2")
+        self.assertEqual([agains[0]["id"], agains[1]], [firsts[0]["id"], None])  # c: deleted
+        self.assertEqual(self.assertOk(c.request(update), "u1")["seq"], 10)
+        self.assertOk(c.request(delete), "d1")
+        self.assertEqual(marker_counts(svc), {f"{run}-a": 1, f"{run}-b": 1})
+        # The same request id with other bytes is a new write.
+        create["data"]["marker"] = f"{run}-d"
+        self.assertOk(c.request(create), "c1")
+        self.assertEqual(marker_counts(svc).get(f"{run}-d"), 1)
+        self.assertTrue(svc.alive())
 
 
 @unittest.skipUnless(default_db() == "postgres", "PostgreSQL only (MQTTSPEC_DB=postgres)")

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cfloat>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "adapters/postgres_database.h"
+#include "adapters/recorded_writes.h"
 #include "adapters/sqlite_database.h"
 #include "registry/coerce.h"
 #include "registry/model.h"
@@ -336,6 +338,101 @@ TEST_P(DatabaseConformanceTest, CreateBatchReturnsEveryRowInOrder) {
   ASSERT_TRUE(row.has_value());
   EXPECT_TRUE((*row)[kName] == S("Carol"));
   EXPECT_TRUE(IsNull((*row)[kActive]));
+}
+
+// WriteTag: a tagged write leaves its record (digest, keys) in its own transaction — none when
+// it failed or changed nothing; a later write of the same client and request id replaces it;
+// records expire and are trimmed.
+TEST_P(DatabaseConformanceTest, TaggedWritesAreRecordedInTheirOwnTransactionAndExpire) {
+  Seed();
+  const int64_t now = UnixMillis();
+  auto tag = [&](std::string id, std::string digest, int64_t ttl_ms = 60000) {
+    return WriteTag{"c1", std::move(id), std::move(digest), now + ttl_ms};
+  };
+  auto find = [&](const std::string& id, int64_t at) {
+    auto r = db_->FindWrite("c1", id, at);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? r.value() : std::nullopt;
+  };
+  const WriteTag t1 = tag("r1", "d1");
+  auto created = db_->Create(*users_, {{{kName, S("Tagged")}}, {{kName, S("Too")}}}, &t1);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  auto r1 = find("r1", now);
+  ASSERT_TRUE(r1.has_value());
+  EXPECT_EQ(r1->digest, "d1");
+  ASSERT_EQ(r1->keys.size(), 2u);
+  EXPECT_TRUE(r1->keys[0] == created.value()[0][kId]);
+  EXPECT_TRUE(r1->keys[1] == created.value()[1][kId]);
+  EXPECT_FALSE(db_->FindWrite("c2", "r1", now).value().has_value());  // another client's id
+
+  const WriteTag t2 = tag("r2", "d2"), t3 = tag("r3", "d3");
+  ASSERT_TRUE(db_->Update(*users_, I(1), {{kNote, S("n")}}, {}, &t2).ok());
+  ASSERT_TRUE(db_->Delete(*users_, I(2), {}, &t3).ok());
+  ASSERT_TRUE(find("r2", now).has_value());
+  EXPECT_TRUE(find("r2", now)->keys.at(0) == I(1));
+  EXPECT_TRUE(find("r3", now)->keys.at(0) == I(2));
+
+  // Failed or changed nothing: no record.
+  const WriteTag t4 = tag("r4", "d4"), t5 = tag("r5", "d5"), t6 = tag("r6", "d6");
+  EXPECT_FALSE(db_->Create(*users_, {{{kName, S("X")}, {kEmail, S("alice@example.com")}}}, &t4).ok());
+  EXPECT_FALSE(db_->Update(*users_, I(999), {{kNote, S("n")}}, {}, &t5).value().has_value());
+  EXPECT_FALSE(db_->Delete(*users_, I(999), {}, &t6).value().has_value());
+  EXPECT_FALSE(find("r4", now).has_value());
+  EXPECT_FALSE(find("r5", now).has_value());
+  EXPECT_FALSE(find("r6", now).has_value());
+
+  // The same request id again replaces the record.
+  const WriteTag t1b = tag("r1", "d1b");
+  ASSERT_TRUE(db_->Create(*users_, {{{kName, S("Again")}}}, &t1b).ok());
+  EXPECT_EQ(find("r1", now)->digest, "d1b");
+  EXPECT_EQ(find("r1", now)->keys.size(), 1u);
+
+  // Expired: not found; trimmed by a tagged write once a trim is due (at most every second).
+  const WriteTag t7 = tag("r7", "d7", -1);
+  ASSERT_TRUE(db_->Create(*users_, {{{kName, S("Short")}}}, &t7).ok());
+  EXPECT_FALSE(find("r7", now).has_value());
+  EXPECT_TRUE(find("r7", 0).has_value());  // still stored
+  std::this_thread::sleep_for(std::chrono::milliseconds(WriteRecorder::kTrimIntervalMs + 100));
+  const WriteTag t8 = tag("r8", "d8");
+  ASSERT_TRUE(db_->Create(*users_, {{{kName, S("Later")}}}, &t8).ok());
+  EXPECT_FALSE(find("r7", 0).has_value());
+  EXPECT_TRUE(find("r8", now).has_value());
+  EXPECT_TRUE(find("r1", now).has_value());  // unexpired ones stay
+}
+
+// Group commit: tagged writes sharing transactions, one of them failing, are recorded exactly
+// when they were applied.
+TEST_P(DatabaseConformanceTest, ConcurrentTaggedWritesAreRecordedExactlyWhenApplied) {
+  Seed();
+  const int64_t now = UnixMillis();
+  constexpr int kThreads = 8, kEach = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string id = std::to_string(t) + "/" + std::to_string(i);
+        const WriteTag tg{"c" + std::to_string(t), std::to_string(i), id, now + 60000};
+        // Every 5th write clashes on the unique email and must leave no record.
+        Record r{{kName, S(id)}};
+        if (i % 5 == 0) r.push_back({kEmail, S("alice@example.com")});
+        if (!db_->Create(*users_, {r}, &tg).ok()) failed.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed.load(), kThreads * kEach / 5);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kEach; ++i) {
+      auto r = db_->FindWrite("c" + std::to_string(t), std::to_string(i), now);
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(r.value().has_value(), i % 5 != 0) << t << "/" << i;
+      if (r.value()) {
+        EXPECT_EQ(r.value()->digest, std::to_string(t) + "/" + std::to_string(i));
+      }
+    }
+  }
+  EXPECT_EQ(Total(), 5 + kThreads * kEach * 4 / 5);
 }
 
 TEST_P(DatabaseConformanceTest, CreateWithUniqueViolationIsConflictNamingTheField) {

@@ -184,7 +184,9 @@ TEST_F(PostgresDatabaseTest, MigrateCreatesRealSchemasAndTypedColumns) {
 
   EXPECT_EQ(Sql("SELECT table_schema, table_name, table_type FROM information_schema.tables "
                 "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"),
-            (Table{{"blog", "posts", "BASE TABLE"}, {"public", "users", "BASE TABLE"}}));
+            (Table{{"blog", "posts", "BASE TABLE"},
+                   {"mqttspec", "requests", "BASE TABLE"},  // the service's own: recorded writes
+                   {"public", "users", "BASE TABLE"}}));
   EXPECT_EQ(Sql("SELECT schema_name FROM information_schema.schemata WHERE schema_name = 'blog'"),
             (Table{{"blog"}}));
 
@@ -208,7 +210,8 @@ TEST_F(PostgresDatabaseTest, MigrateCreatesRealSchemasAndTypedColumns) {
       "FROM information_schema.table_constraints tc JOIN information_schema.key_column_usage k "
       "  ON k.constraint_schema = tc.constraint_schema AND k.constraint_name = tc.constraint_name "
       "WHERE tc.constraint_type IN ('PRIMARY KEY', 'UNIQUE') "
-      "  AND tc.table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, 3, 4");
+      "  AND tc.table_schema NOT IN ('pg_catalog', 'information_schema', 'mqttspec') "
+      "ORDER BY 1, 2, 3, 4");
   EXPECT_EQ(keys, (Table{{"blog", "posts", "PRIMARY KEY", "id"},
                          {"blog", "posts", "UNIQUE", "title"},
                          {"public", "users", "PRIMARY KEY", "id"},

@@ -157,6 +157,16 @@ TEST(ModelTest, CreateRejectsBadSchemaName) {
   ExpectInvalid(Model::Create("1public", "users", UserFields(), "id"));
 }
 
+// The service's own tables (the record of writes) live in schema mqttspec, on SQLite as
+// mqttspec_<entity>: no model may take those names.
+TEST(ModelTest, CreateRejectsTheServicesOwnSchemaAndTableNames) {
+  ExpectInvalid(Model::Create("mqttspec", "requests", UserFields(), "id"));
+  ExpectInvalid(Model::Create("mqttspec", "users", UserFields(), "id"));
+  ExpectInvalid(Model::Create("public", "mqttspec_requests", UserFields(), "id"));
+  EXPECT_TRUE(Model::Create("public", "mqttspecs", UserFields(), "id").ok());
+  EXPECT_TRUE(Model::Create("iot", "mqttspec_x", UserFields(), "id").ok());  // iot_mqttspec_x
+}
+
 TEST(ModelTest, CreateRejectsBadEntityName) {
   ExpectInvalid(Model::Create("public", "users;drop", UserFields(), "id"));
   ExpectInvalid(Model::Create("public", "", UserFields(), "id"));

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <chrono>
+#include <thread>
+
 #include "adapters/sqlite_database.h"
 #include "server/config.h"
 
@@ -163,6 +166,77 @@ TEST_F(RouterTest, RepeatedWriteWithSameIdAndPayloadIsAppliedOnce) {
   // Same id, different payload: applied.
   Send(R"({"id":"same","operation":"create","entity":"users","data":{"name":"Twice"}})");
   EXPECT_EQ(CountUsers(), 3);
+}
+
+// A write redelivered after the service restarted (a fresh Router: its dedup cache is empty)
+// must not be applied again: the database's record of the first answers it.
+TEST_F(RouterTest, AWriteAppliedBeforeARestartIsAnsweredFromItsRecordAndNotAppliedAgain) {
+  const std::string create =
+      R"({"id":"w1","operation":"create","entity":"users","data":{"name":"Once"}})";
+  const std::string batch =
+      R"({"id":"w2","operation":"create","entity":"users","data":[{"name":"B1"},{"name":"B2"}]})";
+  auto created = Send(create);
+  auto created_batch = Send(batch);
+  ASSERT_TRUE(created["success"].GetBool());
+  const int64_t id = created["data"]["id"].GetInt64();
+  const std::string update = R"({"id":"w3","operation":"update","entity":"users","record_id":)" +
+                             std::to_string(id) + R"(,"data":{"status":"moved"}})";
+  const std::string del = R"({"id":"w4","operation":"delete","entity":"users","record_id":)" +
+                          std::to_string(created_batch["data"][1]["id"].GetInt64()) + "}";
+  ASSERT_TRUE(Send(update)["success"].GetBool());
+  ASSERT_TRUE(Send(del)["success"].GetBool());
+  ASSERT_EQ(CountUsers(), 2);
+  // A conflict writes nothing, so nothing is recorded: its repeat runs (and fails) again.
+  const std::string clash =
+      R"({"id":"w5","operation":"create","entity":"users","data":{"name":"X","email":"e@x"}})";
+  Send(R"({"id":"w0","operation":"create","entity":"users","data":{"name":"Y","email":"e@x"}})");
+  EXPECT_EQ(ErrorCodeOf(clash), "conflict");
+
+  RouterOptions o;
+  o.max_payload_bytes = 4096;
+  router_ = std::make_unique<Router>(models_, *db_, o);  // the restart
+  auto again = Send(create);
+  ASSERT_TRUE(again["success"].GetBool());
+  EXPECT_EQ(again["data"]["id"].GetInt64(), id);
+  EXPECT_STREQ(again["data"]["status"].GetString(), "moved");  // the row as it is now
+  auto batch_again = Send(batch);
+  ASSERT_TRUE(batch_again["data"].IsArray());
+  ASSERT_EQ(batch_again["data"].Size(), 2u);
+  EXPECT_EQ(batch_again["data"][0]["id"].GetInt64(), created_batch["data"][0]["id"].GetInt64());
+  EXPECT_TRUE(batch_again["data"][1].IsNull());  // deleted since
+  auto update_again = Send(update);
+  ASSERT_TRUE(update_again["success"].GetBool());
+  EXPECT_EQ(update_again["data"]["id"].GetInt64(), id);
+  EXPECT_TRUE(Send(del)["success"].GetBool());
+  EXPECT_EQ(CountUsers(), 3);  // Once, B1, Y: nothing applied twice
+  EXPECT_EQ(router_->stats().dedup_hits, 4u);
+  EXPECT_EQ(ErrorCodeOf(clash), "conflict");
+  // The same request id with other bytes is another write.
+  Send(R"({"id":"w1","operation":"create","entity":"users","data":{"name":"Other"}})");
+  EXPECT_EQ(CountUsers(), 4);
+  // ... and its record replaced the first one's.
+  router_ = std::make_unique<Router>(models_, *db_, o);
+  Send(R"({"id":"w1","operation":"create","entity":"users","data":{"name":"Other"}})");
+  Send(create);  // the first payload again: no longer recorded, so applied
+  EXPECT_EQ(CountUsers(), 5);
+}
+
+TEST(DedupCacheTest, CompleteOnlyAWindowAfterItBeganAndNotAfterForgettingForCapacity) {
+  DedupCache fresh(60, 10);
+  EXPECT_FALSE(fresh.Complete());  // an earlier run may have answered writes of the last minute
+  DedupCache zero(0, 2);
+  EXPECT_TRUE(zero.Complete());
+  DedupCache small(1, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(small.Complete());
+  small.Remember("a", "p", "r");
+  small.Remember("b", "p", "r");
+  EXPECT_TRUE(small.Complete());
+  small.Remember("c", "p", "r");  // "a" forgotten for capacity within its window
+  EXPECT_FALSE(small.Complete());
+  EXPECT_FALSE(small.Find("a", "p"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(small.Complete());
 }
 
 TEST_F(RouterTest, BadRequestsGetTheirErrorCodeAndWriteNothing) {
