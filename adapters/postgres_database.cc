@@ -460,6 +460,11 @@ void PostgresDatabase::RecordTagged(const WriteTag* tag, const Model& m,
     batch_conn_->Exec(*batch_tx_, st);
 }
 
+Statement PostgresDatabase::Recorded(Statement write, const Model& m, const WriteTag& tag) {
+  if (auto trim = recorder_.TrimIfDue(UnixMillis())) batch_conn_->Exec(*batch_tx_, *trim);
+  return sql_.WithRecord(std::move(write), m, tag);
+}
+
 Result<std::optional<RecordedWrite>> PostgresDatabase::FindWrite(const std::string& client_id,
                                                                  const std::string& request_id,
                                                                  int64_t now_ms) {
@@ -488,12 +493,16 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
   WriteJob job;
   job.rows = records.size();
   // Alone, a single insert runs in autocommit: one round trip instead of BEGIN / INSERT / COMMIT.
-  job.single_statement = records.size() == 1 && !catch_up && !tag;
+  // A tag's record rides in the insert's statement when there is one record (WithRecord).
+  job.single_statement = records.size() == 1 && !catch_up;
   job.run = [&](std::vector<Change>& changes) -> Status {
     out.clear();
     out.reserve(records.size());
+    const bool record_within = tag && records.size() == 1;
     for (const Record& r : records) {
-      auto rows = Rows(batch_conn_->Exec(*batch_tx_, sql_.Insert(m, r)), m, all);
+      auto rows = Rows(batch_conn_->Exec(*batch_tx_, record_within ? Recorded(sql_.Insert(m, r), m, *tag)
+                                                                   : sql_.Insert(m, r)),
+                       m, all);
       if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
       out.push_back(std::move(rows.front()));
     }
@@ -508,7 +517,7 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
                                   {Value{sql_.Table(m)}, Value{m.primary().name}}});
     }
     for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
-    RecordTagged(tag, m, changes);
+    if (!record_within) RecordTagged(tag, m, changes);
     return OkStatus();
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
@@ -533,11 +542,12 @@ Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value&
       result = std::move(before.front());
       return OkStatus();
     }
-    auto after = Rows(batch_conn_->Exec(*batch_tx_, sql_.Update(m, key, changes, scope)), m, all);
+    Statement update = sql_.Update(m, key, changes, scope);
+    if (tag) update = Recorded(std::move(update), m, *tag);
+    auto after = Rows(batch_conn_->Exec(*batch_tx_, update), m, all);
     if (after.empty()) return OkStatus();
     result = after.front();
     out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front()});
-    RecordTagged(tag, m, out);
     return OkStatus();
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
@@ -550,14 +560,15 @@ Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value&
   const auto all = All(m);
   std::optional<Row> result;
   WriteJob job;
-  job.single_statement = !tag;
+  job.single_statement = true;  // with a tag too: its record rides in the statement
   job.run = [&](std::vector<Change>& out) -> Status {
-    auto rows = Rows(batch_conn_->Exec(*batch_tx_, sql_.Delete(m, key, scope)), m, all);
+    Statement del = sql_.Delete(m, key, scope);
+    if (tag) del = Recorded(std::move(del), m, *tag);
+    auto rows = Rows(batch_conn_->Exec(*batch_tx_, del), m, all);
     result.reset();
     if (rows.empty()) return OkStatus();
     result = rows.front();
     out.push_back(Change{Change::Kind::kDelete, &m, std::move(rows.front()), {}});
-    RecordTagged(tag, m, out);
     return OkStatus();
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();

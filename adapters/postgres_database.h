@@ -110,6 +110,9 @@ class PostgresDatabase : public Database, public Introspector {
   // Inside a job: records a tagged write's `changes` (recorded_writes.h); nothing without a tag.
   void RecordTagged(const WriteTag* tag, const registry::Model& model,
                     const std::vector<Change>& changes);
+  // Inside a job: `write` with the record of a tagged write riding in it (SqlBuilder::WithRecord),
+  // after a trim if one is due.
+  Statement Recorded(Statement write, const registry::Model& model, const WriteTag& tag);
 
   PostgresOptions options_;
   SqlBuilder sql_{Dialect::kPostgres};

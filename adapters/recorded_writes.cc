@@ -42,14 +42,20 @@ std::vector<Statement> WriteRecorder::Statements(const WriteTag& tag, const regi
                                                  int64_t now_ms) {
   std::vector<Statement> out;
   if (changes.empty()) return out;
+  if (auto trim = TrimIfDue(now_ms)) out.push_back(std::move(*trim));
+  out.push_back(sql_.RecordWrite(tag, EncodeKeys(m, changes)));
+  return out;
+}
+
+std::optional<Statement> WriteRecorder::TrimIfDue(int64_t now_ms) {
+  std::optional<Statement> trim;
   if (now_ms >= next_trim_ms_) {
     next_trim_ms_ = now_ms + kTrimIntervalMs;
-    out.push_back(sql_.TrimWrites(now_ms, std::max(kTrimRows, 2 * recorded_since_trim_)));
+    trim = sql_.TrimWrites(now_ms, std::max(kTrimRows, 2 * recorded_since_trim_));
     recorded_since_trim_ = 0;
   }
   ++recorded_since_trim_;
-  out.push_back(sql_.RecordWrite(tag, EncodeKeys(m, changes)));
-  return out;
+  return trim;
 }
 
 Result<std::vector<Value>> DecodeKeys(std::string_view text) {

@@ -6,6 +6,7 @@
 // GroupCommit), or under the adapter's writer lock; DecodeKeys from any thread.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,9 @@ class WriteRecorder {
   // by a trim when one is due at `now_ms`.
   std::vector<Statement> Statements(const WriteTag& tag, const registry::Model& model,
                                     const std::vector<Change>& changes, int64_t now_ms);
+  // For a write whose record rides in its own statement (SqlBuilder::WithRecord, PostgreSQL):
+  // the trim, if one is due at `now_ms`, to run before it; counts the record.
+  std::optional<Statement> TrimIfDue(int64_t now_ms);
 
  private:
   const SqlBuilder& sql_;

@@ -333,22 +333,40 @@ std::vector<std::string> SqlBuilder::CreateRequestsTable() const {
   return out;
 }
 
-Statement SqlBuilder::RecordWrite(const WriteTag& tag, const std::string& keys) const {
-  Statement st;
-  st.sql = "INSERT INTO " + RequestsTable() +
-           " (client_id, request_id, digest, keys, expires_at) VALUES (";
-  AppendParam(st, Value{tag.client_id});
-  st.sql += ", ";
-  AppendParam(st, Value{tag.request_id});
-  st.sql += ", ";
-  AppendParam(st, Value{tag.digest});
-  st.sql += ", ";
-  AppendParam(st, Value{keys});
+void SqlBuilder::AppendRecord(Statement& st, const WriteTag& tag, const std::string* keys,
+                              const Model* written) const {
+  // VALUES with the keys as a parameter, or SELECT … FROM w with the keys w returned.
+  const bool from_w = keys == nullptr;
+  st.sql += "INSERT INTO " + RequestsTable() + " (client_id, request_id, digest, keys, expires_at) ";
+  st.sql += from_w ? "SELECT " : "VALUES (";
+  for (const std::string* text : {&tag.client_id, &tag.request_id, &tag.digest}) {
+    AppendParam(st, Value{*text});
+    st.sql += from_w ? "::text, " : ", ";
+  }
+  if (from_w)
+    st.sql += "json_agg(w." + Quote(written->primary().name) + ")::text";
+  else
+    AppendParam(st, Value{*keys});
   st.sql += ", ";
   AppendParam(st, Value{tag.expires_at_ms});
+  st.sql += from_w ? "::bigint FROM w HAVING count(*) > 0" : ")";
   st.sql +=
-      ") ON CONFLICT (client_id, request_id) DO UPDATE SET digest = excluded.digest, "
+      " ON CONFLICT (client_id, request_id) DO UPDATE SET digest = excluded.digest, "
       "keys = excluded.keys, expires_at = excluded.expires_at";
+}
+
+Statement SqlBuilder::RecordWrite(const WriteTag& tag, const std::string& keys) const {
+  Statement st;
+  AppendRecord(st, tag, &keys, nullptr);
+  return st;
+}
+
+Statement SqlBuilder::WithRecord(Statement write, const Model& m, const WriteTag& tag) const {
+  Statement st;
+  st.params = std::move(write.params);
+  st.sql = "WITH w AS (" + write.sql + "), r AS (";
+  AppendRecord(st, tag, nullptr, &m);
+  st.sql += ") SELECT * FROM w";
   return st;
 }
 

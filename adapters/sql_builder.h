@@ -52,6 +52,10 @@ class SqlBuilder {
   std::vector<std::string> CreateRequestsTable() const;
   // Records a tagged write (replacing an earlier record of the same client and request id).
   Statement RecordWrite(const WriteTag& tag, const std::string& keys) const;
+  // PostgreSQL: `write` (an insert, update or delete returning the model's rows) and the record
+  // of the rows it wrote (none: no record) as one statement, returning the same rows: one round
+  // trip, so a lone write still runs in autocommit.
+  Statement WithRecord(Statement write, const registry::Model& model, const WriteTag& tag) const;
   // The digest and keys of the unexpired record of (client_id, request_id).
   Statement FindWrite(const std::string& client_id, const std::string& request_id,
                       int64_t now_ms) const;
@@ -64,6 +68,10 @@ class SqlBuilder {
  private:
   void AppendParam(Statement& st, Value v) const;
   std::string RequestsTable() const;
+  // The upsert of a write's record: `keys` as a parameter, or (null) the keys of the rows of the
+  // CTE w, a write of `written`, with no record when w is empty.
+  void AppendRecord(Statement& st, const WriteTag& tag, const std::string* keys,
+                    const registry::Model* written) const;
   std::string Ordered(const registry::Field& field) const;  // column for ordering/ranges
   void AppendColumns(const registry::Model& model, const std::vector<int>& columns,
                      std::string& sql) const;

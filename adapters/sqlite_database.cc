@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <unordered_map>
 #include <unordered_set>
@@ -90,6 +92,17 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const SqliteOptions
 
 Status SqliteDatabase::Migrate(const Model& m) {
   std::lock_guard lock(writer_mu_);
+  // One table per model: SQLite folds the case of table names and has no schemas, so blog.posts
+  // and public.blog_posts (or public.Users and public.users) would share one.
+  std::string table = sql_.TableName(m);
+  std::transform(table.begin(), table.end(), table.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  auto [owner, fresh] = table_owners_.emplace(table, m.qualified_name());
+  if (!fresh && owner->second != m.qualified_name()) {
+    return MakeError(ErrorCode::kInvalidValue,
+                     fmt::format("models {} and {} would share the SQLite table {}: rename one",
+                                 owner->second, m.qualified_name(), table));
+  }
   if (auto st = writer_->Exec(sql_.CreateTable(m)); !st.ok()) return st;
   for (const auto& index : sql_.CreateIndexes(m)) {
     if (auto st = writer_->Exec(index); !st.ok()) return st;

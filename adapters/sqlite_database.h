@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "adapters/database.h"
@@ -100,6 +101,8 @@ class SqliteDatabase : public Database {
   ChangeListener* listener_ = nullptr;  // told of each commit while writer_mu_ is held
   SavepointPolicy savepoints_;          // writer_mu_
   WriteRecorder recorder_{sql_};        // writer_mu_
+  // Migrated tables (lower case) → the model on each (writer_mu_): one model per table.
+  std::unordered_map<std::string, std::string> table_owners_;
 
   std::mutex readers_mu_;  // guards free_readers_
   std::condition_variable reader_free_;

@@ -300,6 +300,7 @@ TEST(SqlBuilderTest, ValuesNeverAppearInSqlTextOfAnyStatement) {
     all_ors.push_back(n);
   }
   Record record = {{kName, Value{evil}}, {kAge, I(magic)}};
+  const WriteTag tag{evil, evil, evil, magic};  // the record of a write (WriteTag)
   for (const SqlBuilder* b : {&kSqlite, &kPostgres}) {
     ReadQuery q = Query(users, all_ors, {{kAge, true, Nulls::kDefault}}, {kId}, magic, magic);
     std::vector<Statement> statements = {
@@ -309,6 +310,10 @@ TEST(SqlBuilderTest, ValuesNeverAppearInSqlTextOfAnyStatement) {
         b->Insert(*users, record),
         b->Update(*users, Value{evil}, record, all_ors),
         b->Delete(*users, Value{evil}, all_ors),
+        b->RecordWrite(tag, evil),
+        b->WithRecord(b->Insert(*users, record), *users, tag),
+        b->FindWrite(evil, evil, magic),
+        b->TrimWrites(magic, magic),
     };
     for (const Statement& st : statements) {
       EXPECT_EQ(st.sql.find("DROP"), std::string::npos) << st.sql;
@@ -333,6 +338,12 @@ TEST(SqlBuilderTest, PostgresPlaceholdersCountUpOnePerParam) {
   }
   EXPECT_EQ(st.sql.find("$8"), std::string::npos) << st.sql;
   EXPECT_EQ(st.sql.find('?'), std::string::npos) << st.sql;
+  // A write with its record in one statement: the record's four values follow the write's.
+  Statement rec = kPostgres.WithRecord(kPostgres.Insert(*users, {{kName, S("a")}}), *users,
+                                       WriteTag{"c", "r", "d", 1});
+  ASSERT_EQ(rec.params.size(), 5u);
+  EXPECT_NE(rec.sql.find("$5::bigint"), std::string::npos) << rec.sql;
+  EXPECT_EQ(rec.sql.find("$6"), std::string::npos) << rec.sql;
 }
 
 TEST(SqlBuilderTest, SqlitePlaceholdersAreQuestionMarksOnly) {

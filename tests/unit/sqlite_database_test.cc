@@ -160,6 +160,30 @@ TEST_F(SqliteFileTest, MigrateNamesSchemaTablesSchemaUnderscoreEntity) {
   EXPECT_NE(std::find(tables.begin(), tables.end(), "blog_posts"), tables.end());
 }
 
+// SQLite has no schemas and folds the case of table names: blog.posts and public.blog_posts, or
+// public.Users and public.users, would be one table — two models reading and writing each
+// other's rows. The second model to migrate onto a table is refused; the same model again is not.
+TEST_F(SqliteFileTest, TwoModelsOnOneTableAreRefusedNamingBoth) {
+  auto db = MustOpen(Options());
+  ASSERT_NE(db, nullptr);
+  auto posts = MustModel("blog", "posts", {AutoId(), MakeField("t", FieldType::kText)}, "id");
+  auto flat = MustModel("public", "blog_posts", {AutoId(), MakeField("x", FieldType::kText)}, "id");
+  auto upper = MustModel("public", "Blog_Posts", {AutoId()}, "id");
+  ASSERT_TRUE(db->Migrate(*posts).ok());
+  ASSERT_TRUE(db->Migrate(*posts).ok());  // the same model again (a restart's migrate)
+  for (const auto& other : {flat, upper}) {
+    auto st = db->Migrate(*other);
+    ASSERT_FALSE(st.ok()) << other->qualified_name();
+    EXPECT_EQ(st.error().code, ErrorCode::kInvalidValue);
+    EXPECT_NE(st.error().message.find("blog.posts"), std::string::npos) << st.error().message;
+    EXPECT_NE(st.error().message.find(other->qualified_name()), std::string::npos)
+        << st.error().message;
+  }
+  // The table was left as it was: the other model's field was not added.
+  EXPECT_EQ(RawRows(path_, "SELECT name FROM pragma_table_info('blog_posts')"),
+            (std::vector<std::vector<std::string>>{{"text:id"}, {"text:t"}}));
+}
+
 TEST_F(SqliteFileTest, TableNamesArePrefixedBySchemaExceptPublic) {
   auto db = MustOpen(Options());
   ASSERT_NE(db, nullptr);
