@@ -21,10 +21,10 @@ using JsonValue = rapidjson::Value;
 
 inline Error Err(ErrorCode code, std::string msg) { return MakeError(code, std::move(msg)); }
 
-// Client text echoed in a message is cut short (at a character boundary: messages are UTF-8) and
-// stripped of control characters.
-inline std::string Echo(std::string_view s) {
-  size_t n = std::min<size_t>(s.size(), 64);
+// Client text echoed in a message is cut short — after at most `max_bytes`, at a character
+// boundary: messages are UTF-8 — and stripped of control characters.
+inline std::string Echo(std::string_view s, size_t max_bytes = 64) {
+  size_t n = std::min<size_t>(s.size(), max_bytes);
   while (n < s.size() && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
   std::string out;
   for (char c : s.substr(0, n)) out += static_cast<unsigned char>(c) < 0x20 ? '?' : c;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <unordered_set>
 
 namespace mqttspec::registry {
@@ -70,8 +72,14 @@ Result<ModelPtr> Model::Create(std::string schema, std::string entity, std::vect
     Field& f = fields[i];
     if (!IsIdentifier(f.name))
       return bad(fmt::format("model {}.{}: invalid field name '{}'", schema, entity, f.name));
-    if (!seen.insert(f.name).second)
-      return bad(fmt::format("model {}.{}: duplicate field '{}'", schema, entity, f.name));
+    // Case-insensitively: SQLite's column names ignore case, so "Name" and "name" cannot both be
+    // columns there, and a model means the same on every database.
+    std::string folded = f.name;
+    std::transform(folded.begin(), folded.end(), folded.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!seen.insert(folded).second)
+      return bad(fmt::format("model {}.{}: duplicate field '{}' (field names ignore case)", schema,
+                             entity, f.name));
     if (f.name == primary_key || f.primary) {
       if (pk >= 0 && static_cast<size_t>(pk) != i)
         return bad(fmt::format("model {}.{}: more than one primary key", schema, entity));

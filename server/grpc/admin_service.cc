@@ -7,6 +7,7 @@
 
 #include "common/time_util.h"
 #include "hooks/hook_registry.h"
+#include "protocol/json_read.h"
 #include "protocol/render.h"
 #include "server/grpc/call_auth.h"
 
@@ -16,9 +17,9 @@ namespace av1 = mqttspec::admin::v1;
 
 namespace {
 
-constexpr size_t kMaxName = 256;  // longest name or id echoed back in an error
+constexpr size_t kMaxName = 256;  // longest name or id echoed back in an error, in bytes
 
-std::string Echo(const std::string& s) { return s.substr(0, kMaxName); }
+std::string Echo(const std::string& s) { return protocol::Echo(s, kMaxName); }
 
 }  // namespace
 

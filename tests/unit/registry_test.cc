@@ -167,6 +167,15 @@ TEST(ModelTest, CreateRejectsTheServicesOwnSchemaAndTableNames) {
   EXPECT_TRUE(Model::Create("iot", "mqttspec_x", UserFields(), "id").ok());  // iot_mqttspec_x
 }
 
+TEST(ModelTest, CreateRejectsFieldNamesThatDifferOnlyInCase) {
+  auto fields = UserFields();
+  fields.push_back(MakeField("Email", FieldType::kText));
+  auto m = Model::Create("public", "users", fields, "id");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().message.find("duplicate field 'Email'"), std::string::npos)
+      << m.error().message;
+}
+
 TEST(ModelTest, CreateRejectsBadEntityName) {
   ExpectInvalid(Model::Create("public", "users;drop", UserFields(), "id"));
   ExpectInvalid(Model::Create("public", "", UserFields(), "id"));

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "protocol/json_read.h"
 #include "protocol/render.h"
 #include "tests/unit/test_builders.h"
 
@@ -43,6 +44,21 @@ class RequestTest : public ::testing::Test {
 
   registry::ModelRegistry models_;
 };
+
+// Echoed client text (in error messages, also the admin API's, which allows 256 bytes) is cut
+// at a character boundary and never carries control characters.
+TEST(EchoTest, CutsAtACharacterBoundaryAndReplacesControlCharacters) {
+  EXPECT_EQ(Echo("abc"), "abc");
+  EXPECT_EQ(Echo("a\nb\x01"), "a?b?");
+  const std::string euros = [] {
+    std::string s;
+    for (int i = 0; i < 100; ++i) s += "\u20ac";  // 3 bytes each
+    return s;
+  }();
+  EXPECT_EQ(Echo(euros), euros.substr(0, 63) + "…");      // 21 whole characters
+  EXPECT_EQ(Echo(euros, 256), euros.substr(0, 255) + "…");  // 85
+  EXPECT_EQ(Echo(euros, 1000), euros);
+}
 
 TEST_F(RequestTest, ZeroWrittenWithAFarExponentOrManyDecimalsIsZero) {
   // RapidJSON 1.1.0 at full precision made these huge or tiny non-zero numbers.
