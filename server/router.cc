@@ -170,6 +170,15 @@ std::string Router::Execute(ClientInfo& client, protocol::Request& req, Outcome&
 
 std::string Router::Replay(ClientInfo& client, protocol::Request& req,
                            const std::vector<Value>& keys, Outcome& outcome) {
+  {  // The request itself must still be allowed, as any request: client_access, BeforeHandle.
+    hooks::RequestHookContext ctx(client, protocol::OperationName(req.op), req.model, &req.key,
+                                  options_.parse);
+    hooks::Pipeline pipe(hooks_, ctx, req.model->qualified_name());
+    Status allowed = CheckClientAccess(*req.model, req.op);
+    if (allowed.ok()) allowed = pipe.Before(HookType::kBeforeHandle);
+    if (!allowed.ok()) return Render(req, Answer::Fail(allowed.error()), outcome);
+  }
+  // Its rows, as this client would read them.
   hooks::RequestHookContext ctx(client, protocol::OperationName(Operation::kRead), req.model,
                                 &req.key, options_.parse);
   hooks::Pipeline pipe(hooks_, ctx, req.model->qualified_name());

@@ -221,6 +221,38 @@ TEST_F(RouterTest, AWriteAppliedBeforeARestartIsAnsweredFromItsRecordAndNotAppli
   EXPECT_EQ(CountUsers(), 5);
 }
 
+// A recorded write is answered again only if the request is still allowed: here the model became
+// closed to clients (client_access: none) across the restart — its rows must not be shown.
+TEST_F(RouterTest, AWriteRepeatedAfterARestartIsRefusedWhenTheModelIsNoLongerOpenToClients) {
+  const std::string create =
+      R"({"id":"w1","operation":"create","entity":"users","data":{"name":"Once"}})";
+  ASSERT_TRUE(Send(create)["success"].GetBool());
+  auto closed = ParseConfig(R"(
+models:
+  - name: public.users
+    client_access: none
+    primary_key: id
+    fields:
+      - {name: id, type: integer, auto_increment: true}
+      - {name: name, type: text, nullable: false}
+      - {name: email, type: text, unique: true}
+      - {name: status, type: text, default: active}
+      - {name: created_at, type: timestamp, default: now}
+)");
+  ASSERT_TRUE(closed.ok()) << closed.error().message;
+  registry::ModelRegistry restarted;
+  ASSERT_TRUE(restarted.Register(closed.value().models.front()).ok());
+  Router router(restarted, *db_, RouterOptions{});
+  ClientInfo info{"c1", "", "", {}};
+  rapidjson::Document d;
+  d.Parse(router.Handle(info, create).c_str());
+  ASSERT_TRUE(d.HasMember("error"));
+  EXPECT_STREQ(d["error"]["code"].GetString(), "forbidden");
+  EXPECT_FALSE(d.HasMember("data") && d["data"].IsObject());
+  EXPECT_EQ(router.stats().dedup_hits, 1u);  // recognised, not applied, not shown
+  EXPECT_EQ(CountUsers(), 1);
+}
+
 TEST(DedupCacheTest, CompleteOnlyAWindowAfterItBeganAndNotAfterForgettingForCapacity) {
   DedupCache fresh(60, 10);
   EXPECT_FALSE(fresh.Complete());  // an earlier run may have answered writes of the last minute
