@@ -359,6 +359,38 @@ class GrpcFrontTls(unittest.TestCase):
             with self.assertRaises(grpc.RpcError):
                 self.meta(ch)
 
+    def test_mqttspecctl_speaks_tls_with_a_client_certificate(self):
+        from test_ctl import run_ctl
+        p = self.pki
+        svc = self.start({"cert_file": p["server.pem"], "key_file": p["server.key"],
+                          "ca_file": p["ca.pem"]})
+        addr = ["--addr", f"localhost:{svc.grpc_port}", "--token", TOKEN]
+        tls = ["--ca-file", p["ca.pem"], "--cert-file", p["client.pem"],
+               "--key-file", p["client.key"]]
+        r = run_ctl(*addr, *tls, "--json", "model", "public.users")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('"primary_key":"id"', r.stdout.replace(" ", ""))
+        # The same from the environment, to 127.0.0.1 with the certificate's name given.
+        env = {"MQTTSPECCTL_ADDR": f"127.0.0.1:{svc.grpc_port}", "MQTTSPECCTL_TOKEN": TOKEN,
+               "MQTTSPECCTL_CA_FILE": p["ca.pem"], "MQTTSPECCTL_CERT_FILE": p["client.pem"],
+               "MQTTSPECCTL_KEY_FILE": p["client.key"], "MQTTSPECCTL_SERVER_NAME": "localhost"}
+        r = run_ctl("status", env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # Without TLS, or without the client certificate: the daemon cannot be reached (exit 3).
+        for label, args in (("plaintext", []),
+                            ("no client certificate", ["--ca-file", p["ca.pem"]])):
+            with self.subTest(label):
+                r = run_ctl(*addr, *args, "--timeout", "2", "status")
+                self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+                self.assertIn("cannot reach mqttspecd", r.stderr)
+        # Unreadable files and a certificate without its key are usage errors naming the option.
+        for args, named in ((["--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
+                            (["--cert-file", p["client.pem"]], "--key-file")):
+            with self.subTest(named):
+                r = run_ctl(*addr, *args, "status")
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertIn(named, r.stderr)
+
     def test_a_bad_admin_tls_file_stops_start_up_with_exit_2(self):
         p = self.pki
         conf = os.path.join(tempfile.mkdtemp(prefix="mqttspec-grpc-"), "c.yaml")

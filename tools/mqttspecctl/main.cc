@@ -2,10 +2,12 @@
 // service (status, clients, kick, subs, unsub, models, model, hooks, metrics, watch) and the
 // data API (read, create, update, delete).
 //
-//   mqttspecctl [--addr HOST:PORT] [--token T] [--json] [--timeout S] COMMAND …
+//   mqttspecctl [--addr HOST:PORT] [--token T] [--json] [--timeout S]
+//               [--tls] [--ca-file F] [--cert-file F --key-file F] [--server-name N] COMMAND …
 //
 // Tables for people by default, --json for scripts (one JSON object a line). --addr and --token
-// default to $MQTTSPECCTL_ADDR / $MQTTSPECCTL_TOKEN (else 127.0.0.1:50051, no token).
+// default to $MQTTSPECCTL_ADDR / $MQTTSPECCTL_TOKEN (else 127.0.0.1:50051, no token), the TLS
+// options to $MQTTSPECCTL_TLS, _CA_FILE, _CERT_FILE, _KEY_FILE, _SERVER_NAME (else plaintext).
 // Exit codes: 0 success, 1 an error answer (`error: <code>: <message>` on stderr), 2 a usage
 // error, 3 mqttspecd unreachable.
 
@@ -35,6 +37,19 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", global.timeout_s, "seconds to wait for an answer (not for watch)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  // TLS, for a daemon with admin.tls (any of the files turns it on).
+  app.add_flag("--tls", global.tls, "connect with TLS (the system's CA roots unless --ca-file)")
+      ->envname("MQTTSPECCTL_TLS");
+  app.add_option("--ca-file", global.ca_file, "PEM: the CA of the daemon's certificate")
+      ->envname("MQTTSPECCTL_CA_FILE");
+  app.add_option("--cert-file", global.cert_file,
+                 "PEM: this client's certificate (admin.tls with ca_file)")
+      ->envname("MQTTSPECCTL_CERT_FILE");
+  app.add_option("--key-file", global.key_file, "PEM: the key of --cert-file")
+      ->envname("MQTTSPECCTL_KEY_FILE");
+  app.add_option("--server-name", global.server_name,
+                 "the name the daemon's certificate must carry (default: the host of --addr)")
+      ->envname("MQTTSPECCTL_SERVER_NAME");
 
   std::vector<Command> commands;
   AddAdminCommands(app, commands);
@@ -53,7 +68,9 @@ int main(int argc, char** argv) {
   }
 
   InstallInterrupts();  // before gRPC starts its threads
-  Session session(global);
+  auto channel = OpenChannel(global);
+  if (!channel.ok()) return UsageError(channel.error().message);
+  Session session(global, std::move(channel).value());
   for (const Command& command : commands) {
     if (command.app->parsed()) return command.run(session);
   }

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 
 namespace mqttspec::ctl {
 
@@ -52,9 +54,48 @@ std::chrono::system_clock::time_point After(std::chrono::duration<double> span) 
 
 }  // namespace
 
-Session::Session(GlobalOptions options)
+namespace {
+
+// The whole of a PEM file named by `option`, or a usage error naming it.
+Result<std::string> ReadPem(std::string_view option, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || text.str().empty())
+    return MakeError(ErrorCode::kInvalidValue, fmt::format("{}: cannot read {}", option, path));
+  return text.str();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<grpc::Channel>> OpenChannel(const GlobalOptions& o) {
+  const bool tls = o.tls || !o.ca_file.empty() || !o.cert_file.empty() || !o.key_file.empty() ||
+                   !o.server_name.empty();
+  if (!tls) return grpc::CreateChannel(o.addr, grpc::InsecureChannelCredentials());
+  if (o.cert_file.empty() != o.key_file.empty())
+    return MakeError(ErrorCode::kInvalidValue, "--cert-file and --key-file go together");
+  grpc::SslCredentialsOptions ssl;
+  if (!o.ca_file.empty()) {
+    auto ca = ReadPem("--ca-file", o.ca_file);
+    if (!ca.ok()) return ca.take_error();
+    ssl.pem_root_certs = std::move(ca).value();
+  }
+  if (!o.cert_file.empty()) {
+    auto cert = ReadPem("--cert-file", o.cert_file);
+    if (!cert.ok()) return cert.take_error();
+    auto key = ReadPem("--key-file", o.key_file);
+    if (!key.ok()) return key.take_error();
+    ssl.pem_cert_chain = std::move(cert).value();
+    ssl.pem_private_key = std::move(key).value();
+  }
+  grpc::ChannelArguments args;
+  if (!o.server_name.empty()) args.SetSslTargetNameOverride(o.server_name);
+  return grpc::CreateCustomChannel(o.addr, grpc::SslCredentials(ssl), args);
+}
+
+Session::Session(GlobalOptions options, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)),
-      channel_(grpc::CreateChannel(options_.addr, grpc::InsecureChannelCredentials())),
+      channel_(std::move(channel)),
       admin_(admin_api::Admin::NewStub(channel_)),
       query_(query_api::Query::NewStub(channel_)) {}
 

@@ -15,6 +15,7 @@
 
 #include "mqttspec/admin/v1/admin.grpc.pb.h"
 #include "mqttspec/v1/query.grpc.pb.h"
+#include "common/error.h"
 #include "tools/mqttspecctl/output.h"
 
 namespace mqttspec::ctl {
@@ -40,7 +41,17 @@ struct GlobalOptions {
   std::string token;
   bool json = false;
   double timeout_s = 10;
+  // TLS (mqttspecd's admin.tls): on with `tls` or any file below. `ca_file`: the CA that signed
+  // the daemon's certificate (empty: the system's roots); `cert_file` + `key_file`: this client's
+  // certificate, for an admin.tls with ca_file; `server_name`: the name to verify (default: the
+  // host of `addr`).
+  bool tls = false;
+  std::string ca_file, cert_file, key_file, server_name;
 };
+
+// The channel to the daemon that `options` describe. A TLS file that cannot be read, or a
+// certificate without its key, is a usage error: the message names the option.
+Result<std::shared_ptr<grpc::Channel>> OpenChannel(const GlobalOptions& options);
 
 // How a call ended: its status and the protocol's error code (trailing metadata
 // `mqttspec-error-code`, "" when absent).
@@ -51,7 +62,7 @@ struct CallResult {
 
 class Session {
  public:
-  explicit Session(GlobalOptions options);
+  Session(GlobalOptions options, std::shared_ptr<grpc::Channel> channel);
 
   // Waits (at most 3 s, or --timeout if shorter) until the daemon accepts the connection; once
   // per session (later calls return the first outcome). Returns kExitOk, or prints "cannot
