@@ -327,9 +327,12 @@ std::vector<std::string> SqlBuilder::CreateRequestsTable() const {
                 "keys TEXT NOT NULL, expires_at BIGINT NOT NULL, "
                 "PRIMARY KEY (client_id, request_id))" +
                 (pg ? "" : " WITHOUT ROWID"));
-  out.push_back(std::string("CREATE INDEX IF NOT EXISTS ") +
-                (pg ? "requests_expiry_idx" : "mqttspec_requests_expiry_idx") + " ON " +
-                RequestsTable() + " (expires_at)");
+  // Records are made in about the order they expire: PostgreSQL's BRIN index fits that and costs
+  // next to nothing per insert (a B-tree is one more tree to update and journal for every write).
+  out.push_back(pg ? "CREATE INDEX IF NOT EXISTS requests_expiry_brin ON " + RequestsTable() +
+                         " USING brin (expires_at)"
+                   : "CREATE INDEX IF NOT EXISTS mqttspec_requests_expiry_idx ON " +
+                         RequestsTable() + " (expires_at)");
   return out;
 }
 
