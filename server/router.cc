@@ -16,7 +16,22 @@ using protocol::Operation;
 using protocol::RenderError;
 
 namespace {
-std::string PayloadDigest(std::string_view payload);
+
+// SHA-256 of a payload, hex: what a write's record keeps of it.
+std::string PayloadDigest(std::string_view payload) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(payload.data(), payload.size(), md, &n, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (unsigned int i = 0; i < n; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
 }  // namespace
 
 Router::Router(registry::ModelRegistry& models, adapters::Database& db, RouterOptions options,
@@ -108,21 +123,6 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
 }
 
 namespace {
-
-// SHA-256 of a payload, hex: what a write's record keeps of it.
-std::string PayloadDigest(std::string_view payload) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(payload.data(), payload.size(), md, &n, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 // Whether a client may run `op` on `m` (registry::ClientAccess). Errors: forbidden.
 Status CheckClientAccess(const registry::Model& m, Operation op) {

@@ -227,18 +227,10 @@ TEST_F(RouterTest, AWriteRepeatedAfterARestartIsRefusedWhenTheModelIsNoLongerOpe
   const std::string create =
       R"({"id":"w1","operation":"create","entity":"users","data":{"name":"Once"}})";
   ASSERT_TRUE(Send(create)["success"].GetBool());
-  auto closed = ParseConfig(R"(
-models:
-  - name: public.users
-    client_access: none
-    primary_key: id
-    fields:
-      - {name: id, type: integer, auto_increment: true}
-      - {name: name, type: text, nullable: false}
-      - {name: email, type: text, unique: true}
-      - {name: status, type: text, default: active}
-      - {name: created_at, type: timestamp, default: now}
-)");
+  std::string closed_yaml = kModels;  // the same models, users now closed to clients
+  const std::string users = "  - name: public.users\n";
+  closed_yaml.replace(closed_yaml.find(users), users.size(), users + "    client_access: none\n");
+  auto closed = ParseConfig(closed_yaml);
   ASSERT_TRUE(closed.ok()) << closed.error().message;
   registry::ModelRegistry restarted;
   ASSERT_TRUE(restarted.Register(closed.value().models.front()).ok());
