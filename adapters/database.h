@@ -23,6 +23,36 @@ struct Change {
   const registry::Model* model = nullptr;  // registered models live as long as the process
   Row before;  // update: the row before it; delete: the deleted row; create: empty
   Row after;   // create / update: the row as stored; delete: empty
+  // Its place in the change log (ChangeLogOptions): strictly increasing in commit order across
+  // the database, without gaps; 0 when the log is off.
+  int64_t change_seq = 0;
+};
+
+// The change log: every committed create, update and delete appends one row, in the write's own
+// transaction, to `mqttspec_changes` (SQLite) / "mqttspec"."changes" (PostgreSQL). A trim,
+// riding in the writes at most once a second, removes rows older than retention_s and beyond the
+// newest max_rows, in bounded batches; the newest row always stays (it carries the sequence on).
+struct ChangeLogOptions {
+  bool enabled = true;
+  int64_t retention_s = 86400;
+  int64_t max_rows = 1000000;
+};
+
+// One change as the log holds it (ReadChanges). Rows are JSON objects as the protocol writes
+// them (field name → value); adapters/change_log.h decodes them against the model.
+struct LoggedChange {
+  int64_t change_seq = 0;
+  std::string schema, entity;
+  Change::Kind kind = Change::Kind::kCreate;
+  std::string data;      // the row as stored (the deleted row for delete)
+  std::string old_data;  // update: the row before it; otherwise empty
+};
+
+// A page of the log, read in one snapshot.
+struct ChangePage {
+  std::vector<LoggedChange> changes;  // change_seq > the one asked for, in order
+  int64_t oldest = 0;                 // the oldest change_seq the log holds (0: empty)
+  int64_t newest = 0;                 // the newest (0: empty)
 };
 
 // Who asked for a write. A write given a tag records it, in the write's own transaction, in the
@@ -83,13 +113,31 @@ class Database {
   // Creates the model's table if it is missing (and adds missing nullable columns).
   virtual Status Migrate(const registry::Model& model) = 0;
 
-  // Rows matching query.filters, sorted, paginated; total counted when query.count_total.
+  // Rows matching query.filters, sorted, paginated; total counted when query.count_total;
+  // change_seq: the newest change committed before the read's snapshot (when the log is on).
   virtual Result<ReadResult> Read(const ReadQuery& query) = 0;
 
   // The row with primary key `key` that also matches `scope` (may be empty), or nullopt.
+  // `change_seq`, if given and the log is on: set, with the row, to the newest change committed
+  // before the read's snapshot (the same statement).
   virtual Result<std::optional<Row>> ReadByKey(const registry::Model& model, const Value& key,
                                                const std::vector<int>& columns,
-                                               const FilterList& scope) = 0;
+                                               const FilterList& scope, int64_t* change_seq) = 0;
+  Result<std::optional<Row>> ReadByKey(const registry::Model& model, const Value& key,
+                                       const std::vector<int>& columns, const FilterList& scope) {
+    return ReadByKey(model, key, columns, scope, nullptr);
+  }
+
+  // Whether writes append to the change log (ChangeLogOptions::enabled).
+  virtual bool logs_changes() const { return false; }
+
+  // At most `limit` logged changes with change_seq > `after`, in order, and the log's bounds, in
+  // one snapshot. Errors: invalid_operation (the log is off), unavailable, internal.
+  virtual Result<ChangePage> ReadChanges(int64_t after, size_t limit) {
+    (void)after;
+    (void)limit;
+    return MakeError(ErrorCode::kInvalidOperation, "the change log is off");
+  }
 
   // Inserts all records in one transaction; returns each row as stored (all fields).
   // `tag` (may be null): the write is recorded with it (WriteTag).

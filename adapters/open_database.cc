@@ -12,6 +12,7 @@ Result<std::unique_ptr<Database>> OpenDatabase(const DatabaseSpec& spec) {
     PostgresOptions o{spec.url, spec.pool_size, spec.query_timeout_ms, {}};
     o.group_commit.max_rows = static_cast<size_t>(spec.group_commit_max_rows);
     o.group_commit.max_time = std::chrono::milliseconds(spec.group_commit_max_ms);
+    o.changes = spec.changes;
     return std::unique_ptr<Database>(std::make_unique<PostgresDatabase>(o));
   }
   if (spec.driver != "sqlite")
@@ -23,6 +24,7 @@ Result<std::unique_ptr<Database>> OpenDatabase(const DatabaseSpec& spec) {
   o.query_timeout_ms = spec.query_timeout_ms;
   o.group_commit.max_rows = static_cast<size_t>(spec.group_commit_max_rows);
   o.group_commit.max_time = std::chrono::milliseconds(spec.group_commit_max_ms);
+  o.changes = spec.changes;
   auto db = SqliteDatabase::Open(o);
   if (!db.ok()) return db.take_error();
   return std::unique_ptr<Database>(std::move(db).value());

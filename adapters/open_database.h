@@ -18,6 +18,7 @@ struct DatabaseSpec {
   int query_timeout_ms = 5000;
   int group_commit_max_rows = 1000;  // adapters/group_commit.h
   int group_commit_max_ms = 10;
+  ChangeLogOptions changes;
 };
 
 // Errors: invalid_value for an unknown driver; unavailable when SQLite cannot open its file.

@@ -172,6 +172,7 @@ class PostgresDatabase::Lease {
 
 PostgresDatabase::PostgresDatabase(PostgresOptions options)
     : options_(std::move(options)),
+      trimmer_(sql_, options_.changes),
       commits_(std::make_unique<GroupCommit>(
           options_.group_commit,
           [this](const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline) {
@@ -243,6 +244,7 @@ Status PostgresDatabase::RunPendingMigrations(PostgresConnection& conn) {
     try {
       pqxx::work tx(conn.get());
       for (const std::string& ddl : sql_.CreateRequestsTable()) tx.exec(ddl);
+      for (const std::string& ddl : sql_.CreateChangesTable()) tx.exec(ddl);
       tx.commit();
       requests_ready_ = true;
     } catch (const pqxx::broken_connection&) {
@@ -316,6 +318,7 @@ Result<ReadResult> PostgresDatabase::Read(const ReadQuery& q) {
     } else {
       out.total = static_cast<int64_t>(out.rows.size());
     }
+    if (logs_changes()) out.change_seq = conn.Exec(tx, sql_.NewestChange())[0][0].as<int64_t>();
     tx.commit();
     return out;
   });
@@ -333,13 +336,45 @@ Status PostgresDatabase::Ping() {
 
 Result<std::optional<Row>> PostgresDatabase::ReadByKey(const Model& m, const Value& key,
                                                        const std::vector<int>& columns,
-                                                       const FilterList& scope) {
+                                                       const FilterList& scope,
+                                                       int64_t* change_seq) {
+  const bool with_seq = change_seq && logs_changes();
   return WithConnection<std::optional<Row>>(
       [&](PostgresConnection& conn) -> Result<std::optional<Row>> {
-        // One statement: autocommit, one round trip (a transaction adds BEGIN and COMMIT).
+        // One statement: autocommit, one round trip (a transaction adds BEGIN and COMMIT), and
+        // one snapshot for the row and the log's newest change.
         pqxx::nontransaction tx(conn.get());
-        return First(Rows(conn.Exec(tx, sql_.SelectByKey(m, key, columns, scope)), m, columns));
+        pqxx::result r = conn.Exec(tx, sql_.SelectByKey(m, key, columns, scope, with_seq));
+        if (with_seq && !r.empty())
+          *change_seq = r[0][static_cast<pqxx::row::size_type>(columns.size())].as<int64_t>();
+        return First(Rows(r, m, columns));
       });
+}
+
+Result<ChangePage> PostgresDatabase::ReadChanges(int64_t after, size_t limit) {
+  if (!logs_changes()) return Database::ReadChanges(after, limit);
+  return WithConnection<ChangePage>([&](PostgresConnection& conn) -> Result<ChangePage> {
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn.get());  // one snapshot
+    pqxx::result bounds = conn.Exec(tx, sql_.ChangeBounds());
+    pqxx::result rows = conn.Exec(tx, sql_.ChangesAfter(after, static_cast<int64_t>(limit)));
+    tx.commit();
+    ChangePage page;
+    page.oldest = bounds[0][0].as<int64_t>();
+    page.newest = bounds[0][1].as<int64_t>();
+    for (const auto& r : rows) {
+      auto kind = ParseChangeKind(r[3].c_str());
+      if (!kind) return MakeError(ErrorCode::kInternal, "unreadable operation in the change log");
+      LoggedChange c;
+      c.change_seq = r[0].as<int64_t>();
+      c.schema = r[1].c_str();
+      c.entity = r[2].c_str();
+      c.kind = *kind;
+      c.data = r[4].c_str();
+      if (!r[5].is_null()) c.old_data = r[5].c_str();
+      page.changes.push_back(std::move(c));
+    }
+    return page;
+  });
 }
 
 size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
@@ -460,9 +495,20 @@ void PostgresDatabase::RecordTagged(const WriteTag* tag, const Model& m,
     batch_conn_->Exec(*batch_tx_, st);
 }
 
-Statement PostgresDatabase::Recorded(Statement write, const Model& m, const WriteTag& tag) {
-  if (auto trim = recorder_.TrimIfDue(UnixMillis())) batch_conn_->Exec(*batch_tx_, *trim);
-  return sql_.WithRecord(std::move(write), m, tag);
+Statement PostgresDatabase::Annotated(Statement write, const Model& m, Change::Kind kind,
+                                      const std::string* old_data, const WriteTag* tag) {
+  const int64_t now = UnixMillis();
+  if (tag) {
+    if (auto trim = recorder_.TrimIfDue(now)) batch_conn_->Exec(*batch_tx_, *trim);
+  }
+  if (!logs_changes()) return tag ? sql_.WithRecord(std::move(write), m, *tag) : write;
+  if (auto trim = trimmer_.TrimIfDue(now)) batch_conn_->Exec(*batch_tx_, *trim);
+  return sql_.WithLog(std::move(write), m, kind, old_data, now, tag);
+}
+
+int64_t PostgresDatabase::ChangeSeqOf(const pqxx::result& r, const Model& m) const {
+  if (!logs_changes() || r.empty()) return 0;
+  return r[0][static_cast<pqxx::row::size_type>(m.fields().size())].as<int64_t>(0);
 }
 
 Result<std::optional<RecordedWrite>> PostgresDatabase::FindWrite(const std::string& client_id,
@@ -493,18 +539,21 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
   WriteJob job;
   job.rows = records.size();
   // Alone, a single insert runs in autocommit: one round trip instead of BEGIN / INSERT / COMMIT.
-  // A tag's record rides in the insert's statement when there is one record (WithRecord).
+  // Its change-log row and a tag's record ride in the insert's statement (Annotated).
   job.single_statement = records.size() == 1 && !catch_up;
   job.run = [&](std::vector<Change>& changes) -> Status {
     out.clear();
     out.reserve(records.size());
+    std::vector<int64_t> seqs;
     const bool record_within = tag && records.size() == 1;
     for (const Record& r : records) {
-      auto rows = Rows(batch_conn_->Exec(*batch_tx_, record_within ? Recorded(sql_.Insert(m, r), m, *tag)
-                                                                   : sql_.Insert(m, r)),
-                       m, all);
+      pqxx::result result =
+          batch_conn_->Exec(*batch_tx_, Annotated(sql_.Insert(m, r), m, Change::Kind::kCreate,
+                                                  nullptr, record_within ? tag : nullptr));
+      auto rows = Rows(result, m, all);
       if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
       out.push_back(std::move(rows.front()));
+      seqs.push_back(ChangeSeqOf(result, m));
     }
     if (catch_up) {
       // An identity column does not see keys given explicitly; SQLite's AUTOINCREMENT does.
@@ -516,7 +565,8 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
                                       "), 1))",
                                   {Value{sql_.Table(m)}, Value{m.primary().name}}});
     }
-    for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
+    for (size_t i = 0; i < out.size(); ++i)
+      changes.push_back(Change{Change::Kind::kCreate, &m, {}, out[i], seqs[i]});
     if (!record_within) RecordTagged(tag, m, changes);
     return OkStatus();
   };
@@ -542,12 +592,15 @@ Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value&
       result = std::move(before.front());
       return OkStatus();
     }
-    Statement update = sql_.Update(m, key, changes, scope);
-    if (tag) update = Recorded(std::move(update), m, *tag);
-    auto after = Rows(batch_conn_->Exec(*batch_tx_, update), m, all);
+    const std::string old_data = logs_changes() ? EncodeRow(m, before.front()) : std::string();
+    pqxx::result r = batch_conn_->Exec(
+        *batch_tx_,
+        Annotated(sql_.Update(m, key, changes, scope), m, Change::Kind::kUpdate, &old_data, tag));
+    auto after = Rows(r, m, all);
     if (after.empty()) return OkStatus();
     result = after.front();
-    out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front()});
+    out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front(),
+                         ChangeSeqOf(r, m)});
     return OkStatus();
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
@@ -562,13 +615,14 @@ Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value&
   WriteJob job;
   job.single_statement = true;  // with a tag too: its record rides in the statement
   job.run = [&](std::vector<Change>& out) -> Status {
-    Statement del = sql_.Delete(m, key, scope);
-    if (tag) del = Recorded(std::move(del), m, *tag);
-    auto rows = Rows(batch_conn_->Exec(*batch_tx_, del), m, all);
+    pqxx::result r = batch_conn_->Exec(
+        *batch_tx_, Annotated(sql_.Delete(m, key, scope), m, Change::Kind::kDelete, nullptr, tag));
+    auto rows = Rows(r, m, all);
     result.reset();
     if (rows.empty()) return OkStatus();
     result = rows.front();
-    out.push_back(Change{Change::Kind::kDelete, &m, std::move(rows.front()), {}});
+    out.push_back(
+        Change{Change::Kind::kDelete, &m, std::move(rows.front()), {}, ChangeSeqOf(r, m)});
     return OkStatus();
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();

@@ -27,12 +27,14 @@
 #include <string>
 #include <vector>
 
+#include "adapters/change_log.h"
 #include "adapters/database.h"
 #include "adapters/group_commit.h"
 #include "adapters/recorded_writes.h"
 #include "adapters/sql_builder.h"
 
 namespace pqxx {
+class result;
 class transaction_base;
 }
 
@@ -43,6 +45,7 @@ struct PostgresOptions {
   int pool_size = 8;
   int query_timeout_ms = 5000;
   GroupCommitOptions group_commit;
+  ChangeLogOptions changes;
 };
 
 class PostgresConnection;
@@ -58,9 +61,12 @@ class PostgresDatabase : public Database, public Introspector {
   void SetChangeListener(ChangeListener* listener) override { listener_ = listener; }
   Status Migrate(const registry::Model& model) override;
   Result<ReadResult> Read(const ReadQuery& query) override;
+  using Database::ReadByKey;
   Result<std::optional<Row>> ReadByKey(const registry::Model& model, const Value& key,
-                                       const std::vector<int>& columns,
-                                       const FilterList& scope) override;
+                                       const std::vector<int>& columns, const FilterList& scope,
+                                       int64_t* change_seq) override;
+  bool logs_changes() const override { return options_.changes.enabled; }
+  Result<ChangePage> ReadChanges(int64_t after, size_t limit) override;
   using Database::Create;
   using Database::Delete;
   using Database::Update;
@@ -110,9 +116,13 @@ class PostgresDatabase : public Database, public Introspector {
   // Inside a job: records a tagged write's `changes` (recorded_writes.h); nothing without a tag.
   void RecordTagged(const WriteTag* tag, const registry::Model& model,
                     const std::vector<Change>& changes);
-  // Inside a job: `write` with the record of a tagged write riding in it (SqlBuilder::WithRecord),
-  // after a trim if one is due.
-  Statement Recorded(Statement write, const registry::Model& model, const WriteTag& tag);
+  // Inside a job: the statement to run for `write` (returning at most one row) — with its
+  // change-log row (SqlBuilder::WithLog; `old_data`: an update's row before) and the record of a
+  // tagged write (`tag`, may be null; WithRecord) riding in it — after the trims that are due.
+  Statement Annotated(Statement write, const registry::Model& model, Change::Kind kind,
+                      const std::string* old_data, const WriteTag* tag);
+  // The change_seq of a row Annotated's statement returned (0 when the log is off).
+  int64_t ChangeSeqOf(const pqxx::result& result, const registry::Model& model) const;
 
   PostgresOptions options_;
   SqlBuilder sql_{Dialect::kPostgres};
@@ -129,11 +139,12 @@ class PostgresDatabase : public Database, public Introspector {
   pqxx::transaction_base* batch_tx_ = nullptr;
   SavepointPolicy savepoints_;  // the batch's leader's
   WriteRecorder recorder_{sql_};  // the batch's leader's
+  ChangeTrimmer trimmer_;         // the batch's leader's
   std::unique_ptr<GroupCommit> commits_;
 
   std::mutex migrate_mu_;  // guards pending_ (models live as long as the registry), requests_ready_
   std::vector<const registry::Model*> pending_;
-  bool requests_ready_ = false;  // the requests table (WriteTag) exists
+  bool requests_ready_ = false;  // the service's tables (requests, changes) exist
 };
 
 }  // namespace mqttspec::adapters

@@ -75,6 +75,7 @@ struct ReadQuery {
 struct ReadResult {
   std::vector<Row> rows;  // each aligned with ReadQuery::columns
   int64_t total = 0;      // rows matching the filters, ignoring limit/offset
+  std::optional<int64_t> change_seq;  // Database::Read
 };
 
 struct Assignment {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "adapters/change_log.h"
+
 namespace mqttspec::adapters {
 
 using registry::Field;
@@ -215,10 +217,11 @@ void SqlBuilder::AppendKeyAndScope(const Model& m, const Value& key, const Filte
 }
 
 Statement SqlBuilder::SelectByKey(const Model& m, const Value& key, const std::vector<int>& columns,
-                                  const FilterList& scope) const {
+                                  const FilterList& scope, bool with_change_seq) const {
   Statement st;
   st.sql = "SELECT ";
   AppendColumns(m, columns, st.sql);
+  if (with_change_seq) st.sql += ", " + NewestChangeExpr();
   st.sql += " FROM " + Table(m);
   AppendKeyAndScope(m, key, scope, st);
   return st;
@@ -370,6 +373,116 @@ Statement SqlBuilder::WithRecord(Statement write, const Model& m, const WriteTag
   st.sql = "WITH w AS (" + write.sql + "), r AS (";
   AppendRecord(st, tag, nullptr, &m);
   st.sql += ") SELECT * FROM w";
+  return st;
+}
+
+std::string SqlBuilder::ChangesTable() const {
+  return dialect_ == Dialect::kPostgres ? "\"mqttspec\".\"changes\"" : "\"mqttspec_changes\"";
+}
+
+std::string SqlBuilder::NewestChangeExpr() const {
+  return "(SELECT coalesce(max(change_seq), 0) FROM " + ChangesTable() + ")";
+}
+
+std::vector<std::string> SqlBuilder::CreateChangesTable() const {
+  const bool pg = dialect_ == Dialect::kPostgres;
+  const char* row = pg ? "JSONB" : "TEXT";
+  // change_seq is given by the writer (the newest + 1), never by a sequence: PostgreSQL
+  // sequences leave gaps when a transaction rolls back, and a gap must mean "trimmed".
+  return {"CREATE TABLE IF NOT EXISTS " + ChangesTable() + " (change_seq " +
+          (pg ? "BIGINT" : "INTEGER") +
+          " PRIMARY KEY, \"schema\" TEXT NOT NULL, entity TEXT NOT NULL, record_id TEXT, "
+          "operation TEXT NOT NULL, data " +
+          row + " NOT NULL, old_data " + row + ", committed_at BIGINT NOT NULL)"};
+}
+
+Statement SqlBuilder::LogChange(const Model& m, Change::Kind kind, const Value& key,
+                                std::string data, const std::string* old_data,
+                                int64_t now_ms) const {
+  Statement st;
+  st.sql = "INSERT INTO " + ChangesTable() +
+           " (change_seq, \"schema\", entity, record_id, operation, data, old_data, committed_at) "
+           "SELECT coalesce(max(change_seq), 0) + 1, ";
+  AppendParam(st, Value{m.schema()});
+  st.sql += ", ";
+  AppendParam(st, Value{m.entity()});
+  st.sql += ", ";
+  AppendParam(st, Value{KeyText(key)});
+  st.sql += ", ";
+  AppendParam(st, Value{std::string(ChangeKindName(kind))});
+  st.sql += ", ";
+  AppendParam(st, Value{std::move(data)});
+  st.sql += ", ";
+  AppendParam(st, old_data ? Value{*old_data} : Value{});
+  st.sql += ", ";
+  AppendParam(st, Value{now_ms});
+  st.sql += " FROM " + ChangesTable() + " RETURNING change_seq";
+  return st;
+}
+
+Statement SqlBuilder::WithLog(Statement write, const Model& m, Change::Kind kind,
+                              const std::string* old_data, int64_t now_ms,
+                              const WriteTag* tag) const {
+  Statement st;
+  st.params = std::move(write.params);
+  st.sql = "WITH w AS (" + write.sql + "), c AS (INSERT INTO " + ChangesTable() +
+           " (change_seq, \"schema\", entity, record_id, operation, data, old_data, committed_at) "
+           "SELECT " +
+           NewestChangeExpr() + " + 1, ";
+  AppendParam(st, Value{m.schema()});
+  st.sql += "::text, ";
+  AppendParam(st, Value{m.entity()});
+  st.sql += "::text, w." + Quote(m.primary().name) + "::text, ";
+  AppendParam(st, Value{std::string(ChangeKindName(kind))});
+  st.sql += "::text, to_jsonb(w), ";
+  AppendParam(st, old_data ? Value{*old_data} : Value{});
+  st.sql += "::jsonb, ";
+  AppendParam(st, Value{now_ms});
+  st.sql += "::bigint FROM w RETURNING change_seq)";
+  if (tag) {
+    st.sql += ", r AS (";
+    AppendRecord(st, *tag, nullptr, &m);
+    st.sql += ")";
+  }
+  st.sql += " SELECT w.*, (SELECT change_seq FROM c) FROM w";
+  return st;
+}
+
+Statement SqlBuilder::ChangesAfter(int64_t after, int64_t limit) const {
+  const bool pg = dialect_ == Dialect::kPostgres;
+  Statement st;
+  st.sql = std::string("SELECT change_seq, \"schema\", entity, operation, data") +
+           (pg ? "::text" : "") + ", old_data" + (pg ? "::text" : "") + " FROM " + ChangesTable() +
+           " WHERE change_seq > ";
+  AppendParam(st, Value{after});
+  st.sql += " ORDER BY change_seq LIMIT ";
+  AppendParam(st, Value{limit});
+  return st;
+}
+
+Statement SqlBuilder::ChangeBounds() const {
+  return Statement{
+      "SELECT coalesce(min(change_seq), 0), coalesce(max(change_seq), 0) FROM " + ChangesTable(),
+      {}};
+}
+
+Statement SqlBuilder::NewestChange() const { return Statement{"SELECT " + NewestChangeExpr(), {}}; }
+
+Statement SqlBuilder::TrimChanges(int64_t older_than_ms, int64_t max_rows, int64_t limit) const {
+  // Among the oldest `limit` rows (a short scan of the key, whatever the log's size), the newest
+  // that is due; everything up to it goes — a prefix, so the log stays gap-free from its oldest.
+  Statement st;
+  const std::string newest = "(SELECT max(change_seq) FROM " + ChangesTable() + ")";
+  st.sql = "DELETE FROM " + ChangesTable() + " WHERE change_seq < " + newest +
+           " AND change_seq <= (SELECT max(o.change_seq) FROM (SELECT change_seq, committed_at "
+           "FROM " +
+           ChangesTable() + " ORDER BY change_seq LIMIT ";
+  AppendParam(st, Value{limit});
+  st.sql += ") o WHERE o.committed_at < ";
+  AppendParam(st, Value{older_than_ms});
+  st.sql += " OR o.change_seq <= " + newest + " - ";
+  AppendParam(st, Value{max_rows});
+  st.sql += ")";
   return st;
 }
 

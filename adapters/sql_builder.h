@@ -35,8 +35,10 @@ class SqlBuilder {
 
   Statement Select(const ReadQuery& query) const;
   Statement Count(const ReadQuery& query) const;
+  // `with_change_seq`: one more column, the change log's newest change_seq in the same snapshot.
   Statement SelectByKey(const registry::Model& model, const Value& key,
-                        const std::vector<int>& columns, const FilterList& scope) const;
+                        const std::vector<int>& columns, const FilterList& scope,
+                        bool with_change_seq = false) const;
   Statement Insert(const registry::Model& model, const Record& record) const;
   Statement Update(const registry::Model& model, const Value& key, const Record& changes,
                    const FilterList& scope) const;
@@ -62,12 +64,39 @@ class SqlBuilder {
   // Deletes at most `limit` records that expired before `now_ms`.
   Statement TrimWrites(int64_t now_ms, int64_t limit) const;
 
+  // The change log (database.h ChangeLogOptions): `mqttspec_changes` on SQLite,
+  // "mqttspec"."changes" on PostgreSQL (whose schema CreateRequestsTable makes). Its DDL:
+  std::vector<std::string> CreateChangesTable() const;
+  // SQLite: appends one change, its rows encoded (change_log.h EncodeRow; `old_data` only for an
+  // update), numbered right after the newest; returns its change_seq. Gap-free: a rolled-back
+  // change gives its number back.
+  Statement LogChange(const registry::Model& model, Change::Kind kind, const Value& key,
+                      std::string data, const std::string* old_data, int64_t now_ms) const;
+  // PostgreSQL: `write` (an insert, update or delete of at most one row, returning the model's
+  // fields: the CTE w) with, in the same statement, the change-log row of what it wrote (to_jsonb
+  // of w; `old_data`: an update's row before, encoded) and, given a `tag`, the write's record
+  // (WithRecord). Returns w's row followed by its change_seq: one round trip, as without the log.
+  Statement WithLog(Statement write, const registry::Model& model, Change::Kind kind,
+                    const std::string* old_data, int64_t now_ms, const WriteTag* tag) const;
+  // At most `limit` changes with change_seq > `after`, in order: change_seq, schema, entity,
+  // operation, data, old_data (JSON text).
+  Statement ChangesAfter(int64_t after, int64_t limit) const;
+  // The oldest and newest change_seq the log holds (0, 0 when empty).
+  Statement ChangeBounds() const;
+  // The newest change_seq (0 when empty).
+  Statement NewestChange() const;
+  // Deletes the oldest changes — a prefix of the log, at most `limit` rows, never the newest —
+  // committed before `older_than_ms` or beyond the newest `max_rows`.
+  Statement TrimChanges(int64_t older_than_ms, int64_t max_rows, int64_t limit) const;
+
   // Escapes %, _ and \ so that `text` matches itself inside a LIKE pattern.
   static std::string EscapeLike(std::string_view text);
 
  private:
   void AppendParam(Statement& st, Value v) const;
   std::string RequestsTable() const;
+  std::string ChangesTable() const;
+  std::string NewestChangeExpr() const;  // (SELECT coalesce(max(change_seq), 0) FROM …)
   // The upsert of a write's record: `keys` as a parameter, or (null) the keys of the rows of the
   // CTE w, a write of `written`, with no record when w is empty.
   void AppendRecord(Statement& st, const WriteTag& tag, const std::string* keys,

@@ -47,6 +47,7 @@ class SqliteDatabase::ReaderLease {
 
 SqliteDatabase::SqliteDatabase(const SqliteOptions& options)
     : options_(options),
+      trimmer_(sql_, options.changes),
       commits_(std::make_unique<GroupCommit>(
           [&] {
             GroupCommitOptions o = options.group_commit;
@@ -71,6 +72,9 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const SqliteOptions
   if (!w.ok()) return w.take_error();
   db->writer_ = std::move(w).value();
   for (const std::string& ddl : db->sql_.CreateRequestsTable()) {
+    if (auto st = db->writer_->Exec(ddl); !st.ok()) return st.take_error();
+  }
+  for (const std::string& ddl : db->sql_.CreateChangesTable()) {
     if (auto st = db->writer_->Exec(ddl); !st.ok()) return st.take_error();
   }
   const bool memory = options.path == ":memory:" || options.path.empty();
@@ -138,6 +142,14 @@ Result<ReadResult> SqliteDatabase::Read(const ReadQuery& q) {
     }
     out.total = std::get<int64_t>(count.value().at(0).at(0));
   }
+  if (rows.ok() && logs_changes()) {
+    auto newest = conn->Query(sql_.NewestChange(), 1);
+    if (!newest.ok()) {
+      (void)conn->Exec("ROLLBACK");
+      return newest.take_error();
+    }
+    out.change_seq = std::get<int64_t>(newest.value().at(0).at(0));
+  }
   (void)conn->Exec("COMMIT");
   if (!rows.ok()) return rows.take_error();
   out.rows = std::move(rows).value();
@@ -155,9 +167,43 @@ Result<std::optional<Row>> FirstRow(Result<std::vector<Row>> rows) {
 
 Result<std::optional<Row>> SqliteDatabase::ReadByKey(const Model& m, const Value& key,
                                                      const std::vector<int>& columns,
-                                                     const FilterList& scope) {
+                                                     const FilterList& scope, int64_t* change_seq) {
   ReaderLease conn(*this);
-  return FirstRow(conn->Query(sql_.SelectByKey(m, key, columns, scope), columns.size()));
+  const bool with_seq = change_seq && logs_changes();
+  auto row = FirstRow(conn->Query(sql_.SelectByKey(m, key, columns, scope, with_seq),
+                                  columns.size() + (with_seq ? 1 : 0)));
+  if (with_seq && row.ok() && row.value()) {
+    *change_seq = std::get<int64_t>(row.value()->back());
+    row.value()->pop_back();
+  }
+  return row;
+}
+
+Result<ChangePage> SqliteDatabase::ReadChanges(int64_t after, size_t limit) {
+  if (!logs_changes()) return Database::ReadChanges(after, limit);
+  ReaderLease conn(*this);
+  if (auto st = conn->Exec("BEGIN"); !st.ok()) return st.take_error();  // one snapshot
+  auto bounds = conn->Query(sql_.ChangeBounds(), 2);
+  auto rows = bounds.ok() ? conn->Query(sql_.ChangesAfter(after, static_cast<int64_t>(limit)), 6)
+                          : Result<std::vector<Row>>(bounds.error());
+  (void)conn->Exec("COMMIT");
+  if (!rows.ok()) return rows.take_error();
+  ChangePage page;
+  page.oldest = std::get<int64_t>(bounds.value().at(0).at(0));
+  page.newest = std::get<int64_t>(bounds.value().at(0).at(1));
+  for (Row& r : rows.value()) {
+    auto kind = ParseChangeKind(std::get<std::string>(r[3]));
+    if (!kind) return MakeError(ErrorCode::kInternal, "unreadable operation in the change log");
+    LoggedChange c;
+    c.change_seq = std::get<int64_t>(r[0]);
+    c.schema = std::move(std::get<std::string>(r[1]));
+    c.entity = std::move(std::get<std::string>(r[2]));
+    c.kind = *kind;
+    c.data = std::move(std::get<std::string>(r[4]));
+    if (auto* old = std::get_if<std::string>(&r[5])) c.old_data = std::move(*old);
+    page.changes.push_back(std::move(c));
+  }
+  return page;
 }
 
 size_t SqliteDatabase::RunBatch(const std::vector<WriteJob*>& batch,
@@ -284,8 +330,25 @@ size_t SqliteDatabase::RunWithSavepoints(const std::vector<WriteJob*>& batch,
   return ran;
 }
 
-Status SqliteDatabase::RecordTagged(const WriteTag* tag, const Model& m,
-                              const std::vector<Change>& changes) {
+Status SqliteDatabase::AfterWrite(const WriteTag* tag, const Model& m,
+                                  std::vector<Change>& changes) {
+  if (logs_changes()) {
+    const int64_t now = UnixMillis();
+    for (Change& c : changes) {
+      if (auto trim = trimmer_.TrimIfDue(now)) {
+        if (auto r = writer_->Query(*trim, 0); !r.ok()) return r.take_error();
+      }
+      const bool update = c.kind == Change::Kind::kUpdate;
+      const Row& row = c.kind == Change::Kind::kDelete ? c.before : c.after;
+      const std::string old_data = update ? EncodeRow(m, c.before) : std::string();
+      auto seq =
+          writer_->Query(sql_.LogChange(m, c.kind, row.at(m.primary_index()), EncodeRow(m, row),
+                                        update ? &old_data : nullptr, now),
+                         1);
+      if (!seq.ok()) return seq.take_error();
+      c.change_seq = std::get<int64_t>(seq.value().at(0).at(0));
+    }
+  }
   if (!tag) return OkStatus();
   for (const Statement& st : recorder_.Statements(*tag, m, changes, UnixMillis())) {
     if (auto r = writer_->Query(st, 0); !r.ok()) return r.take_error();
@@ -312,7 +375,7 @@ Result<std::vector<Row>> SqliteDatabase::Create(const Model& m, const std::vecto
   std::vector<Row> out;
   WriteJob job;
   job.rows = records.size();
-  job.single_statement = records.size() == 1 && !tag;
+  job.single_statement = records.size() == 1 && !tag && !logs_changes();
   job.run = [&](std::vector<Change>& changes) -> Status {
     out.clear();
     out.reserve(records.size());
@@ -323,7 +386,7 @@ Result<std::vector<Row>> SqliteDatabase::Create(const Model& m, const std::vecto
       out.push_back(std::move(rows.value().front()));
     }
     for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
-    return RecordTagged(tag, m, changes);
+    return AfterWrite(tag, m, changes);
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
   return out;
@@ -352,7 +415,7 @@ Result<std::optional<Row>> SqliteDatabase::Update(const Model& m, const Value& k
     result = std::move(after.value());
     if (result)
       out.push_back(Change{Change::Kind::kUpdate, &m, std::move(*before.value()), *result});
-    return RecordTagged(tag, m, out);
+    return AfterWrite(tag, m, out);
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
   return result;
@@ -362,13 +425,13 @@ Result<std::optional<Row>> SqliteDatabase::Delete(const Model& m, const Value& k
                                                   const FilterList& scope, const WriteTag* tag) {
   std::optional<Row> result;
   WriteJob job;
-  job.single_statement = !tag;
+  job.single_statement = !tag && !logs_changes();
   job.run = [&](std::vector<Change>& out) -> Status {
     auto row = FirstRow(writer_->Query(sql_.Delete(m, key, scope), m.fields().size()));
     if (!row.ok()) return row.take_error();
     result = std::move(row.value());
     if (result) out.push_back(Change{Change::Kind::kDelete, &m, *result, {}});
-    return RecordTagged(tag, m, out);
+    return AfterWrite(tag, m, out);
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
   return result;

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "adapters/change_log.h"
 #include "adapters/database.h"
 #include "adapters/group_commit.h"
 #include "adapters/recorded_writes.h"
@@ -32,6 +33,7 @@ struct SqliteOptions {
   int readers = 4;
   int query_timeout_ms = 5000;  // a statement running longer is interrupted → timeout
   GroupCommitOptions group_commit;
+  ChangeLogOptions changes;
 };
 
 class SqliteConnection;
@@ -49,9 +51,12 @@ class SqliteDatabase : public Database {
   void SetChangeListener(ChangeListener* listener) override { listener_ = listener; }
   Status Migrate(const registry::Model& model) override;
   Result<ReadResult> Read(const ReadQuery& query) override;
+  using Database::ReadByKey;
   Result<std::optional<Row>> ReadByKey(const registry::Model& model, const Value& key,
-                                       const std::vector<int>& columns,
-                                       const FilterList& scope) override;
+                                       const std::vector<int>& columns, const FilterList& scope,
+                                       int64_t* change_seq) override;
+  bool logs_changes() const override { return options_.changes.enabled; }
+  Result<ChangePage> ReadChanges(int64_t after, size_t limit) override;
   using Database::Create;
   using Database::Delete;
   using Database::Update;
@@ -89,9 +94,10 @@ class SqliteDatabase : public Database {
                            std::optional<size_t> failed);
   // COMMIT, then the listener hears of `committed`; if the commit fails they fail with it.
   void Commit(std::span<WriteJob* const> committed);
-  // Inside a job: records a tagged write's `changes` (recorded_writes.h); ok without a tag.
-  Status RecordTagged(const WriteTag* tag, const registry::Model& model,
-                      const std::vector<Change>& changes);
+  // Inside a job, after its own statements: logs `changes` (numbering them) when the log is on,
+  // and records a tagged write (recorded_writes.h).
+  Status AfterWrite(const WriteTag* tag, const registry::Model& model,
+                    std::vector<Change>& changes);
 
   SqliteOptions options_;
   SqlBuilder sql_{Dialect::kSqlite};
@@ -101,6 +107,7 @@ class SqliteDatabase : public Database {
   ChangeListener* listener_ = nullptr;  // told of each commit while writer_mu_ is held
   SavepointPolicy savepoints_;          // writer_mu_
   WriteRecorder recorder_{sql_};        // writer_mu_
+  ChangeTrimmer trimmer_;               // writer_mu_
   // Migrated tables (lower case) → the model on each (writer_mu_): one model per table.
   std::unordered_map<std::string, std::string> table_owners_;
 

@@ -19,6 +19,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kPayloadTooLarge: return "payload_too_large";
     case ErrorCode::kRateLimited: return "rate_limited";
     case ErrorCode::kTooManySubscriptions: return "too_many_subscriptions";
+    case ErrorCode::kResyncRequired: return "resync_required";
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kInternal: return "internal";

@@ -25,6 +25,7 @@ enum class ErrorCode {
   kPayloadTooLarge,
   kRateLimited,
   kTooManySubscriptions,
+  kResyncRequired,
   kTimeout,
   kUnavailable,
   kInternal,

@@ -92,8 +92,8 @@ Result<int64_t> NonNegativeInt(const JsonValue& v, const char* what) {
 // paging by cursor would otherwise get page one again, forever. Those of the Go mqttspec that
 // have no equivalent here are tolerated only when null or "" (sent as "not used").
 Status CheckOptionNames(const JsonValue& options) {
-  static constexpr std::string_view kKnown[] = {"filters",      "sort",  "columns",
-                                                "omit_columns", "limit", "offset"};
+  static constexpr std::string_view kKnown[] = {
+      "filters", "sort", "columns", "omit_columns", "limit", "offset", "since_change_seq"};
   static constexpr std::string_view kUnsupported[] = {"cursor_forward", "cursor_backward",
                                                       "fetch_row_number", "parameters"};
   for (const auto& kv : options.GetObject()) {
@@ -111,13 +111,25 @@ Status CheckOptionNames(const JsonValue& options) {
     }
     return Err(ErrorCode::kInvalidOption,
                fmt::format("option '{}' is unknown (known: filters, sort, columns, omit_columns, "
-                           "limit, offset)",
+                           "limit, offset, since_change_seq)",
                            Echo(name)));
   }
   return OkStatus();
 }
 
 }  // namespace
+
+Status ParseSinceChangeSeq(const JsonValue* options, bool subscribe, std::optional<int64_t>* out) {
+  if (!options || !options->IsObject()) return OkStatus();
+  const JsonValue* since = Member(*options, "since_change_seq");
+  if (!since || since->IsNull()) return OkStatus();
+  if (!subscribe)
+    return Err(ErrorCode::kInvalidOption, "option 'since_change_seq' applies to subscribe only");
+  if (!since->IsInt64() || since->GetInt64() < 0)
+    return Err(ErrorCode::kInvalidOption, "since_change_seq must be a non-negative integer");
+  *out = since->GetInt64();
+  return OkStatus();
+}
 
 Status ParseOptions(const Model& m, const JsonValue* options, const ParseLimits& limits,
                     adapters::ReadQuery* q) {

@@ -130,17 +130,23 @@ std::string RenderReply(std::string_view id_json, const Reply& r) {
   w.Bool(true);
   w.Key("data");
   Data(r, w);
-  if (r.kind == Reply::Kind::kList) {
+  if (r.kind == Reply::Kind::kList || r.change_seq) {
     w.Key("metadata");
     w.StartObject();
-    w.Key("total");
-    w.Int64(r.total);
-    w.Key("count");
-    w.Int64(static_cast<int64_t>(r.rows.size()));
-    w.Key("limit");
-    w.Int64(r.limit);
-    w.Key("offset");
-    w.Int64(r.offset);
+    if (r.kind == Reply::Kind::kList) {
+      w.Key("total");
+      w.Int64(r.total);
+      w.Key("count");
+      w.Int64(static_cast<int64_t>(r.rows.size()));
+      w.Key("limit");
+      w.Int64(r.limit);
+      w.Key("offset");
+      w.Int64(r.offset);
+    }
+    if (r.change_seq) {
+      w.Key("change_seq");
+      w.Int64(*r.change_seq);
+    }
     w.EndObject();
   }
   End(w);
@@ -177,7 +183,7 @@ std::string RenderPong(std::string_view id_json) {
 }
 
 NotificationTemplate::NotificationTemplate(std::string_view operation, const registry::Model& m,
-                                           const mqttspec::Row& row) {
+                                           const mqttspec::Row& row, int64_t change_seq) {
   std::vector<int> all(m.fields().size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
   rapidjson::StringBuffer data;
@@ -189,7 +195,8 @@ NotificationTemplate::NotificationTemplate(std::string_view operation, const reg
   middle_ = R"(","schema":")" + m.schema() + R"(","entity":")" + m.entity() + R"(","data":)";
   middle_.append(data.GetString(), data.GetSize());
   middle_ += R"(,"seq":)";
-  tail_ = R"(,"timestamp":")" + NowIso8601() + "\"}";
+  if (change_seq > 0) tail_ = R"(,"change_seq":)" + std::to_string(change_seq);
+  tail_ += R"(,"timestamp":")" + NowIso8601() + "\"}";
 }
 
 std::string NotificationTemplate::For(std::string_view subscription_id, uint64_t seq,
@@ -243,6 +250,51 @@ std::string RenderFilters(const registry::Model& model, const adapters::FilterLi
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   WriteFilters(model, filters, w);
+  return {buf.GetString(), buf.GetSize()};
+}
+
+namespace {
+
+// {"type":"notification","operation":…,"subscription_id":…,"change_seq":…, then the caller's.
+void NotificationHead(std::string_view operation, std::string_view subscription_id,
+                      int64_t change_seq, JsonWriter& w) {
+  w.StartObject();
+  w.Key("type");
+  w.String("notification");
+  w.Key("operation");
+  String(w, operation);
+  w.Key("subscription_id");
+  String(w, subscription_id);
+  w.Key("change_seq");
+  w.Int64(change_seq);
+}
+
+}  // namespace
+
+std::string RenderReplayComplete(std::string_view subscription_id, int64_t change_seq,
+                                 uint64_t replayed) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  NotificationHead("replay_complete", subscription_id, change_seq, w);
+  w.Key("replayed");
+  w.Uint64(replayed);
+  End(w);
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string RenderResyncRequired(std::string_view subscription_id, int64_t change_seq,
+                                 const Error& error) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  NotificationHead("resync_required", subscription_id, change_seq, w);
+  w.Key("error");
+  w.StartObject();
+  w.Key("code");
+  String(w, ErrorCodeName(error.code));
+  w.Key("message");
+  String(w, error.message);
+  w.EndObject();
+  End(w);
   return {buf.GetString(), buf.GetSize()};
 }
 

@@ -36,6 +36,7 @@ struct Reply {
   std::optional<Value> key;                   // kDeleted: the deleted row's key
   std::string table;                          // kMeta: the table as the database names it
   std::string subscription_id, notify_topic;  // kSubscribed, kUnsubscribed
+  std::optional<int64_t> change_seq;          // kOne, kList of a read: metadata.change_seq
 };
 
 std::string RenderReply(std::string_view id_json, const Reply& reply);
@@ -56,13 +57,26 @@ std::string RenderFilters(const registry::Model& model, const adapters::FilterLi
 
 class NotificationTemplate {
  public:
-  // `operation`: create | update | delete; `row`: all fields of `model`.
-  NotificationTemplate(std::string_view operation, const registry::Model& model, const Row& row);
+  // `operation`: create | update | delete; `row`: all fields of `model`; `change_seq`: the
+  // change's place in the change log (0: not logged, left out).
+  NotificationTemplate(std::string_view operation, const registry::Model& model, const Row& row,
+                       int64_t change_seq = 0);
   // `match` false: the row stopped matching the subscription's filters (an update).
   std::string For(std::string_view subscription_id, uint64_t seq, bool match) const;
 
  private:
   std::string head_, middle_, tail_;
 };
+
+// The last notification of a resumed subscription's replay (docs/protocol.md "Resuming"):
+// {"type":"notification","operation":"replay_complete","subscription_id",…,"change_seq",
+// "replayed",…} — live notifications follow.
+std::string RenderReplayComplete(std::string_view subscription_id, int64_t change_seq,
+                                 uint64_t replayed);
+
+// A resumed subscription whose replay found the log trimmed past its position meanwhile; the
+// subscription has ended: {"type":"notification","operation":"resync_required",…,"error":{…}}.
+std::string RenderResyncRequired(std::string_view subscription_id, int64_t change_seq,
+                                 const Error& error);
 
 }  // namespace mqttspec::protocol

@@ -147,7 +147,9 @@ Status ParseRequest(std::string_view payload, const registry::ModelRegistry& mod
   const JsonValue* options = Member(doc, "options");
   switch (out->op) {
     case Operation::kRead:
-    case Operation::kSubscribe: return ParseOptions(m, options, limits, &out->query);
+    case Operation::kSubscribe:
+      if (auto st = ParseOptions(m, options, limits, &out->query); !st.ok()) return st;
+      return ParseSinceChangeSeq(options, out->op == Operation::kSubscribe, &out->since_change_seq);
     case Operation::kCreate: {
       if (!data) return Err(ErrorCode::kInvalidMessage, "create needs data");
       if (data->IsArray()) {

@@ -33,6 +33,7 @@ struct Request {
   bool batch = false;                     // create given an array
   adapters::ReadQuery query;              // read: filters, sort, columns, limit, offset
   std::string subscription_id;            // unsubscribe
+  std::optional<int64_t> since_change_seq;  // subscribe: resume after this change
 };
 
 // The request's id as JSON text (for answers that refuse a request without running it), or "".

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 
+#include "adapters/change_log.h"
 #include "protocol/render.h"
+#include "server/matcher.h"
 
 namespace mqttspec::server {
 
@@ -40,6 +42,7 @@ void ChangeFeed::OnCommitted(std::vector<Change> changes) {
     }
     // Numbered here, in commit order and before the writer's answer leaves: a subscription
     // made after that answer is numbered past it (Subscription::after).
+    last_change_seq_ = std::max(last_change_seq_, c.change_seq);
     queue_.push_back(Numbered{subscriptions_.NumberChanges(1), std::move(c)});
     ++stats_.changes;
   }
@@ -77,32 +80,6 @@ void ChangeFeed::Run() {
   }
 }
 
-namespace {
-
-const char* OperationOf(Change::Kind k) {
-  switch (k) {
-    case Change::Kind::kCreate: return "create";
-    case Change::Kind::kUpdate: return "update";
-    case Change::Kind::kDelete: return "delete";
-  }
-  return "update";
-}
-
-}  // namespace
-
-namespace {
-
-// A primary key as text, for the event stream.
-std::string KeyText(const Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  if (const auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
-  if (const auto* d = std::get_if<double>(&v)) return fmt::format("{}", *d);
-  if (const auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
-  return "null";
-}
-
-}  // namespace
-
 void ChangeFeed::FanOut(const Numbered& numbered) {
   const Change& c = numbered.change;
   const registry::Model& m = *c.model;
@@ -113,12 +90,16 @@ void ChangeFeed::FanOut(const Numbered& numbered) {
     e.time_ms = Events::NowMillis();
     e.schema = m.schema();
     e.entity = m.entity();
-    e.operation = OperationOf(c.kind);
-    if (m.primary_index() < row.size()) e.record_id = KeyText(row[m.primary_index()]);
+    e.operation = adapters::ChangeKindName(c.kind);
+    if (m.primary_index() < row.size()) e.record_id = adapters::KeyText(row[m.primary_index()]);
     events_->Publish(std::move(e));
   }
-  // Subscriptions made after this change was committed do not get it.
-  auto newer = [&](const SubscriptionPtr& s) { return s->after >= numbered.number; };
+  // Subscriptions made after this change was committed do not get it, nor a resumed one whose
+  // replay already sent it (read from the log before the feed was told of the commit).
+  auto newer = [&](const SubscriptionPtr& s) {
+    return s->after >= numbered.number ||
+           (c.change_seq > 0 && c.change_seq <= s->replayed_through.load());
+  };
   std::vector<SubscriptionPtr> matched = subscriptions_.Match(m, row);
   matched.erase(std::remove_if(matched.begin(), matched.end(), newer), matched.end());
   std::vector<SubscriptionPtr> left;  // matched the old row, not the new one
@@ -131,18 +112,78 @@ void ChangeFeed::FanOut(const Numbered& numbered) {
   if (matched.empty() && left.empty()) return;
 
   // Rendered once: only the subscription id, seq and match flag differ between them.
-  const protocol::NotificationTemplate note(OperationOf(c.kind), m, row);
+  const protocol::NotificationTemplate note(adapters::ChangeKindName(c.kind), m, row, c.change_seq);
   auto send = [&](const SubscriptionPtr& s, bool match) {
-    OutboundMessage out;
-    out.topic = s->topic;
-    out.qos = qos_;
-    out.payload = note.For(s->id, s->seq.fetch_add(1, std::memory_order_relaxed) + 1, match);
-    publisher_.Publish(std::move(out));
+    Send(*s, note.For(s->id, s->seq.fetch_add(1, std::memory_order_relaxed) + 1, match));
   };
   for (const auto& s : matched) send(s, true);
   for (const auto& s : left) send(s, false);
   std::lock_guard lock(mu_);
   stats_.notifications += matched.size() + left.size();
+}
+
+void ChangeFeed::Send(const Subscription& s, std::string payload) {
+  OutboundMessage out;
+  out.topic = s.topic;
+  out.qos = qos_;
+  out.payload = std::move(payload);
+  publisher_.Publish(std::move(out));
+}
+
+Result<int> ChangeFeed::ReplayOne(Subscription& s, const adapters::LoggedChange& c) {
+  const registry::Model& m = *s.model;
+  if (c.schema != m.schema() || c.entity != m.entity()) return 0;
+  auto row = adapters::DecodeRow(m, c.data);
+  if (!row.ok()) return row.take_error();
+  // As live (FanOut): the row matches, or — an update — the row before did and it left the view.
+  bool match = Matches(m, s.filters, row.value());
+  if (!match) {
+    if (c.kind != Change::Kind::kUpdate || c.old_data.empty()) return 0;
+    auto before = adapters::DecodeRow(m, c.old_data);
+    if (!before.ok()) return before.take_error();
+    if (!Matches(m, s.filters, before.value())) return 0;
+  }
+  const protocol::NotificationTemplate note(adapters::ChangeKindName(c.kind), m, row.value(),
+                                            c.change_seq);
+  Send(s, note.For(s.id, s.seq.fetch_add(1, std::memory_order_relaxed) + 1, match));
+  return 1;
+}
+
+void ChangeFeed::Resume(const SubscriptionPtr& s, int64_t since, adapters::Database& db) {
+  int64_t cursor = since;  // every change up to here has been replayed (or did not match)
+  uint64_t replayed = 0;
+  auto end = [&](const std::string& why) {
+    spdlog::warn("replay of {} for '{}' ends it: {}", s->id, s->client_id, why);
+    // The notification first: a gRPC stream that sees the subscription gone still finds it.
+    Send(*s,
+         protocol::RenderResyncRequired(s->id, cursor, MakeError(ErrorCode::kResyncRequired, why)));
+    (void)subscriptions_.Cancel(s->id);
+  };
+  for (;;) {
+    if (!subscriptions_.Has(s->id)) return;  // unsubscribed or cancelled meanwhile
+    auto page = db.ReadChanges(cursor, kReplayPage);
+    if (!page.ok()) return end("the change log could not be read: " + page.error().message);
+    if (page.value().oldest > cursor + 1)
+      return end(fmt::format("the change log no longer reaches back to change_seq {}", cursor + 1));
+    for (const adapters::LoggedChange& c : page.value().changes) {
+      if (c.change_seq != cursor + 1)
+        return end(fmt::format("the change log no longer holds change_seq {}", cursor + 1));
+      auto sent = ReplayOne(*s, c);
+      if (!sent.ok()) return end(fmt::format("change {}: {}", c.change_seq, sent.error().message));
+      replayed += static_cast<uint64_t>(sent.value());
+      cursor = c.change_seq;
+    }
+    if (page.value().changes.size() == kReplayPage) continue;
+    std::lock_guard lock(mu_);
+    // Changes committed after the page was read and already numbered: read them from the log
+    // too. Any later one is numbered after `after` below, so the fan-out sends it live.
+    if (last_change_seq_ > cursor) continue;
+    Send(*s, protocol::RenderReplayComplete(s->id, cursor, replayed));
+    s->replayed_through.store(cursor);
+    s->after.store(subscriptions_.numbered());
+    stats_.notifications += replayed;
+    return;
+  }
 }
 
 }  // namespace mqttspec::server

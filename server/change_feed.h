@@ -36,6 +36,16 @@ class ChangeFeed : public adapters::ChangeListener {
   // Blocks until every change queued so far has been fanned out.
   void Drain();
 
+  // Resumes `subscription` (added with live false) after change `since`: replays, in order,
+  // every logged change after it that matches the subscription (docs/protocol.md "Resuming"),
+  // then the replay_complete marker, and makes it live — no gap and no duplicate at the seam:
+  // the replay reads the log in pages from `db` until it has reached the newest change this feed
+  // was told of, and turns live under the lock that numbers changes. Runs on the caller's thread
+  // (the subscriber's strand, after the subscribe answer left). If the log no longer reaches
+  // back, or cannot be read, the subscription ends with a resync_required notification.
+  void Resume(const SubscriptionPtr& subscription, int64_t since, adapters::Database& db);
+  static constexpr size_t kReplayPage = 512;
+
   struct Stats {
     uint64_t changes = 0, notifications = 0, backpressure_waits = 0;
   };
@@ -48,6 +58,10 @@ class ChangeFeed : public adapters::ChangeListener {
   };
   void Run();
   void FanOut(const Numbered& numbered);
+  void Send(const Subscription& subscription, std::string payload);
+  // One logged change replayed to `subscription` if it matches: how many notifications it sent
+  // (0 or 1). Errors: internal (a row the model cannot read).
+  Result<int> ReplayOne(Subscription& subscription, const adapters::LoggedChange& change);
 
   Subscriptions& subscriptions_;
   Transport& publisher_;
@@ -55,12 +69,13 @@ class ChangeFeed : public adapters::ChangeListener {
   int qos_;
   size_t capacity_;
 
-  mutable std::mutex mu_;  // guards queue_, busy_, stopping_, stats_
+  mutable std::mutex mu_;  // guards queue_, busy_, stopping_, stats_, last_change_seq_
   std::condition_variable ready_, space_, idle_;
   std::deque<Numbered> queue_;
   bool busy_ = false;
   bool stopping_ = false;
   Stats stats_;
+  int64_t last_change_seq_ = 0;  // the newest change_seq OnCommitted numbered
   std::thread thread_;
 };
 

@@ -396,6 +396,16 @@ Config Parse(const YAML::Node& root) {
        {"hooks", [&](auto& n, auto& p) { ParseHooks(n, p, c); }},
        {"admin", [&](auto& n, auto& p) { ParseAdmin(n, p, c); }},
        {"limits", [&](auto& n, auto& p) { ParseLimits(n, p, c); }},
+       {"changes",
+        [&](auto& n, auto& p) {
+          ForEachKey(n, p,
+                     {{"enabled", [&](auto& v, auto& k) { c.changes.enabled = Bool(v, k); }},
+                      {"retention_s",
+                       [&](auto& v, auto& k) { c.changes.retention_s = Int(v, k, 1, 315360000); }},
+                      {"max_rows", [&](auto& v, auto& k) {
+                         c.changes.max_rows = Int(v, k, 1, 1000000000000);
+                       }}});
+        }},
        {"log",
         [&](auto& n, auto& p) {
           ForEachKey(

@@ -108,6 +108,14 @@ struct LimitsConfig {
   int max_queued_messages = 1000;  // embedded: per client, QoS 1/2 beyond the in-flight window
 };
 
+// The change log (adapters/database.h ChangeLogOptions): every committed write appends a row;
+// a trim riding in the writes keeps at most retention_s seconds and max_rows rows.
+struct ChangesConfig {
+  bool enabled = true;
+  int64_t retention_s = 86400;
+  int64_t max_rows = 1000000;
+};
+
 struct Config {
   BrokerConfig broker;
   std::string topic_prefix = "spec";
@@ -118,6 +126,7 @@ struct Config {
   std::vector<PluginConfig> plugins;
   AdminConfig admin;
   LimitsConfig limits;
+  ChangesConfig changes;
   std::string log_level = "info";
   int workers = 0;  // worker threads; 0 = number of cores (at least 2)
 };

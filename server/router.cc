@@ -187,7 +187,11 @@ std::string Router::Replay(ClientInfo& client, protocol::Request& req,
 }
 
 std::string Router::Render(const protocol::Request& req, const Answer& answer, Outcome& outcome) {
-  if (answer.reply) return protocol::RenderReply(req.id_json, *answer.reply);
+  if (answer.reply) {
+    outcome.resume = answer.resume;
+    outcome.resume_after = answer.resume_after;
+    return protocol::RenderReply(req.id_json, *answer.reply);
+  }
   errors_.fetch_add(1, std::memory_order_relaxed);
   outcome.code = ErrorCodeName(answer.error.code);
   return RenderError(req.id_json, answer.error, answer.committed);

@@ -48,6 +48,10 @@ class Router {
     std::string_view operation = "unknown";  // read, create, …; "unknown" when unreadable
     const registry::Model* model = nullptr;  // null when the request names none
     std::string_view code = "ok";            // "ok" or the protocol's error code
+    // A subscribe with since_change_seq: the subscription to replay the change log to after
+    // `resume_after`, once the answer has left (ChangeFeed::Resume; Service does it).
+    SubscriptionPtr resume;
+    int64_t resume_after = 0;
   };
 
   // Handles one request of `client` and returns the response payload (JSON). Hooks may read and

@@ -113,6 +113,8 @@ void Service::Submit(Caller caller, std::string payload, Completion done) {
     AwaitTurn();  // answers leave in the client's order (its earlier writes may still wait)
     done(std::move(answer));
     answered_.fetch_add(1, std::memory_order_relaxed);
+    // A resumed subscription replays after its answer, on the client's strand.
+    if (outcome.resume) feed_->Resume(outcome.resume, outcome.resume_after, core_.database());
   };
   if (run_here && executor_->TryRunHere(client, task)) return;
   executor_->Post(client, std::move(task), /*pipelined=*/true);

@@ -72,14 +72,14 @@ std::pair<int, std::vector<std::string>> Subscriptions::IndexKeys(const registry
 }
 
 Result<SubscriptionPtr> Subscriptions::Add(const std::string& client_id, registry::ModelPtr model,
-                                           FilterList filters) {
+                                           FilterList filters, bool live) {
   auto sub = std::make_shared<Subscription>();
   sub->client_id = client_id;
   sub->model = std::move(model);
   sub->filters = std::move(filters);
   // Every change whose commit the caller could have seen (its writer's answer follows the
   // numbering) is numbered by now: none of them reaches this subscription.
-  sub->after = changes_.load();
+  sub->after = live ? changes_.load() : Subscription::kReplaying;
   auto [field, keys] = IndexKeys(*sub->model, sub->filters);
   std::lock_guard lock(mu_);
   auto& mine = by_client_[client_id];

@@ -31,7 +31,13 @@ struct Subscription {
   std::atomic<uint64_t> seq{0};  // last sequence number sent; the fan-out stage owns it
   // Changes numbered up to this one (Subscriptions::NumberChanges) were committed before the
   // subscription existed: they are not sent to it, however late the fan-out gets to them.
-  uint64_t after = 0;
+  // kReplaying while a resumed subscription replays the change log (ChangeFeed::Resume): it gets
+  // no live change until the replay has caught up and set this.
+  static constexpr uint64_t kReplaying = UINT64_MAX;
+  std::atomic<uint64_t> after{0};
+  // The last change_seq a resume replayed from the log: a change committed before the replay
+  // read it but announced to the feed after the subscription went live is not sent again.
+  std::atomic<int64_t> replayed_through{0};
 };
 using SubscriptionPtr = std::shared_ptr<Subscription>;
 
@@ -39,13 +45,16 @@ class Subscriptions {
  public:
   Subscriptions(std::string topic_prefix, int max_per_client);
 
-  // Registers a subscription of `client_id`. Errors: too_many_subscriptions.
+  // Registers a subscription of `client_id`; `live` false: it starts replaying (kReplaying).
+  // Errors: too_many_subscriptions.
   Result<SubscriptionPtr> Add(const std::string& client_id, registry::ModelPtr model,
-                              adapters::FilterList filters);
+                              adapters::FilterList filters, bool live = true);
 
   // Numbers `n` committed changes in commit order (the change feed, as it takes them); returns
   // the first number. A subscription added later has `after` >= every number handed out before.
   uint64_t NumberChanges(size_t n) { return changes_.fetch_add(n) + 1; }
+  // The last number handed out.
+  uint64_t numbered() const { return changes_.load(); }
 
   // Removes `id` if `client_id` owns it. Errors: not_found (no such id, or someone else's).
   Status Remove(const std::string& client_id, const std::string& id);

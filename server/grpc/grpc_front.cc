@@ -37,6 +37,7 @@ grpc::StatusCode StatusOf(std::string_view code) {
   if (code == "forbidden") return grpc::StatusCode::PERMISSION_DENIED;
   if (code == "rate_limited" || code == "too_many_subscriptions")
     return grpc::StatusCode::RESOURCE_EXHAUSTED;
+  if (code == "resync_required") return grpc::StatusCode::FAILED_PRECONDITION;
   if (code == "timeout") return grpc::StatusCode::DEADLINE_EXCEEDED;
   if (code == "unavailable") return grpc::StatusCode::UNAVAILABLE;
   return grpc::StatusCode::INTERNAL;
@@ -84,47 +85,72 @@ class QueryService final : public v1::Query::Service {
     Caller caller;
     if (auto st = Admit(*c, &caller); !st.ok()) return st;
     const std::string client = caller.client_id;
-    rapidjson::Document answer;
-    if (auto st = Answer(*c, Call(std::move(caller), Payload("subscribe", *r)), nullptr, &answer);
-        !st.ok())
-      return st;
-    const std::string id = answer["data"]["subscription_id"].GetString();
-    const std::string topic = answer["data"]["notify_topic"].GetString();
     struct Queue {
       std::mutex mu;
       std::condition_variable cv;
       std::deque<std::string> items;
     };
     auto queue = std::make_shared<Queue>();
-    routes_.Add(topic, [queue](OutboundMessage m) {
-      std::lock_guard lock(queue->mu);
-      if (queue->items.size() >= kMaxQueued) return;  // a slow stream: its seq shows the gap
-      queue->items.push_back(std::move(m.payload));
-      queue->cv.notify_one();
-    });
+    // The stream's route exists before a resumed subscription replays (right after the answer,
+    // on the same strand), so no replayed notification arrives before it.
+    std::string topic;
+    auto route = [&](const std::string& json) {
+      rapidjson::Document d;
+      d.Parse(json.c_str(), json.size());
+      if (d.HasParseError() || !d.IsObject() || !d.HasMember("data") || !d["data"].IsObject())
+        return;
+      auto t = d["data"].FindMember("notify_topic");
+      if (t == d["data"].MemberEnd() || !t->value.IsString()) return;
+      topic = t->value.GetString();
+      routes_.Add(topic, [queue](OutboundMessage m) {
+        std::lock_guard lock(queue->mu);
+        if (queue->items.size() >= kMaxQueued) return;  // a slow stream: its seq shows the gap
+        queue->items.push_back(std::move(m.payload));
+        queue->cv.notify_one();
+      });
+    };
+    rapidjson::Document answer;
+    if (auto st =
+            Answer(*c, Call(std::move(caller), Payload("subscribe", *r), route), nullptr, &answer);
+        !st.ok()) {
+      if (!topic.empty()) routes_.Remove(topic);
+      return st;
+    }
+    const std::string id = answer["data"]["subscription_id"].GetString();
     grpc::Status result = grpc::Status::OK;
     Subscriptions& subscriptions = service_.core().subscriptions();
+    // Writes what is queued; false once the stream must end (`result` says why).
+    auto deliver = [&](std::deque<std::string> batch) {
+      for (const std::string& json : batch) {
+        v1::Notification n;
+        if (!ToNotification(json, &n)) continue;
+        if (!writer->Write(n)) return false;
+        if (n.operation() == "resync_required") {  // the resume could not go on
+          c->AddTrailingMetadata("mqttspec-error-code", "resync_required");
+          result = {grpc::StatusCode::FAILED_PRECONDITION, n.error_message()};
+          return false;
+        }
+      }
+      return true;
+    };
+    auto take = [&](bool wait) {
+      std::deque<std::string> batch;
+      std::unique_lock lock(queue->mu);
+      if (wait)
+        queue->cv.wait_for(lock, std::chrono::milliseconds(200),
+                           [&] { return !queue->items.empty(); });
+      batch.swap(queue->items);
+      return batch;
+    };
     while (!c->IsCancelled() && !stopping_.load()) {
-      if (!subscriptions.Has(id)) {  // an operator cancelled it (Admin/CancelSubscription)
+      if (!deliver(take(true))) break;
+      if (!subscriptions.Has(id)) {
+        // Cancelled: by an operator (Admin/CancelSubscription), or by its resume, whose
+        // resync_required notification was queued before the cancel.
+        if (!deliver(take(false)) || !result.ok()) break;
         result = {grpc::StatusCode::ABORTED, fmt::format("subscription {} was cancelled", id)};
         break;
       }
-      std::deque<std::string> batch;
-      {
-        std::unique_lock lock(queue->mu);
-        queue->cv.wait_for(lock, std::chrono::milliseconds(200),
-                           [&] { return !queue->items.empty(); });
-        batch.swap(queue->items);
-      }
-      bool written = true;
-      for (const std::string& json : batch) {
-        v1::Notification n;
-        if (ToNotification(json, &n) && !writer->Write(n)) {
-          written = false;
-          break;
-        }
-      }
-      if (!written) break;
     }
     if (result.ok() && stopping_.load())
       result = {grpc::StatusCode::UNAVAILABLE, "the service is stopping"};
@@ -214,11 +240,17 @@ class QueryService final : public v1::Query::Service {
   }
 
   // Submits one request as `caller` and waits for its answer (the worker that runs it sets it).
-  std::string Call(Caller caller, std::string payload) {
+  // `on_answer`, if set, sees the answer on the client's strand before anything that follows
+  // it there (a resumed subscription's replay).
+  std::string Call(Caller caller, std::string payload,
+                   const std::function<void(const std::string&)>& on_answer = nullptr) {
     std::promise<std::string> answer;
     auto done = answer.get_future();
     service_.Submit(std::move(caller), std::move(payload),
-                    [&answer](std::string response) { answer.set_value(std::move(response)); });
+                    [&answer, &on_answer](std::string response) {
+                      if (on_answer) on_answer(response);
+                      answer.set_value(std::move(response));
+                    });
     return done.get();
   }
 
@@ -246,8 +278,18 @@ class QueryService final : public v1::Query::Service {
     n->set_schema(text("schema"));
     n->set_entity(text("entity"));
     n->set_timestamp(text("timestamp"));
-    if (auto it = d.FindMember("seq"); it != d.MemberEnd() && it->value.IsUint64())
-      n->set_seq(it->value.GetUint64());
+    auto number = [&](const char* k) -> uint64_t {
+      auto it = d.FindMember(k);
+      return it != d.MemberEnd() && it->value.IsUint64() ? it->value.GetUint64() : 0;
+    };
+    n->set_seq(number("seq"));
+    n->set_change_seq(number("change_seq"));
+    n->set_replayed(number("replayed"));
+    if (auto it = d.FindMember("error"); it != d.MemberEnd() && it->value.IsObject()) {
+      if (auto m = it->value.FindMember("message");
+          m != it->value.MemberEnd() && m->value.IsString())
+        n->set_error_message(m->value.GetString());
+    }
     auto match = d.FindMember("match");
     n->set_match(match == d.MemberEnd() || !match->value.IsBool() || match->value.GetBool());
     if (auto it = d.FindMember("data"); it != d.MemberEnd()) {

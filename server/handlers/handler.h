@@ -24,10 +24,13 @@ struct Answer {
   std::optional<protocol::Reply> reply;
   Error error{ErrorCode::kInternal, ""};
   bool committed = false;
+  // A resumed subscription, replayed after `resume_after` once the answer has left.
+  SubscriptionPtr resume;
+  int64_t resume_after = 0;
 
-  static Answer Of(protocol::Reply r) { return Answer{std::move(r), {}, false}; }
-  static Answer Fail(Error e) { return Answer{std::nullopt, std::move(e), false}; }
-  static Answer Committed(Error e) { return Answer{std::nullopt, std::move(e), true}; }
+  static Answer Of(protocol::Reply r) { return Answer{std::move(r), {}, false, nullptr, 0}; }
+  static Answer Fail(Error e) { return Answer{std::nullopt, std::move(e), false, nullptr, 0}; }
+  static Answer Committed(Error e) { return Answer{std::nullopt, std::move(e), true, nullptr, 0}; }
 };
 
 // One request's call: the parsed request, its client, its hooks, and what handlers work on.

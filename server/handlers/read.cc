@@ -14,10 +14,12 @@ Answer HandleRead(Call& c) {
   reply.columns = req.query.columns;
   std::vector<Row> rows;
   if (req.key) {
-    auto row = c.db.ReadByKey(c.model(), *req.key, req.query.columns, scope);
+    int64_t change_seq = 0;
+    auto row = c.db.ReadByKey(c.model(), *req.key, req.query.columns, scope, &change_seq);
     if (!row.ok()) return Answer::Fail(row.error());
     if (!row.value()) return Answer::Fail(NotFound(c.model(), *req.key));
     rows.push_back(std::move(*row.value()));
+    if (c.db.logs_changes()) reply.change_seq = change_seq;
   } else {
     auto result = c.db.Read(req.query);
     if (!result.ok()) return Answer::Fail(result.error());
@@ -26,6 +28,7 @@ Answer HandleRead(Call& c) {
     reply.total = result.value().total;
     reply.limit = req.query.limit;
     reply.offset = req.query.offset;
+    reply.change_seq = result.value().change_seq;
   }
   if (auto st = c.pipe.After(HookType::kAfterRead, &rows, &req.query.columns, false); !st.ok())
     return Answer::Fail(st.error());

@@ -1,4 +1,6 @@
 // subscribe / unsubscribe: change notifications of one model, filtered (server/subscriptions.h).
+#include <fmt/format.h>
+
 #include "server/handlers/handler.h"
 
 namespace mqttspec::server {
@@ -7,6 +9,28 @@ namespace {
 Error NotServed() {
   return MakeError(ErrorCode::kInvalidOperation, "subscriptions are not served here");
 }
+
+// Whether the change log still holds every change after `since` (a resume replays them).
+Status CheckResumable(adapters::Database& db, int64_t since) {
+  if (!db.logs_changes())
+    return MakeError(ErrorCode::kInvalidOption,
+                     "since_change_seq needs the change log, which is off (changes.enabled)");
+  auto bounds = db.ReadChanges(since, 0);
+  if (!bounds.ok()) return bounds.take_error();
+  const adapters::ChangePage& log = bounds.value();
+  if (since > log.newest)
+    return MakeError(ErrorCode::kResyncRequired,
+                     fmt::format("change_seq {} is ahead of the change log (newest: {}); read "
+                                 "again and subscribe with the read's change_seq",
+                                 since, log.newest));
+  if (log.oldest > since + 1)
+    return MakeError(ErrorCode::kResyncRequired,
+                     fmt::format("the change log no longer reaches back to change_seq {} (oldest "
+                                 "held: {}); read again and subscribe with the read's change_seq",
+                                 since + 1, log.oldest));
+  return OkStatus();
+}
+
 }  // namespace
 
 Answer HandleSubscribe(Call& c) {
@@ -15,7 +39,12 @@ Answer HandleSubscribe(Call& c) {
   c.hooks().BindFilters(&req.query.filters);
   if (auto st = c.pipe.Before(HookType::kBeforeSubscribe); !st.ok())
     return Answer::Fail(st.error());
-  auto sub = c.subscriptions->Add(c.client.id, req.model, std::move(req.query.filters));
+  const std::optional<int64_t> since = req.since_change_seq;
+  if (since) {
+    if (auto st = CheckResumable(c.db, *since); !st.ok()) return Answer::Fail(st.error());
+  }
+  auto sub = c.subscriptions->Add(c.client.id, req.model, std::move(req.query.filters),
+                                  /*live=*/!since);
   if (!sub.ok()) return Answer::Fail(sub.error());
   c.hooks().BindFilters(nullptr);
   if (auto st = c.pipe.After(HookType::kAfterSubscribe, nullptr, nullptr, false); !st.ok()) {
@@ -26,7 +55,12 @@ Answer HandleSubscribe(Call& c) {
   reply.kind = protocol::Reply::Kind::kSubscribed;
   reply.subscription_id = sub.value()->id;
   reply.notify_topic = sub.value()->topic;
-  return Answer::Of(std::move(reply));
+  Answer answer = Answer::Of(std::move(reply));
+  if (since) {
+    answer.resume = std::move(sub).value();
+    answer.resume_after = *since;
+  }
+  return answer;
 }
 
 Answer HandleUnsubscribe(Call& c) {

@@ -5,6 +5,7 @@
 // Service), and back-pressure: a full queue makes the writer wait, counted, nothing dropped.
 #include "server/change_feed.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
@@ -571,6 +572,235 @@ models:
   EXPECT_EQ(sent.front().msg.topic, "spec/writer/response");
   EXPECT_NE(sent.front().msg.payload.find(R"("success":true)"), std::string::npos)
       << sent.front().msg.payload;
+}
+
+// A subscription resumed with since_change_seq while four writers keep committing: every change
+// after `since` reaches it exactly once, in change_seq order — replayed from the log, then live
+// — with the replay_complete marker between them and seq gap-free (docs/protocol.md "Resuming a
+// subscription"). Several rounds, the resume landing at a different point of the load each time.
+TEST(ChangeFeedServiceTest, AResumeUnderConcurrentWritersHasNoGapAndNoDuplicateAtTheSeam) {
+  auto cfg = ParseConfig(R"(
+models:
+  - name: things
+    fields: [{name: id, type: integer, auto_increment: true}, {name: status, type: text}]
+)");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    Config config = cfg.value();
+    config.workers = 2;
+    config.database.path = ":memory:";
+    auto core_or = Core::Create(config);
+    ASSERT_TRUE(core_or.ok()) << core_or.error().message;
+    auto core = std::move(core_or).value();
+    HoldingTransport pub;
+    Service service(config, *core, pub);
+    MqttFront front(config, service, pub);
+    auto send = [&](const std::string& client, const std::string& payload) {
+      InboundMessage in;
+      in.topic = "spec/" + client + "/request";
+      in.payload = payload;
+      front.OnMessage(in);
+    };
+    constexpr int kWriters = 4, kEach = 150, kSince = 20;
+    std::atomic<int> sent{0};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        for (int i = 0; i < kEach; ++i) {
+          // Odd rows are "hidden": the subscription's filter leaves them out.
+          send("w" + std::to_string(w),
+               fmt::format(R"({{"id":"{}","operation":"create","entity":"things",)"
+                           R"("data":{{"status":"{}"}}}})",
+                           i, i % 2 ? "hidden" : "shown"));
+          ++sent;
+          if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+      });
+    }
+    // Resume once the log is past `since` and a share of the load (more each round) is sent.
+    const int start_at = kSince + round * 120;
+    ASSERT_TRUE(pub.WaitUntil([&](const auto& out, int) {
+      int answers = 0;
+      for (const auto& m : out) answers += m.msg.topic.find("/response") != std::string::npos;
+      return answers >= start_at;
+    }));
+    send("sub",
+         fmt::format(R"({{"id":"s","operation":"subscribe","entity":"things","options":)"
+                     R"({{"filters":[{{"column":"status","operator":"eq","value":"shown"}}],)"
+                     R"("since_change_seq":{}}}}})",
+                     kSince));
+    for (auto& t : writers) t.join();
+    service.Drain();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    service.Drain();
+
+    std::string topic;
+    std::vector<rapidjson::Document> notes;
+    for (const auto& m : pub.sent()) {
+      if (m.msg.topic == "spec/sub/response") {
+        auto d = Parse(m.msg.payload);
+        ASSERT_TRUE(d["success"].GetBool()) << m.msg.payload;
+        topic = d["data"]["notify_topic"].GetString();
+      } else if (!topic.empty() && m.msg.topic == topic) {
+        notes.push_back(Parse(m.msg.payload));
+      } else {
+        ASSERT_EQ(m.msg.topic.find("/notify/"), std::string::npos)
+            << "a notification before the subscribe answer: " << m.msg.payload;
+      }
+    }
+    ASSERT_FALSE(topic.empty());
+    // Which change_seqs hold a shown row: every create of an even i. Creates of one writer are
+    // numbered in its order, so count the shown ones from the log.
+    auto log = core->database().ReadChanges(kSince, 100000);
+    ASSERT_TRUE(log.ok());
+    std::vector<int64_t> expected;
+    for (const auto& c : log.value().changes)
+      if (c.data.find(R"("shown")") != std::string::npos) expected.push_back(c.change_seq);
+    ASSERT_EQ(log.value().newest, kWriters * kEach);
+
+    std::vector<int64_t> got;
+    int markers = 0;
+    uint64_t seq = 0;
+    int64_t reached = -1;  // the marker's change_seq: replayed up to here, live after it
+    for (const auto& d : notes) {
+      const std::string op = d["operation"].GetString();
+      if (op == "replay_complete") {
+        ++markers;
+        EXPECT_EQ(d["replayed"].GetUint64(), got.size()) << "the marker counts the replay";
+        reached = d["change_seq"].GetInt64();
+        EXPECT_GE(reached, got.empty() ? int64_t{kSince} : got.back());
+        EXPECT_FALSE(d.HasMember("seq"));
+        continue;
+      }
+      ASSERT_EQ(op, "create");
+      EXPECT_EQ(SeqOf(d), ++seq) << "seq is gap-free across the seam";
+      EXPECT_STREQ(d["data"]["status"].GetString(), "shown");
+      got.push_back(d["change_seq"].GetInt64());
+      if (markers) EXPECT_GT(got.back(), reached) << "a live change the replay already sent";
+    }
+    EXPECT_EQ(markers, 1);
+    EXPECT_EQ(got, expected) << "every matching change after since, once, in commit order";
+  }
+}
+
+// A small service over SQLite in memory, driven like a broker would: the fixture of the resume
+// tests below.
+struct ResumeEnv {
+  explicit ResumeEnv(const char* extra_config = "") {
+    auto cfg = ParseConfig(std::string(R"(
+models:
+  - name: things
+    fields: [{name: id, type: integer, auto_increment: true}, {name: status, type: text}]
+)") + extra_config);
+    EXPECT_TRUE(cfg.ok()) << cfg.error().message;
+    config = cfg.value();
+    config.workers = 2;
+    config.database.path = ":memory:";
+    auto core_or = Core::Create(config);
+    EXPECT_TRUE(core_or.ok()) << core_or.error().message;
+    core = std::move(core_or).value();
+    service = std::make_unique<Service>(config, *core, pub);
+    front = std::make_unique<MqttFront>(config, *service, pub);
+  }
+  ~ResumeEnv() {
+    front.reset();
+    service.reset();
+  }
+  // Sends `payload` as `client` and returns its answer.
+  rapidjson::Document Ask(const std::string& client, const std::string& payload) {
+    const size_t before = pub.count();
+    InboundMessage in;
+    in.topic = "spec/" + client + "/request";
+    in.payload = payload;
+    front->OnMessage(in);
+    std::string answer;
+    EXPECT_TRUE(pub.WaitUntil([&](const auto& sent, int) {
+      for (size_t i = before; i < sent.size(); ++i)
+        if (sent[i].msg.topic == "spec/" + client + "/response") {
+          answer = sent[i].msg.payload;
+          return true;
+        }
+      return false;
+    }));
+    return Parse(answer);
+  }
+  // The notifications on `topic` so far (after the service is drained).
+  std::vector<rapidjson::Document> On(const std::string& topic) {
+    service->Drain();
+    std::vector<rapidjson::Document> out;
+    for (const auto& m : pub.sent())
+      if (m.msg.topic == topic) out.push_back(Parse(m.msg.payload));
+    return out;
+  }
+
+  Config config;
+  std::unique_ptr<Core> core;
+  HoldingTransport pub;
+  std::unique_ptr<Service> service;
+  std::unique_ptr<MqttFront> front;
+};
+
+std::string SubscribeSince(int64_t since) {
+  return fmt::format(R"({{"id":"s","operation":"subscribe","entity":"things","options":)"
+                     R"({{"filters":[{{"column":"status","operator":"eq","value":"shown"}}],)"
+                     R"("since_change_seq":{}}}}})",
+                     since);
+}
+
+TEST(ChangeFeedServiceTest, AResumeReplaysLikeLiveIncludingUpdatesThatLeaveTheView) {
+  ResumeEnv env;
+  auto w = [&](const char* json) {
+    auto d = env.Ask("w", json);
+    ASSERT_TRUE(d["success"].GetBool()) << json;
+  };
+  w(R"({"id":"1","operation":"create","entity":"things","data":{"status":"shown"}})");      // 1
+  w(R"({"id":"2","operation":"create","entity":"things","data":{"status":"shown"}})");      // 2
+  w(R"({"id":"3","operation":"update","entity":"things","data":{"id":1,"status":"no"}})");  // 3
+  w(R"({"id":"4","operation":"delete","entity":"things","data":{"id":2}})");                // 4
+  w(R"({"id":"5","operation":"create","entity":"things","data":{"status":"no"}})");         // 5
+  w(R"({"id":"6","operation":"update","entity":"things","data":{"id":3,"status":"x"}})");   // 6
+  auto a = env.Ask("sub", SubscribeSince(0));
+  ASSERT_TRUE(a["success"].GetBool());
+  const std::string topic = a["data"]["notify_topic"].GetString();
+  auto notes = env.On(topic);
+  ASSERT_EQ(notes.size(), 5u);
+  const char* ops[] = {"create", "create", "update", "delete", "replay_complete"};
+  for (size_t i = 0; i < notes.size(); ++i) {
+    EXPECT_STREQ(notes[i]["operation"].GetString(), ops[i]);
+    EXPECT_EQ(notes[i]["change_seq"].GetInt64(), i < 4 ? int64_t(i + 1) : 6);
+  }
+  EXPECT_TRUE(notes[2]["match"].IsFalse()) << "the update took row 1 out of the view";
+  EXPECT_STREQ(notes[2]["data"]["status"].GetString(), "no");
+  EXPECT_EQ(notes[3]["data"]["id"].GetInt64(), 2) << "delete: the deleted row";
+  EXPECT_EQ(notes[4]["replayed"].GetUint64(), 4u);
+  // Then live, numbered on.
+  w(R"({"id":"7","operation":"create","entity":"things","data":{"status":"shown"}})");  // 7
+  notes = env.On(topic);
+  ASSERT_EQ(notes.size(), 6u);
+  EXPECT_EQ(notes[5]["change_seq"].GetInt64(), 7);
+  EXPECT_EQ(notes[5]["seq"].GetUint64(), 5u);
+}
+
+TEST(ChangeFeedServiceTest, AResumeTheLogCannotServeIsRefusedWithACode) {
+  ResumeEnv env;
+  auto c = env.Ask("w", R"({"id":"1","operation":"create","entity":"things","data":{}})");
+  ASSERT_TRUE(c["success"].GetBool());
+  auto ahead = env.Ask("sub", SubscribeSince(2));
+  EXPECT_STREQ(ahead["error"]["code"].GetString(), "resync_required");
+  EXPECT_EQ(env.core->subscriptions().size(), 0u) << "a refused resume subscribes nothing";
+  auto at_newest = env.Ask("sub", SubscribeSince(1));
+  ASSERT_TRUE(at_newest["success"].GetBool());
+  auto notes = env.On(at_newest["data"]["notify_topic"].GetString());
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_STREQ(notes[0]["operation"].GetString(), "replay_complete");
+  EXPECT_EQ(notes[0]["replayed"].GetUint64(), 0u);
+
+  ResumeEnv off("changes: {enabled: false}\n");
+  auto refused = off.Ask("sub", SubscribeSince(0));
+  EXPECT_STREQ(refused["error"]["code"].GetString(), "invalid_option");
+  EXPECT_NE(std::string(refused["error"]["message"].GetString()).find("changes.enabled"),
+            std::string::npos);
 }
 
 }  // namespace

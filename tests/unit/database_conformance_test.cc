@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/change_log.h"
 #include "adapters/postgres_database.h"
 #include "adapters/recorded_writes.h"
 #include "adapters/sqlite_database.h"
@@ -210,6 +211,35 @@ class DatabaseConformanceTest : public ::testing::TestWithParam<Backend> {
     }
     users_ = Users();
     ASSERT_NE(users_, nullptr);
+    Status st = db_->Migrate(*users_);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+  }
+
+  // The database again, on the same storage (":memory:": an empty one) with `changes`.
+  void Reopen(ChangeLogOptions changes) {
+    db_.reset();
+    switch (GetParam()) {
+      case Backend::kSqliteFile:
+      case Backend::kSqliteMemory: {
+        SqliteOptions o;
+        o.path = GetParam() == Backend::kSqliteFile ? dir_ + "/test.db" : ":memory:";
+        o.readers = 2;
+        o.synchronous_full = false;
+        o.changes = changes;
+        auto db = SqliteDatabase::Open(o);
+        ASSERT_TRUE(db.ok()) << db.error().message;
+        db_ = std::move(db).value();
+        break;
+      }
+      case Backend::kPostgres: {
+        PostgresOptions o;
+        o.url = scratch_->url();
+        o.pool_size = 4;
+        o.changes = changes;
+        db_ = std::make_unique<PostgresDatabase>(o);
+        break;
+      }
+    }
     Status st = db_->Migrate(*users_);
     ASSERT_TRUE(st.ok()) << st.error().message;
   }
@@ -1725,6 +1755,188 @@ TEST_P(DatabaseConformanceTest, ConcurrentWritesCommitWhileFailingOnesRollBackAl
   }
   EXPECT_EQ(told, static_cast<size_t>(created.load()));
   EXPECT_EQ(keys.size(), told);  // each committed row told once
+}
+
+// --- the change log -----------------------------------------------------------------------------
+
+// Every logged change, oldest first.
+std::vector<LoggedChange> LoggedSince(Database& db, int64_t after) {
+  auto page = db.ReadChanges(after, 100000);
+  EXPECT_TRUE(page.ok()) << page.error().message;
+  return page.ok() ? page.value().changes : std::vector<LoggedChange>{};
+}
+
+TEST_P(DatabaseConformanceTest, ChangeLogHoldsEveryCommittedWriteWithItsRows) {
+  ASSERT_TRUE(db_->logs_changes());
+  RecordingListener listener;
+  db_->SetChangeListener(&listener);
+  auto created = db_->Create(*users_, {{{kName, S("A")}, {kActive, B(true)}},
+                                       {{kName, S("B")}, {kMeta, S(R"({"k":[1]})")}}});
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_FALSE(db_->Create(*users_, {{{kEmail, S("no-name@example.com")}}}).ok());
+  auto updated = db_->Update(*users_, I(1), {{kAge, I(5)}}, {});
+  ASSERT_TRUE(updated.ok() && updated.value().has_value());
+  ASSERT_TRUE(db_->Update(*users_, I(99), {{kAge, I(5)}}, {}).ok());  // changes nothing
+  auto deleted = db_->Delete(*users_, I(2), {});
+  ASSERT_TRUE(deleted.ok() && deleted.value().has_value());
+  db_->SetChangeListener(nullptr);
+
+  const std::vector<LoggedChange> log = LoggedSince(*db_, 0);
+  ASSERT_EQ(log.size(), 4u);
+  for (size_t i = 0; i < log.size(); ++i) {
+    EXPECT_EQ(log[i].change_seq, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(log[i].schema, users_->schema());
+    EXPECT_EQ(log[i].entity, users_->entity());
+  }
+  auto decoded = [&](const std::string& json) {
+    auto row = DecodeRow(*users_, json);
+    EXPECT_TRUE(row.ok()) << json << ": " << (row.ok() ? "" : row.error().message);
+    return row.ok() ? row.value() : Row{};
+  };
+  EXPECT_EQ(log[0].kind, Change::Kind::kCreate);
+  EXPECT_TRUE(RowIs(*users_, decoded(log[0].data), created.value()[0]));
+  EXPECT_TRUE(log[0].old_data.empty());
+  EXPECT_TRUE(RowIs(*users_, decoded(log[1].data), created.value()[1]));
+  EXPECT_EQ(log[2].kind, Change::Kind::kUpdate);
+  EXPECT_TRUE(RowIs(*users_, decoded(log[2].data), *updated.value()));
+  EXPECT_TRUE(RowIs(*users_, decoded(log[2].old_data), created.value()[0]));
+  EXPECT_EQ(log[3].kind, Change::Kind::kDelete);
+  EXPECT_TRUE(RowIs(*users_, decoded(log[3].data), created.value()[1]));
+
+  // The listener is told the same numbers.
+  std::vector<int64_t> told;
+  for (auto& batch : listener.Take())
+    for (auto& c : batch) told.push_back(c.change_seq);
+  EXPECT_EQ(told, (std::vector<int64_t>{1, 2, 3, 4}));
+}
+
+TEST_P(DatabaseConformanceTest, ConcurrentWritesGetGapFreeChangeSeqsInCommitOrder) {
+  RecordingListener listener;
+  db_->SetChangeListener(&listener);
+  constexpr int kThreads = 4, kEach = 40;
+  std::atomic<int> applied{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        // Every third create conflicts and rolls back alone: it must leave no hole.
+        const int n = i % 3 == 2 ? i - 1 : i;
+        const std::string email = "u" + std::to_string(t) + "-" + std::to_string(n) + "@x";
+        auto r = db_->Create(*users_, {{{kName, S("n")}, {kEmail, Value{email}}}});
+        if (!r.ok()) continue;
+        ++applied;
+        auto u = db_->Update(*users_, r.value()[0][kId], {{kAge, I(i)}}, {});
+        if (u.ok() && u.value()) ++applied;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  db_->SetChangeListener(nullptr);
+  std::vector<int64_t> told;
+  for (auto& batch : listener.Take())
+    for (auto& c : batch) told.push_back(c.change_seq);
+  ASSERT_EQ(told.size(), static_cast<size_t>(applied.load()));
+  for (size_t i = 0; i < told.size(); ++i)
+    ASSERT_EQ(told[i], static_cast<int64_t>(i + 1)) << "told in commit order, without a gap";
+  const auto log = LoggedSince(*db_, 0);
+  ASSERT_EQ(log.size(), told.size());
+  // A row's update follows its create in the log.
+  std::set<std::string> created;
+  for (const LoggedChange& c : log) {
+    auto row = DecodeRow(*users_, c.data);
+    ASSERT_TRUE(row.ok());
+    const std::string key = KeyText(row.value()[kId]);
+    if (c.kind == Change::Kind::kCreate)
+      EXPECT_TRUE(created.insert(key).second);
+    else
+      EXPECT_TRUE(created.count(key)) << "update of " << key << " before its create";
+  }
+}
+
+TEST_P(DatabaseConformanceTest, ReadsReportTheNewestChangeOfTheirSnapshot) {
+  auto before = db_->Read(Query());
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before.value().change_seq, std::optional<int64_t>(0));
+  Seed();  // one batch create: changes 1..5
+  ASSERT_TRUE(db_->Update(*users_, I(2), {{kAge, I(9)}}, {}).ok());
+  auto after = db_->Read(Query());
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after.value().change_seq, std::optional<int64_t>(6));
+  int64_t seq = -1;
+  auto row = db_->ReadByKey(*users_, I(3), AllColumns(*users_), {}, &seq);
+  ASSERT_TRUE(row.ok() && row.value().has_value());
+  EXPECT_TRUE(RowIs(*users_, *row.value(), *ByKey(3)));
+  EXPECT_EQ(seq, 6);
+  seq = -1;
+  auto missing = db_->ReadByKey(*users_, I(99), AllColumns(*users_), {}, &seq);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing.value().has_value());
+}
+
+TEST_P(DatabaseConformanceTest, ReadChangesPagesInOrderWithTheLogsBounds) {
+  Seed();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(db_->Update(*users_, I(1), {{kAge, I(i)}}, {}).ok());
+  auto page = db_->ReadChanges(3, 4);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  EXPECT_EQ(page.value().oldest, 1);
+  EXPECT_EQ(page.value().newest, 10);
+  ASSERT_EQ(page.value().changes.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(page.value().changes[i].change_seq, int64_t(4 + i));
+  auto bounds = db_->ReadChanges(10, 0);
+  ASSERT_TRUE(bounds.ok());
+  EXPECT_TRUE(bounds.value().changes.empty());
+  EXPECT_EQ(bounds.value().newest, 10);
+  auto past = db_->ReadChanges(50, 10);
+  ASSERT_TRUE(past.ok());
+  EXPECT_TRUE(past.value().changes.empty());
+}
+
+TEST_P(DatabaseConformanceTest, TrimKeepsTheNewestRowsAsAGapFreeSuffix) {
+  ChangeLogOptions o;
+  o.max_rows = 3;
+  ASSERT_NO_FATAL_FAILURE(Reopen(o));
+  Seed();  // changes 1..5; this first write also ran the (empty) trim
+  ASSERT_TRUE(db_->Update(*users_, I(1), {{kAge, I(1)}}, {}).ok());  // 6
+  std::this_thread::sleep_for(std::chrono::milliseconds(ChangeTrimmer::kTrimIntervalMs + 100));
+  ASSERT_TRUE(db_->Update(*users_, I(1), {{kAge, I(2)}}, {}).ok());  // trims to 4..6, then 7
+  auto page = db_->ReadChanges(0, 100);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  EXPECT_EQ(page.value().oldest, 4);
+  EXPECT_EQ(page.value().newest, 7);
+  ASSERT_EQ(page.value().changes.size(), 4u);
+  EXPECT_EQ(page.value().changes.front().change_seq, 4);
+}
+
+TEST_P(DatabaseConformanceTest, TrimByAgeKeepsTheNewestRowSoNumbersGoOn) {
+  ChangeLogOptions o;
+  o.retention_s = 1;
+  ASSERT_NO_FATAL_FAILURE(Reopen(o));
+  Seed();  // 1..5
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  ASSERT_TRUE(db_->Update(*users_, I(1), {{kAge, I(2)}}, {}).ok());  // trims 1..4, then 6
+  auto page = db_->ReadChanges(0, 100);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  EXPECT_EQ(page.value().oldest, 5);
+  EXPECT_EQ(page.value().newest, 6);
+}
+
+TEST_P(DatabaseConformanceTest, WithTheLogOffNothingIsLoggedOrNumbered) {
+  ChangeLogOptions o;
+  o.enabled = false;
+  ASSERT_NO_FATAL_FAILURE(Reopen(o));
+  EXPECT_FALSE(db_->logs_changes());
+  RecordingListener listener;
+  db_->SetChangeListener(&listener);
+  Seed();
+  db_->SetChangeListener(nullptr);
+  for (auto& batch : listener.Take())
+    for (auto& c : batch) EXPECT_EQ(c.change_seq, 0);
+  auto read = db_->Read(Query());
+  ASSERT_TRUE(read.ok());
+  EXPECT_FALSE(read.value().change_seq.has_value());
+  auto page = db_->ReadChanges(0, 10);
+  ASSERT_FALSE(page.ok());
+  EXPECT_EQ(page.error().code, ErrorCode::kInvalidOperation);
 }
 
 INSTANTIATE_TEST_SUITE_P(Adapters, DatabaseConformanceTest,

@@ -185,7 +185,8 @@ TEST_F(PostgresDatabaseTest, MigrateCreatesRealSchemasAndTypedColumns) {
   EXPECT_EQ(Sql("SELECT table_schema, table_name, table_type FROM information_schema.tables "
                 "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"),
             (Table{{"blog", "posts", "BASE TABLE"},
-                   {"mqttspec", "requests", "BASE TABLE"},  // the service's own: recorded writes
+                   {"mqttspec", "changes", "BASE TABLE"},   // the service's own: the change log
+                   {"mqttspec", "requests", "BASE TABLE"},  // and recorded writes
                    {"public", "users", "BASE TABLE"}}));
   EXPECT_EQ(Sql("SELECT schema_name FROM information_schema.schemata WHERE schema_name = 'blog'"),
             (Table{{"blog"}}));

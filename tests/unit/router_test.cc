@@ -425,7 +425,7 @@ TEST_F(RouterTest, UnsupportedOrUnknownOptionsAreRefusedByName) {
   EXPECT_STREQ(d["error"]["code"].GetString(), "invalid_option");
   EXPECT_STREQ(d["error"]["message"].GetString(),
                "option 'limt' is unknown (known: filters, sort, columns, omit_columns, limit, "
-               "offset)");
+               "offset, since_change_seq)");
   EXPECT_EQ(
       ErrorCodeOf(
           R"({"id":"x","type":"subscription","operation":"subscribe","entity":"users","options":{"cursor_forward":"x"}})"),
@@ -436,6 +436,41 @@ TEST_F(RouterTest, PingIsAnsweredWithPong) {
   auto d = Send(R"({"id":"p","type":"ping"})");
   EXPECT_STREQ(d["type"].GetString(), "pong");
   EXPECT_STREQ(d["id"].GetString(), "p");
+}
+
+TEST_F(RouterTest, ReadsCarryTheChangeSeqTheyStandAt) {
+  auto empty = Send(R"({"id":"r0","operation":"read","entity":"users"})");
+  EXPECT_EQ(empty["metadata"]["change_seq"].GetInt64(), 0);
+  Send(R"({"id":"c1","operation":"create","entity":"users","data":{"name":"Ann"}})");
+  Send(R"({"id":"c2","operation":"create","entity":"users","data":{"name":"Bo"}})");
+  Send(R"({"id":"u","operation":"update","entity":"users","data":{"id":1,"status":"off"}})");
+  auto list = Send(R"({"id":"r1","operation":"read","entity":"users"})");
+  EXPECT_EQ(list["metadata"]["change_seq"].GetInt64(), 3);
+  EXPECT_EQ(list["metadata"]["total"].GetInt64(), 2);
+  auto one = Send(R"({"id":"r2","operation":"read","entity":"users","record_id":"2"})");
+  ASSERT_TRUE(one["success"].GetBool());
+  EXPECT_EQ(one["metadata"]["change_seq"].GetInt64(), 3);
+  EXPECT_FALSE(one["metadata"].HasMember("total")) << "a single-record read has no list metadata";
+}
+
+TEST_F(RouterTest, SinceChangeSeqIsRefusedOutsideSubscribeAndWhenNotANonNegativeInteger) {
+  auto d =
+      Send(R"({"id":"x","operation":"read","entity":"users","options":{"since_change_seq":1}})");
+  EXPECT_STREQ(d["error"]["code"].GetString(), "invalid_option");
+  EXPECT_STREQ(d["error"]["message"].GetString(),
+               "option 'since_change_seq' applies to subscribe only");
+  for (const char* bad : {"-1", "\"5\"", "1.5", "true", "18446744073709551615"}) {
+    auto e = Send(std::string(R"({"id":"x","type":"subscription","operation":"subscribe",)") +
+                  R"("entity":"users","options":{"since_change_seq":)" + bad + "}}");
+    EXPECT_STREQ(e["error"]["code"].GetString(), "invalid_option") << bad;
+    EXPECT_STREQ(e["error"]["message"].GetString(),
+                 "since_change_seq must be a non-negative integer")
+        << bad;
+  }
+  EXPECT_EQ(
+      ErrorCodeOf(
+          R"({"id":"x","operation":"read","entity":"users","options":{"since_change_seq":null}})"),
+      "success");
 }
 
 }  // namespace
