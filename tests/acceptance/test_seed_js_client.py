@@ -5,6 +5,7 @@ Runs `npm install --no-audit --no-fund` here first when node_modules is missing 
 Run: cd tests/acceptance && MQTTSPECD=/abs/path/mqttspecd python3 -m unittest -v test_seed_js_client
 """
 
+import fcntl
 import os
 import re
 import shutil
@@ -23,17 +24,21 @@ CLIENT = os.path.join(HERE, "seed_js_client.js")
 def ensure_node_modules(test):
     node, npm = shutil.which("node"), shutil.which("npm")
     test.assertIsNotNone(node, "node is required (Debian package nodejs)")
-    if os.path.isdir(os.path.join(HERE, "node_modules", "mqtt")):
-        return node
-    test.assertIsNotNone(npm, "npm is required to install MQTT.js")
-    try:
-        proc = subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=HERE,
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=240)
-    except subprocess.TimeoutExpired:
-        test.fail("npm install did not finish in 240 s")
-    test.assertEqual(proc.returncode, 0, "npm install failed:\n"
-                     + proc.stdout.decode("utf-8", "replace")
-                     + proc.stderr.decode("utf-8", "replace"))
+    # ctest runs this module in several variants at once: one installs, the others wait for it
+    # (npm writes node_modules/.package-lock.json last, so its presence means a whole install).
+    with open(os.path.join(HERE, ".npm-install.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.isfile(os.path.join(HERE, "node_modules", ".package-lock.json")):
+            return node
+        test.assertIsNotNone(npm, "npm is required to install MQTT.js")
+        try:
+            proc = subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=HERE,
+                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=240)
+        except subprocess.TimeoutExpired:
+            test.fail("npm install did not finish in 240 s")
+        test.assertEqual(proc.returncode, 0, "npm install failed:\n"
+                         + proc.stdout.decode("utf-8", "replace")
+                         + proc.stderr.decode("utf-8", "replace"))
     return node
 
 
