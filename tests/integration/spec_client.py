@@ -34,7 +34,7 @@ ERROR_CODES = {
     "invalid_json", "invalid_message", "invalid_operation", "model_not_found", "unknown_column",
     "invalid_filter", "invalid_option", "invalid_value", "not_found", "conflict", "forbidden",
     "hook_error", "payload_too_large", "rate_limited", "too_many_subscriptions", "timeout",
-    "unavailable", "internal",
+    "unavailable", "internal", "resync_required",
 }
 
 

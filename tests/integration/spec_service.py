@@ -65,7 +65,7 @@ class Service:
 
     def __init__(self, extra_models=(), limits=None, log_level=None, server_binary=None,
                  broker_extra=None, mode=None, client_username=None, client_password=None,
-                 db=None, database_extra=None):
+                 db=None, database_extra=None, config_extra=None):
         self.mode = mode or default_mode()
         if self.mode not in ("external", "embedded"):
             raise ValueError(f"mode must be external or embedded, not {self.mode!r}")
@@ -81,6 +81,7 @@ class Service:
         self.models = [USERS_MODEL] + list(extra_models)
         self.broker_extra = dict(broker_extra or {})  # merged into the config's broker: section
         self.database_extra = dict(database_extra or {})  # … and database: section
+        self.config_extra = dict(config_extra or {})  # top-level sections (e.g. changes:)
         self.limits = dict(limits or {})
         self.log_level = log_level or os.environ.get("MQTTSPEC_LOG_LEVEL", "info")
         self.server_binary = server_binary or default_server_binary()
@@ -231,6 +232,7 @@ class Service:
         }
         if self.limits:
             cfg["limits"] = self.limits
+        cfg.update(self.config_extra)
         return cfg
 
     def _start_server(self, timeout):

@@ -2,8 +2,8 @@
 outside with real MQTT clients and real HS256 tokens (PyJWT):
 
   jwt_auth          no token / bad signature / another algorithm / expired → CONNACK refused (5)
-  tenant_isolation  tenant A cannot read (list, by key), update, delete, be notified of, create
-                    for, or move a row to tenant B
+  tenant_isolation  tenant A cannot read (list, by key), update, delete, be notified of (live
+                    or by a resumed subscription's replay), create for, or move a row to tenant B
   rbac              delete needs the admin role
   audit_log         an audit row per create / update / delete, with the token's user_id claim
 
@@ -330,6 +330,29 @@ class ExamplePlugins(ServiceTestCase):
         bseen = b.messages_on(bsub["notify_topic"])
         self.assertEqual([(m.get("operation"), m.get("data", {}).get("tenant_id")) for m in bseen],
                          [("create", "B"), ("update", "B"), ("delete", "B")], bseen)
+
+    def test_a_resumed_subscription_replays_only_the_clients_tenant(self):
+        a, b = self.alice(), self.bob()
+        since = a.request(req("read"))["metadata"]["change_seq"]
+        theirs = self.create_doc(b, "b-replay", n=5)
+        self.assertOk(b.request(req("update", record_id=theirs["id"], data={"n": 6})))
+        mine = self.create_doc(a, "a-replay", n=1)
+        self.assertOk(b.request(req("delete", record_id=theirs["id"])))
+        a.subscribe(f"spec/{a.client_id}/notify/+")
+        wide = [{"column": "tenant_id", "operator": "eq", "value": "B"},
+                {"column": "n", "operator": "gte", "value": 0, "logic_operator": "OR"}]
+        for name, filters in (("all", None), ("wide", wide)):
+            with self.subTest(subscription=name):
+                m = sub_req(filters=filters)
+                m.setdefault("options", {})["since_change_seq"] = since
+                data = self.assertOk(a.request(m))
+                topic = data["notify_topic"]
+                a.wait_for(lambda t, m, p, topic=topic: t == topic
+                           and m.get("operation") == "replay_complete", 5, "the marker")
+                seen = a.messages_on(topic)
+                self.assertEqual([(n["operation"], n.get("data", {}).get("id")) for n in seen],
+                                 [("create", mine["id"]), ("replay_complete", None)], seen)
+                self.assertEqual(seen[-1]["replayed"], 1)
 
     def test_not_null_tenant_column_is_stamped_too(self):
         # tenant_isolation sets tenant_id on create; with the column declared NOT NULL the
