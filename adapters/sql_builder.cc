@@ -402,7 +402,7 @@ Statement SqlBuilder::LogChange(const Model& m, Change::Kind kind, const Value& 
   Statement st;
   st.sql = "INSERT INTO " + ChangesTable() +
            " (change_seq, \"schema\", entity, record_id, operation, data, old_data, committed_at) "
-           "SELECT coalesce(max(change_seq), 0) + 1, ";
+           "VALUES (NULL, ";
   AppendParam(st, Value{m.schema()});
   st.sql += ", ";
   AppendParam(st, Value{m.entity()});
@@ -416,7 +416,7 @@ Statement SqlBuilder::LogChange(const Model& m, Change::Kind kind, const Value& 
   AppendParam(st, old_data ? Value{*old_data} : Value{});
   st.sql += ", ";
   AppendParam(st, Value{now_ms});
-  st.sql += " FROM " + ChangesTable() + " RETURNING change_seq";
+  st.sql += ")";
   return st;
 }
 

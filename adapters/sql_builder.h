@@ -68,8 +68,10 @@ class SqlBuilder {
   // "mqttspec"."changes" on PostgreSQL (whose schema CreateRequestsTable makes). Its DDL:
   std::vector<std::string> CreateChangesTable() const;
   // SQLite: appends one change, its rows encoded (change_log.h EncodeRow; `old_data` only for an
-  // update), numbered right after the newest; returns its change_seq. Gap-free: a rolled-back
-  // change gives its number back.
+  // update). Its change_seq is the rowid SQLite gives (sqlite3_last_insert_rowid): the newest + 1,
+  // since the key is an INTEGER PRIMARY KEY without AUTOINCREMENT and a trim never deletes the
+  // newest row. Gap-free: a rolled-back change gives its number back. (A plain INSERT: the
+  // INSERT … SELECT max + 1 … RETURNING form cost twice as much per write.)
   Statement LogChange(const registry::Model& model, Change::Kind kind, const Value& key,
                       std::string data, const std::string* old_data, int64_t now_ms) const;
   // PostgreSQL: `write` (an insert, update or delete of at most one row, returning the model's

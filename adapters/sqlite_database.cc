@@ -341,12 +341,12 @@ Status SqliteDatabase::AfterWrite(const WriteTag* tag, const Model& m,
       const bool update = c.kind == Change::Kind::kUpdate;
       const Row& row = c.kind == Change::Kind::kDelete ? c.before : c.after;
       const std::string old_data = update ? EncodeRow(m, c.before) : std::string();
-      auto seq =
+      auto logged =
           writer_->Query(sql_.LogChange(m, c.kind, row.at(m.primary_index()), EncodeRow(m, row),
                                         update ? &old_data : nullptr, now),
-                         1);
-      if (!seq.ok()) return seq.take_error();
-      c.change_seq = std::get<int64_t>(seq.value().at(0).at(0));
+                         0);
+      if (!logged.ok()) return logged.take_error();
+      c.change_seq = sqlite3_last_insert_rowid(writer_->db());
     }
   }
   if (!tag) return OkStatus();
