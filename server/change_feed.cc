@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "adapters/change_log.h"
+#include "common/blocking.h"
 #include "protocol/render.h"
 #include "server/matcher.h"
 
@@ -14,12 +16,13 @@ namespace mqttspec::server {
 using adapters::Change;
 
 ChangeFeed::ChangeFeed(Subscriptions& subscriptions, Transport& publisher, int qos, size_t capacity,
-                       Events* events)
+                       Events* events, ReplayPace pace)
     : subscriptions_(subscriptions),
       publisher_(publisher),
       events_(events),
       qos_(qos),
-      capacity_(capacity) {
+      capacity_(capacity),
+      pace_(pace) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -130,7 +133,41 @@ void ChangeFeed::Send(const Subscription& s, std::string payload) {
   publisher_.Publish(std::move(out));
 }
 
-Result<int> ChangeFeed::ReplayOne(Subscription& s, const adapters::LoggedChange& c) {
+// A token bucket: `burst` notifications at once, refilled at `rate` per second. Waiting counts as
+// blocking (common/blocking.h): the worker pool runs other clients meanwhile.
+class ChangeFeed::Pacer {
+ public:
+  explicit Pacer(ReplayPace pace)
+      : pace_(pace), tokens_(static_cast<double>(pace.burst)), last_(Clock::now()) {}
+
+  void Take() {
+    if (pace_.rate <= 0) return;
+    Refill();
+    if (tokens_ < 1) {
+      // Wait for half a burst (at least one), not for every single token.
+      const double want = std::max(1.0, static_cast<double>(pace_.burst) / 2);
+      BlockingRegion waiting;
+      std::this_thread::sleep_for(std::chrono::duration<double>((want - tokens_) / pace_.rate));
+      Refill();
+    }
+    tokens_ -= 1;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void Refill() {
+    const auto now = Clock::now();
+    tokens_ = std::min(static_cast<double>(std::max<size_t>(pace_.burst, 1)),
+                       tokens_ + pace_.rate * std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+
+  ReplayPace pace_;
+  double tokens_;
+  Clock::time_point last_;
+};
+
+Result<int> ChangeFeed::ReplayOne(Subscription& s, const adapters::LoggedChange& c, Pacer& pacer) {
   const registry::Model& m = *s.model;
   if (c.schema != m.schema() || c.entity != m.entity()) return 0;
   auto row = adapters::DecodeRow(m, c.data);
@@ -145,6 +182,7 @@ Result<int> ChangeFeed::ReplayOne(Subscription& s, const adapters::LoggedChange&
   }
   const protocol::NotificationTemplate note(adapters::ChangeKindName(c.kind), m, row.value(),
                                             c.change_seq);
+  pacer.Take();
   Send(s, note.For(s.id, s.seq.fetch_add(1, std::memory_order_relaxed) + 1, match));
   return 1;
 }
@@ -152,6 +190,7 @@ Result<int> ChangeFeed::ReplayOne(Subscription& s, const adapters::LoggedChange&
 void ChangeFeed::Resume(const SubscriptionPtr& s, int64_t since, adapters::Database& db) {
   int64_t cursor = since;  // every change up to here has been replayed (or did not match)
   uint64_t replayed = 0;
+  Pacer pacer(pace_);
   auto end = [&](const std::string& why) {
     spdlog::warn("replay of {} for '{}' ends it: {}", s->id, s->client_id, why);
     // The notification first: a gRPC stream that sees the subscription gone still finds it.
@@ -168,7 +207,7 @@ void ChangeFeed::Resume(const SubscriptionPtr& s, int64_t since, adapters::Datab
     for (const adapters::LoggedChange& c : page.value().changes) {
       if (c.change_seq != cursor + 1)
         return end(fmt::format("the change log no longer holds change_seq {}", cursor + 1));
-      auto sent = ReplayOne(*s, c);
+      auto sent = ReplayOne(*s, c, pacer);
       if (!sent.ok()) return end(fmt::format("change {}: {}", c.change_seq, sent.error().message));
       replayed += static_cast<uint64_t>(sent.value());
       cursor = c.change_seq;

@@ -24,11 +24,19 @@
 
 namespace mqttspec::server {
 
+// How fast a resume replays (changes.replay_rate, replay_burst): a token bucket per resume, so a
+// replay of a long backlog does not overrun the broker's queue for the subscriber
+// (limits.max_queued_messages) — the broker cannot tell us how far delivery got. rate 0: unpaced.
+struct ReplayPace {
+  double rate = 20000;  // notifications per second
+  size_t burst = 500;   // sent at once at most
+};
+
 class ChangeFeed : public adapters::ChangeListener {
  public:
   // `events`, if given, gets a "change" event per change while someone watches.
   ChangeFeed(Subscriptions& subscriptions, Transport& publisher, int qos, size_t capacity,
-             Events* events = nullptr);
+             Events* events = nullptr, ReplayPace pace = {});
   ~ChangeFeed() override;  // publishes what is queued, then stops
 
   void OnCommitted(std::vector<adapters::Change> changes) override;
@@ -61,13 +69,16 @@ class ChangeFeed : public adapters::ChangeListener {
   void Send(const Subscription& subscription, std::string payload);
   // One logged change replayed to `subscription` if it matches: how many notifications it sent
   // (0 or 1). Errors: internal (a row the model cannot read).
-  Result<int> ReplayOne(Subscription& subscription, const adapters::LoggedChange& change);
+  class Pacer;
+  Result<int> ReplayOne(Subscription& subscription, const adapters::LoggedChange& change,
+                        Pacer& pacer);
 
   Subscriptions& subscriptions_;
   Transport& publisher_;
   Events* events_;
   int qos_;
   size_t capacity_;
+  ReplayPace pace_;
 
   mutable std::mutex mu_;  // guards queue_, busy_, stopping_, stats_, last_change_seq_
   std::condition_variable ready_, space_, idle_;

@@ -402,9 +402,14 @@ Config Parse(const YAML::Node& root) {
                      {{"enabled", [&](auto& v, auto& k) { c.changes.enabled = Bool(v, k); }},
                       {"retention_s",
                        [&](auto& v, auto& k) { c.changes.retention_s = Int(v, k, 1, 315360000); }},
-                      {"max_rows", [&](auto& v, auto& k) {
-                         c.changes.max_rows = Int(v, k, 1, 1000000000000);
-                       }}});
+                      {"max_rows",
+                       [&](auto& v, auto& k) { c.changes.max_rows = Int(v, k, 1, 1000000000000); }},
+                      {"replay_rate",
+                       [&](auto& v, auto& k) {
+                         c.changes.replay_rate = static_cast<double>(Int(v, k, 0, 100000000));
+                       }},
+                      {"replay_burst",
+                       [&](auto& v, auto& k) { c.changes.replay_burst = Int(v, k, 1, 1000000); }}});
         }},
        {"log",
         [&](auto& n, auto& p) {

@@ -114,6 +114,10 @@ struct ChangesConfig {
   bool enabled = true;
   int64_t retention_s = 86400;
   int64_t max_rows = 1000000;
+  // A resume's replay pace (server/change_feed.h ReplayPace): notifications per second, 0 =
+  // unpaced, and at most this many at once.
+  double replay_rate = 20000;
+  int64_t replay_burst = 500;
 };
 
 struct Config {

@@ -13,8 +13,9 @@ namespace mqttspec::server {
 
 Service::Service(const Config& config, Core& core, Transport& notifications)
     : core_(core), router_(core.router()), limiter_(config.limits.requests_per_second_per_client) {
-  feed_ = std::make_unique<ChangeFeed>(core.subscriptions(), notifications, config.qos.notification,
-                                       kChangeQueueCapacity, &events_);
+  feed_ = std::make_unique<ChangeFeed>(
+      core.subscriptions(), notifications, config.qos.notification, kChangeQueueCapacity, &events_,
+      ReplayPace{config.changes.replay_rate, static_cast<size_t>(config.changes.replay_burst)});
   core.database().SetChangeListener(feed_.get());
   int workers = config.workers > 0
                     ? config.workers

@@ -268,6 +268,32 @@ class ResyncRequired(ResumeTestCase):
         self.assertIn("subscribe only", r["error"]["message"])
 
 
+class LongBacklog(ResumeTestCase):
+    """A replay is paced (changes.replay_rate, replay_burst): the broker cannot say how far
+    delivery to the subscriber got, and a backlog dumped at once overran its queue
+    (limits.max_queued_messages / the broker's max_queued_messages): most of it and the marker
+    were dropped. Paced at a rate the subscriber takes, 3 000 changes arrive whole."""
+
+    @classmethod
+    def make_service(cls):
+        return Service(config_extra={"changes": {"replay_rate": 2000, "replay_burst": 200}})
+
+    def test_a_backlog_larger_than_the_brokers_queue_arrives_whole(self):
+        tag = "rb" + random_suffix()
+        c = self.client("w")
+        for b in range(3):
+            rows = [{"name": f"{tag}-{b}-{i}", "status": "on"} for i in range(1000)]
+            self.assertOk(c.request(req("create", data=rows), timeout=30))
+        dev = self.client("dev")
+        t0 = time.monotonic()
+        data = self.assertOk(subscribe(dev, view_filters(tag), since=0))
+        got = wait_notes(dev, data["notify_topic"], 3001, timeout=60)
+        elapsed = time.monotonic() - t0
+        changes = self.assertSeam(got, 0)
+        self.assertEqual(len(changes), 3000)
+        self.assertGreater(elapsed, 1.0, "3000 changes at 2000/s take over a second")
+
+
 class ChangeLogOff(ResumeTestCase):
     @classmethod
     def make_service(cls):

@@ -20,6 +20,23 @@ TEST(Config, EmptyTextGivesTheDocumentedDefaults) {
   EXPECT_EQ(c.value().limits.max_filters, 64);
   EXPECT_EQ(c.value().limits.dedup_window_s, 60);
   EXPECT_EQ(c.value().admin.listen, "127.0.0.1:50051");
+  EXPECT_TRUE(c.value().changes.enabled);
+  EXPECT_EQ(c.value().changes.retention_s, 86400);
+  EXPECT_EQ(c.value().changes.max_rows, 1000000);
+  EXPECT_EQ(c.value().changes.replay_rate, 20000);
+  EXPECT_EQ(c.value().changes.replay_burst, 500);
+}
+
+TEST(Config, ChangesSectionParses) {
+  auto c = ParseConfig(
+      "changes: {enabled: false, retention_s: 60, max_rows: 10, replay_rate: 0, "
+      "replay_burst: 50}");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c.value().changes.enabled);
+  EXPECT_EQ(c.value().changes.retention_s, 60);
+  EXPECT_EQ(c.value().changes.max_rows, 10);
+  EXPECT_EQ(c.value().changes.replay_rate, 0);
+  EXPECT_EQ(c.value().changes.replay_burst, 50);
 }
 
 TEST(Config, ProtocolExampleParses) {
@@ -98,6 +115,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"database: {group_commit: {max_rows: 0}}", "database.group_commit.max_rows"},
         BadConfig{"database: {group_commit: {max_ms: 0}}", "database.group_commit.max_ms"},
         BadConfig{"database: {group_commit: {rows: 5}}", "database.group_commit.rows"},
+        BadConfig{"changes: {retention_s: 0}", "changes.retention_s"},
+        BadConfig{"changes: {max_rows: 0}", "changes.max_rows"},
+        BadConfig{"changes: {enabled: perhaps}", "changes.enabled"},
+        BadConfig{"changes: {replay_rate: -1}", "changes.replay_rate"},
+        BadConfig{"changes: {replay_burst: 0}", "changes.replay_burst"},
+        BadConfig{"changes: {keep: 5}", "changes.keep"},
         BadConfig{"limits: {max_rows: -1}", "limits.max_rows"},
         BadConfig{"limits: {max_rows: [1]}", "limits.max_rows"},
         BadConfig{"topics: {prefix: 'a/#'}", "topics.prefix"},
