@@ -146,6 +146,47 @@ int RunReport(const std::string& path) {
       }
     }
   }
+  // The change log: its cost to writes (each setup against its `-nolog` twin, changes.enabled
+  // false, in the same run) and the replay rate of a resuming subscriber.
+  auto twin = [&](const Cell& r) -> const Cell* {
+    for (const Cell& c : cells)
+      if (c.setup == r.setup + "-nolog" && c.qos == r.qos && c.workload == r.workload) return &c;
+    return nullptr;
+  };
+  bool header = false;
+  for (const Cell& r : cells) {
+    const Cell* off = twin(r);
+    if (!off || r.workload == "replay" || off->rps <= 0) continue;
+    if (!header) {
+      std::printf(
+          "\n**The change log's cost** (the same setup with `changes: {enabled: false}`, same "
+          "run; target: the log costs at most 15 %% of create throughput)\n\n"
+          "| QoS | workload | setup | req/s with the log | without | with ÷ without | p50 µs "
+          "with / without |\n|---|---|---|---:|---:|---:|---:|\n");
+      header = true;
+    }
+    std::printf("| %d | %s | %s | %.0f | %.0f | %.2f× | %.0f / %.0f |\n", r.qos, r.workload.c_str(),
+                r.setup.c_str(), r.rps, off->rps, r.rps / off->rps, r.p50, off->p50);
+  }
+  header = false;
+  for (const Cell& r : cells) {
+    if (r.workload != "replay") continue;
+    if (!header) {
+      std::printf(
+          "\n**Replay** (one subscriber resumes with since_change_seq 0 and receives every "
+          "logged change; the median of 3 resumes per round)\n\n"
+          "| QoS | setup | changes | first after µs | whole replay s | changes/s | × echo "
+          "read-by-key req/s |\n|---|---|---:|---:|---:|---:|---:|\n");
+      header = true;
+    }
+    const Cell* echo = nullptr;
+    for (const Cell& b : cells)
+      if (b.setup == "echo" && b.qos == r.qos && b.workload == "read-by-key") echo = &b;
+    std::printf("| %d | %s | %.0f | %.0f | %.2f | %.0f%s | %s |\n", r.qos, r.setup.c_str(),
+                r.rps * r.p50_64 / 1e6, r.p50, r.p50_64 / 1e6, r.rps,
+                range(r.rps_min, r.rps_max, "%.0f").c_str(),
+                echo && echo->rps > 0 ? Fmt("%.2f×", r.rps / echo->rps).c_str() : "—");
+  }
   std::printf(
       "\n**Targets** (read-by-key, ratios of medians to the echo baseline of the same QoS in this "
       "run):\n\n");

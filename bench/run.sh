@@ -13,6 +13,8 @@
 #   embedded     mqttspecd (broker.mode: embedded: Mosquitto with our plugin), SQLite
 #   external-pg  as external, on PostgreSQL (a fresh database of the private cluster)
 #   embedded-pg  as embedded, on PostgreSQL
+#   …-nolog      (SETUPS / PG_SETUPS external-nolog, embedded-nolog) the same setup with
+#                `changes: {enabled: false}`: the change log's cost to writes, in the same run
 # then, once per round, the raw baselines (mqttspec_pq_baseline: the same statements through the
 # sqlite3 C API / libpq alone, on the table the round's embedded runs left: raw-sqlite, raw-pg =
 # one autocommit PQexecPrepared, raw-pg-tx = BEGIN/statement/COMMIT as the adapter sends them,
@@ -21,7 +23,9 @@
 # Workloads: SQLite with synchronous: normal (SYNCHRONOUS=full for the default), PostgreSQL with pool_size 8 (the throw-away cluster
 # runs with fsync=off, synchronous_commit=off; PG_DURABLE=1: both on); the table is pre-filled with 10 000 rows through
 # the service: read-by-key, list-20 (filter grp = g on the declared index, limit 20; 40 rows per
-# group; not on PostgreSQL unless PG_WORKLOADS says so), then create. The load generator uses
+# group; not on PostgreSQL unless PG_WORKLOADS says so), then create; `replay` in WORKLOADS /
+# PG_WORKLOADS adds, after them, a subscriber that resumes from change_seq 0 (every change of the
+# run: the pre-fill and the writes) — changes/s delivered to it, 3 resumes, the median. The load generator uses
 # 1 connection × 1 in flight for latency and 4 connections × 16 in flight for throughput.
 #
 # Writes the markdown report to OUT (default bench/last-run.md) and the raw samples next to it
@@ -193,6 +197,7 @@ database:
 $database
 qos: {request: $qos, response: $qos, notification: $qos}
 ${DEDUP_WINDOW_S:+limits: {dedup_window_s: $DEDUP_WINDOW_S\}}
+${CHANGES_ENABLED:+changes: {enabled: $CHANGES_ENABLED\}}
 admin:
   listen: ""
 log:
@@ -216,6 +221,10 @@ fresh_pg_db() {
     { log "CREATE DATABASE $1 failed"; exit 1; }
   echo "$PG_BASE_URL/$1"
 }
+
+# without_replay LIST → the comma-separated workload LIST without `replay` (a setup without the
+# change log cannot resume)
+without_replay() { tr ',' '\n' <<<"$1" | grep -vx replay | paste -sd, -; }
 
 # measure DIR SETUP QOS PORT ROUND [extra driver args…]
 measure() {
@@ -246,8 +255,10 @@ run_echo() {
 
 # run_external QOS ROUND [DB]: DB sqlite (default) or postgres
 run_external() {
-  local qos=$1 round=$2 db=${3:-sqlite} setup=external dir port bpid spid pgurl="" workloads=$WORKLOADS
+  local qos=$1 round=$2 db=${3:-sqlite} suffix=${4:-} setup=external dir port bpid spid pgurl="" workloads=$WORKLOADS
   if [[ $db == postgres ]]; then setup=external-pg; workloads=$PG_WORKLOADS; fi
+  setup=$setup$suffix
+  [[ $suffix == -nolog ]] && workloads=$(without_replay "$workloads")
   dir=$WORK/r$round-$setup-q$qos
   mkdir -p "$dir"
   [[ $db == postgres ]] && pgurl=$(fresh_pg_db "r${round}_${setup//-/_}_q$qos")
@@ -270,9 +281,12 @@ run_embedded() {
   shift 3
   dir=$WORK/r$round-$setup-q$qos
   mkdir -p "$dir"
-  if [[ $setup == *-pg ]]; then
+  if [[ $setup == *-pg || $setup == *-pg-* ]]; then
     pgurl=$(fresh_pg_db "r${round}_${setup//-/_}_q$qos")
     set -- --workloads "$PG_WORKLOADS" "$@"
+  fi
+  if [[ $setup == *-nolog ]]; then
+    set -- --workloads "$(without_replay "$([[ -n $pgurl ]] && echo "$PG_WORKLOADS" || echo "$WORKLOADS")")" "$@"
   fi
   port=$("$BENCH" free-port)
   service_yaml "$dir" embedded "$port" "$qos" "$pgurl"
@@ -361,6 +375,14 @@ for round in $(seq "$ROUNDS"); do
       log "round $round/$ROUNDS, QoS $qos: embedded"
       run_embedded "$qos" "$round" embedded
     fi
+    if has "$SETUPS" external-nolog; then
+      log "round $round/$ROUNDS, QoS $qos: external-nolog"
+      CHANGES_ENABLED=false run_external "$qos" "$round" sqlite -nolog
+    fi
+    if has "$SETUPS" embedded-nolog; then
+      log "round $round/$ROUNDS, QoS $qos: embedded-nolog"
+      CHANGES_ENABLED=false run_embedded "$qos" "$round" embedded-nolog
+    fi
     if has "$DATABASES" postgres && has "$PG_QOS_LEVELS" "$qos"; then
       if has "$PG_SETUPS" external; then
         log "round $round/$ROUNDS, QoS $qos: external-pg"
@@ -369,6 +391,14 @@ for round in $(seq "$ROUNDS"); do
       if has "$PG_SETUPS" embedded; then
         log "round $round/$ROUNDS, QoS $qos: embedded-pg"
         run_embedded "$qos" "$round" embedded-pg
+      fi
+      if has "$PG_SETUPS" external-nolog; then
+        log "round $round/$ROUNDS, QoS $qos: external-pg-nolog"
+        CHANGES_ENABLED=false run_external "$qos" "$round" postgres -nolog
+      fi
+      if has "$PG_SETUPS" embedded-nolog; then
+        log "round $round/$ROUNDS, QoS $qos: embedded-pg-nolog"
+        CHANGES_ENABLED=false run_embedded "$qos" "$round" embedded-pg-nolog
       fi
     fi
     # The raw baselines run on the tables the first embedded runs of the round left.
