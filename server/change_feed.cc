@@ -200,11 +200,13 @@ void ChangeFeed::Resume(const SubscriptionPtr& s, int64_t since, adapters::Datab
   };
   for (;;) {
     if (!subscriptions_.Has(s->id)) return;  // unsubscribed or cancelled meanwhile
+    if (replays_stopped_.load()) return;     // the service is stopping
     auto page = db.ReadChanges(cursor, kReplayPage);
     if (!page.ok()) return end("the change log could not be read: " + page.error().message);
     if (page.value().oldest > cursor + 1)
       return end(fmt::format("the change log no longer reaches back to change_seq {}", cursor + 1));
     for (const adapters::LoggedChange& c : page.value().changes) {
+      if (replays_stopped_.load()) return;
       if (c.change_seq != cursor + 1)
         return end(fmt::format("the change log no longer holds change_seq {}", cursor + 1));
       auto sent = ReplayOne(*s, c, pacer);

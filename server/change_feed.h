@@ -11,6 +11,7 @@
 // row but not the new one (the row left their view).
 // Thread-safety: OnCommitted from any thread; Drain from any thread.
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -53,6 +54,9 @@ class ChangeFeed : public adapters::ChangeListener {
   // back, or cannot be read, the subscription ends with a resync_required notification.
   void Resume(const SubscriptionPtr& subscription, int64_t since, adapters::Database& db);
   static constexpr size_t kReplayPage = 512;
+  // Replays in progress stop at their next change, and later ones at once (the service is
+  // stopping: a long replay must not hold up shutdown). Any thread.
+  void StopReplays() { replays_stopped_.store(true); }
 
   struct Stats {
     uint64_t changes = 0, notifications = 0, backpressure_waits = 0;
@@ -87,6 +91,7 @@ class ChangeFeed : public adapters::ChangeListener {
   bool stopping_ = false;
   Stats stats_;
   int64_t last_change_seq_ = 0;  // the newest change_seq OnCommitted numbered
+  std::atomic<bool> replays_stopped_{false};
   std::thread thread_;
 };
 

@@ -24,7 +24,8 @@ Service::Service(const Config& config, Core& core, Transport& notifications)
 }
 
 Service::~Service() {
-  executor_.reset();  // no more writes
+  feed_->StopReplays();  // a long replay would hold the executor up
+  executor_.reset();     // no more writes
   core_.database().SetChangeListener(nullptr);
   feed_.reset();  // publishes what is queued
 }

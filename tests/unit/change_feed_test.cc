@@ -803,5 +803,21 @@ TEST(ChangeFeedServiceTest, AResumeTheLogCannotServeIsRefusedWithACode) {
             std::string::npos);
 }
 
+TEST(ChangeFeedServiceTest, AServiceStoppingDoesNotWaitForALongReplay) {
+  // 1 000 changes at 50/s would replay for 20 s: stopping the service ends the replay instead.
+  auto env = std::make_unique<ResumeEnv>("changes: {replay_rate: 50, replay_burst: 10}\n");
+  std::string rows;
+  for (int i = 0; i < 1000; ++i) rows += std::string(i ? "," : "") + R"({"status":"shown"})";
+  auto c =
+      env->Ask("w", R"({"id":"b","operation":"create","entity":"things","data":[)" + rows + "]}");
+  ASSERT_TRUE(c["success"].GetBool());
+  auto a = env->Ask("sub", SubscribeSince(0));
+  ASSERT_TRUE(a["success"].GetBool());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the replay is under way
+  const auto t0 = Clock::now();
+  env.reset();
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+}
+
 }  // namespace
 }  // namespace mqttspec::server
