@@ -307,6 +307,7 @@ struct Replay {
 
 void ReplayHandler(Conn& c, const mosquitto_message& msg) {
   auto& r = *static_cast<Replay*>(c.owner);
+  if (c.request_topic == msg.topic) return;  // its own request (the filter is <id>/#)
   std::string_view body(static_cast<const char*>(msg.payload), static_cast<size_t>(msg.payloadlen));
   if (body.find(R"("type":"notification")") == std::string_view::npos) {
     if (body.find("\"id\":\"" + r.id + "\"") != std::string_view::npos) r.answer.assign(body);

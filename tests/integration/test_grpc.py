@@ -253,6 +253,45 @@ class GrpcFrontBase(ServiceTestCase):
             time.sleep(0.3)
         self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
 
+    def test_subscribe_resumes_from_the_change_log(self):
+        pb = self.pb
+        name = "resumed " + random_suffix()
+        since = int(json_format.MessageToDict(self.rpc("Read", entity="users").metadata)
+                    ["change_seq"])
+        rows = [self.data(self.rpc("Create", entity="users", data={"name": f"{name}-{i}"}))
+                for i in range(3)]
+        auth = [("authorization", f"Bearer {TOKEN}"), ("mqttspec-client", "resumer")]
+
+        def subscribe(since_change_seq):
+            req = pb.Request(entity="users")
+            json_format.ParseDict({"filters": [{"column": "name", "operator": "starts_with",
+                                                "value": name}],
+                                   "since_change_seq": since_change_seq}, req.options)
+            return self.channel.unary_stream(
+                "/mqttspec.v1.Query/Subscribe", request_serializer=pb.Request.SerializeToString,
+                response_deserializer=pb.Notification.FromString)(req, metadata=auth, timeout=10)
+
+        stream, got = subscribe(since), []
+        for n in stream:
+            got.append(n)
+            if n.operation == "replay_complete":
+                break
+        stream.cancel()
+        self.assertEqual([n.operation for n in got], ["create"] * 3 + ["replay_complete"])
+        self.assertEqual([int(json_format.MessageToDict(n.data)["id"]) for n in got[:3]],
+                         [int(r["id"]) for r in rows])
+        seqs = [n.change_seq for n in got[:3]]
+        self.assertEqual(seqs, sorted(seqs))
+        self.assertGreater(seqs[0], since)
+        self.assertEqual((got[3].replayed, got[3].change_seq), (3, seqs[-1]))
+        self.assertEqual([n.seq for n in got[:3]], [1, 2, 3])
+        # Ahead of the log: refused before anything is streamed.
+        with self.assertRaises(grpc.RpcError) as cm:
+            next(iter(subscribe(seqs[-1] + 1000)))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertEqual(dict(cm.exception.trailing_metadata() or ()).get("mqttspec-error-code"),
+                         "resync_required")
+
     def test_embedded_answers_still_wake_the_broker_with_grpc_in_the_process(self):
         """gRPC opens epoll sets of its own in the broker process: the eventfd wake-up must still
         find the broker's (the one watching its MQTT listener), else every MQTT answer waits for
@@ -303,6 +342,7 @@ class GrpcFrontWithoutToken(GrpcFrontBase):
     test_a_repeated_write_with_the_same_id_is_applied_once_per_caller = None
     test_health_and_reflection = None
     test_subscribe_streams_changes_from_mqtt_and_grpc_and_ends_with_the_stream = None
+    test_subscribe_resumes_from_the_change_log = None
 
 
 class GrpcFrontTls(unittest.TestCase):
