@@ -286,7 +286,7 @@ run_embedded() {
     set -- --workloads "$PG_WORKLOADS" "$@"
   fi
   if [[ $setup == *-nolog ]]; then
-    set -- --workloads "$(without_replay "$([[ -n $pgurl ]] && echo "$PG_WORKLOADS" || echo "$WORKLOADS")")" "$@"
+    set -- "$@" --workloads "$(without_replay "$([[ -n $pgurl ]] && echo "$PG_WORKLOADS" || echo "$WORKLOADS")")"
   fi
   port=$("$BENCH" free-port)
   service_yaml "$dir" embedded "$port" "$qos" "$pgurl"
