@@ -36,6 +36,20 @@ void String(JsonWriter& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
+// {"code", "message"[, "committed": true]}: an error response's and a notification's error.
+void ErrorObject(const Error& e, bool committed, JsonWriter& w) {
+  w.StartObject();
+  w.Key("code");
+  String(w, ErrorCodeName(e.code));
+  w.Key("message");
+  String(w, e.message);
+  if (committed) {
+    w.Key("committed");
+    w.Bool(true);
+  }
+  w.EndObject();
+}
+
 void Row(const Reply& r, const std::optional<mqttspec::Row>& row, JsonWriter& w) {
   if (row)
     WriteRow(*r.model, r.columns, *row, w);
@@ -160,16 +174,7 @@ std::string RenderError(std::string_view id_json, const Error& e, bool committed
   w.Key("success");
   w.Bool(false);
   w.Key("error");
-  w.StartObject();
-  w.Key("code");
-  String(w, ErrorCodeName(e.code));
-  w.Key("message");
-  String(w, e.message);
-  if (committed) {
-    w.Key("committed");
-    w.Bool(true);
-  }
-  w.EndObject();
+  ErrorObject(e, committed, w);
   End(w);
   return {buf.GetString(), buf.GetSize()};
 }
@@ -288,12 +293,7 @@ std::string RenderResyncRequired(std::string_view subscription_id, int64_t chang
   JsonWriter w(buf);
   NotificationHead("resync_required", subscription_id, change_seq, w);
   w.Key("error");
-  w.StartObject();
-  w.Key("code");
-  String(w, ErrorCodeName(error.code));
-  w.Key("message");
-  String(w, error.message);
-  w.EndObject();
+  ErrorObject(error, /*committed=*/false, w);
   End(w);
   return {buf.GetString(), buf.GetSize()};
 }

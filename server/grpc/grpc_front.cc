@@ -85,29 +85,13 @@ class QueryService final : public v1::Query::Service {
     Caller caller;
     if (auto st = Admit(*c, &caller); !st.ok()) return st;
     const std::string client = caller.client_id;
-    struct Queue {
-      std::mutex mu;
-      std::condition_variable cv;
-      std::deque<std::string> items;
-    };
-    auto queue = std::make_shared<Queue>();
+    auto queue = std::make_shared<NotificationQueue>();
     // The stream's route exists before a resumed subscription replays (right after the answer,
     // on the same strand), so no replayed notification arrives before it.
     std::string topic;
     auto route = [&](const std::string& json) {
-      rapidjson::Document d;
-      d.Parse(json.c_str(), json.size());
-      if (d.HasParseError() || !d.IsObject() || !d.HasMember("data") || !d["data"].IsObject())
-        return;
-      auto t = d["data"].FindMember("notify_topic");
-      if (t == d["data"].MemberEnd() || !t->value.IsString()) return;
-      topic = t->value.GetString();
-      routes_.Add(topic, [queue](OutboundMessage m) {
-        std::lock_guard lock(queue->mu);
-        if (queue->items.size() >= kMaxQueued) return;  // a slow stream: its seq shows the gap
-        queue->items.push_back(std::move(m.payload));
-        queue->cv.notify_one();
-      });
+      topic = NotifyTopicOf(json);
+      if (!topic.empty()) routes_.Add(topic, [queue](OutboundMessage m) { queue->Push(m); });
     };
     rapidjson::Document answer;
     if (auto st =
@@ -117,44 +101,86 @@ class QueryService final : public v1::Query::Service {
       return st;
     }
     const std::string id = answer["data"]["subscription_id"].GetString();
+    grpc::Status result = Stream(*c, *writer, *queue, id);
+    routes_.Remove(topic);
+    if (result.ok()) Unsubscribe(client, id);
+    return result;
+  }
+
+  void Stop() { stopping_.store(true); }
+
+ private:
+  // A Subscribe stream's notifications, queued by NotificationRoutes (any thread), taken by the
+  // stream's thread; bounded: a slow stream loses the newest, and its seq shows the gap.
+  struct NotificationQueue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::string> items;
+
+    void Push(OutboundMessage& m) {
+      std::lock_guard lock(mu);
+      if (items.size() >= kMaxQueued) return;
+      items.push_back(std::move(m.payload));
+      cv.notify_one();
+    }
+    // What is queued; with `wait`, after waiting up to 200 ms for something.
+    std::deque<std::string> Take(bool wait) {
+      std::deque<std::string> batch;
+      std::unique_lock lock(mu);
+      if (wait) cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return !items.empty(); });
+      batch.swap(items);
+      return batch;
+    }
+  };
+
+  // data.notify_topic of a subscribe answer, or "" (an error answer).
+  static std::string NotifyTopicOf(const std::string& json) {
+    rapidjson::Document d;
+    d.Parse(json.c_str(), json.size());
+    if (d.HasParseError() || !d.IsObject() || !d.HasMember("data") || !d["data"].IsObject())
+      return "";
+    auto t = d["data"].FindMember("notify_topic");
+    return t != d["data"].MemberEnd() && t->value.IsString() ? t->value.GetString() : "";
+  }
+
+  // Writes subscription `id`'s notifications to the stream until the caller cancels, the service
+  // stops, the subscription is cancelled or its resume ends it; the status says which (OK: the
+  // caller went away).
+  grpc::Status Stream(grpc::ServerContext& c, grpc::ServerWriter<v1::Notification>& writer,
+                      NotificationQueue& queue, const std::string& id) {
     grpc::Status result = grpc::Status::OK;
-    Subscriptions& subscriptions = service_.core().subscriptions();
     // Writes what is queued; false once the stream must end (`result` says why).
     auto deliver = [&](std::deque<std::string> batch) {
       for (const std::string& json : batch) {
         v1::Notification n;
         if (!ToNotification(json, &n)) continue;
-        if (!writer->Write(n)) return false;
+        if (!writer.Write(n)) return false;
         if (n.operation() == "resync_required") {  // the resume could not go on
-          c->AddTrailingMetadata("mqttspec-error-code", "resync_required");
+          c.AddTrailingMetadata("mqttspec-error-code", "resync_required");
           result = {grpc::StatusCode::FAILED_PRECONDITION, n.error_message()};
           return false;
         }
       }
       return true;
     };
-    auto take = [&](bool wait) {
-      std::deque<std::string> batch;
-      std::unique_lock lock(queue->mu);
-      if (wait)
-        queue->cv.wait_for(lock, std::chrono::milliseconds(200),
-                           [&] { return !queue->items.empty(); });
-      batch.swap(queue->items);
-      return batch;
-    };
-    while (!c->IsCancelled() && !stopping_.load()) {
-      if (!deliver(take(true))) break;
+    Subscriptions& subscriptions = service_.core().subscriptions();
+    while (!c.IsCancelled() && !stopping_.load()) {
+      if (!deliver(queue.Take(true))) break;
       if (!subscriptions.Has(id)) {
         // Cancelled: by an operator (Admin/CancelSubscription), or by its resume, whose
         // resync_required notification was queued before the cancel.
-        if (!deliver(take(false)) || !result.ok()) break;
+        if (!deliver(queue.Take(false)) || !result.ok()) break;
         result = {grpc::StatusCode::ABORTED, fmt::format("subscription {} was cancelled", id)};
         break;
       }
     }
     if (result.ok() && stopping_.load())
       result = {grpc::StatusCode::UNAVAILABLE, "the service is stopping"};
-    routes_.Remove(topic);
+    return result;
+  }
+
+  // Ends subscription `id` of `client` as an unsubscribe request would.
+  void Unsubscribe(const std::string& client, const std::string& id) {
     rapidjson::StringBuffer unsub;
     rapidjson::Writer<rapidjson::StringBuffer> w(unsub);
     w.StartObject();
@@ -165,14 +191,9 @@ class QueryService final : public v1::Query::Service {
     w.Key("subscription_id");
     w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
     w.EndObject();
-    if (result.ok())
-      (void)Call(Caller{client, ""}, std::string(unsub.GetString(), unsub.GetSize()));
-    return result;
+    (void)Call(Caller{client, ""}, std::string(unsub.GetString(), unsub.GetSize()));
   }
 
-  void Stop() { stopping_.store(true); }
-
- private:
   // The same request an MQTT client would publish: {"id","type","operation","schema","entity",
   // "record_id","data","options"}.
   static std::string Payload(const char* operation, const v1::Request& r) {

@@ -574,116 +574,6 @@ models:
       << sent.front().msg.payload;
 }
 
-// A subscription resumed with since_change_seq while four writers keep committing: every change
-// after `since` reaches it exactly once, in change_seq order — replayed from the log, then live
-// — with the replay_complete marker between them and seq gap-free (docs/protocol.md "Resuming a
-// subscription"). Several rounds, the resume landing at a different point of the load each time.
-TEST(ChangeFeedServiceTest, AResumeUnderConcurrentWritersHasNoGapAndNoDuplicateAtTheSeam) {
-  auto cfg = ParseConfig(R"(
-models:
-  - name: things
-    fields: [{name: id, type: integer, auto_increment: true}, {name: status, type: text}]
-)");
-  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
-  for (int round = 0; round < 4; ++round) {
-    SCOPED_TRACE("round " + std::to_string(round));
-    Config config = cfg.value();
-    config.workers = 2;
-    config.database.path = ":memory:";
-    auto core_or = Core::Create(config);
-    ASSERT_TRUE(core_or.ok()) << core_or.error().message;
-    auto core = std::move(core_or).value();
-    HoldingTransport pub;
-    Service service(config, *core, pub);
-    MqttFront front(config, service, pub);
-    auto send = [&](const std::string& client, const std::string& payload) {
-      InboundMessage in;
-      in.topic = "spec/" + client + "/request";
-      in.payload = payload;
-      front.OnMessage(in);
-    };
-    constexpr int kWriters = 4, kEach = 150, kSince = 20;
-    std::atomic<int> sent{0};
-    std::vector<std::thread> writers;
-    for (int w = 0; w < kWriters; ++w) {
-      writers.emplace_back([&, w] {
-        for (int i = 0; i < kEach; ++i) {
-          // Odd rows are "hidden": the subscription's filter leaves them out.
-          send("w" + std::to_string(w),
-               fmt::format(R"({{"id":"{}","operation":"create","entity":"things",)"
-                           R"("data":{{"status":"{}"}}}})",
-                           i, i % 2 ? "hidden" : "shown"));
-          ++sent;
-          if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
-        }
-      });
-    }
-    // Resume once the log is past `since` and a share of the load (more each round) is sent.
-    const int start_at = kSince + round * 120;
-    ASSERT_TRUE(pub.WaitUntil([&](const auto& out, int) {
-      int answers = 0;
-      for (const auto& m : out) answers += m.msg.topic.find("/response") != std::string::npos;
-      return answers >= start_at;
-    }));
-    send("sub",
-         fmt::format(R"({{"id":"s","operation":"subscribe","entity":"things","options":)"
-                     R"({{"filters":[{{"column":"status","operator":"eq","value":"shown"}}],)"
-                     R"("since_change_seq":{}}}}})",
-                     kSince));
-    for (auto& t : writers) t.join();
-    service.Drain();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    service.Drain();
-
-    std::string topic;
-    std::vector<rapidjson::Document> notes;
-    for (const auto& m : pub.sent()) {
-      if (m.msg.topic == "spec/sub/response") {
-        auto d = Parse(m.msg.payload);
-        ASSERT_TRUE(d["success"].GetBool()) << m.msg.payload;
-        topic = d["data"]["notify_topic"].GetString();
-      } else if (!topic.empty() && m.msg.topic == topic) {
-        notes.push_back(Parse(m.msg.payload));
-      } else {
-        ASSERT_EQ(m.msg.topic.find("/notify/"), std::string::npos)
-            << "a notification before the subscribe answer: " << m.msg.payload;
-      }
-    }
-    ASSERT_FALSE(topic.empty());
-    // Which change_seqs hold a shown row: every create of an even i. Creates of one writer are
-    // numbered in its order, so count the shown ones from the log.
-    auto log = core->database().ReadChanges(kSince, 100000);
-    ASSERT_TRUE(log.ok());
-    std::vector<int64_t> expected;
-    for (const auto& c : log.value().changes)
-      if (c.data.find(R"("shown")") != std::string::npos) expected.push_back(c.change_seq);
-    ASSERT_EQ(log.value().newest, kWriters * kEach);
-
-    std::vector<int64_t> got;
-    int markers = 0;
-    uint64_t seq = 0;
-    int64_t reached = -1;  // the marker's change_seq: replayed up to here, live after it
-    for (const auto& d : notes) {
-      const std::string op = d["operation"].GetString();
-      if (op == "replay_complete") {
-        ++markers;
-        EXPECT_EQ(d["replayed"].GetUint64(), got.size()) << "the marker counts the replay";
-        reached = d["change_seq"].GetInt64();
-        EXPECT_GE(reached, got.empty() ? int64_t{kSince} : got.back());
-        EXPECT_FALSE(d.HasMember("seq"));
-        continue;
-      }
-      ASSERT_EQ(op, "create");
-      EXPECT_EQ(SeqOf(d), ++seq) << "seq is gap-free across the seam";
-      EXPECT_STREQ(d["data"]["status"].GetString(), "shown");
-      got.push_back(d["change_seq"].GetInt64());
-      if (markers) EXPECT_GT(got.back(), reached) << "a live change the replay already sent";
-    }
-    EXPECT_EQ(markers, 1);
-    EXPECT_EQ(got, expected) << "every matching change after since, once, in commit order";
-  }
-}
-
 // A small service over SQLite in memory, driven like a broker would: the fixture of the resume
 // tests below.
 struct ResumeEnv {
@@ -707,13 +597,17 @@ models:
     front.reset();
     service.reset();
   }
-  // Sends `payload` as `client` and returns its answer.
-  rapidjson::Document Ask(const std::string& client, const std::string& payload) {
-    const size_t before = pub.count();
+  // Sends `payload` as `client`, as the broker would hand it over.
+  void Send(const std::string& client, const std::string& payload) {
     InboundMessage in;
     in.topic = "spec/" + client + "/request";
     in.payload = payload;
     front->OnMessage(in);
+  }
+  // Sends `payload` as `client` and returns its answer.
+  rapidjson::Document Ask(const std::string& client, const std::string& payload) {
+    const size_t before = pub.count();
+    Send(client, payload);
     std::string answer;
     EXPECT_TRUE(pub.WaitUntil([&](const auto& sent, int) {
       for (size_t i = before; i < sent.size(); ++i)
@@ -746,6 +640,96 @@ std::string SubscribeSince(int64_t since) {
                      R"({{"filters":[{{"column":"status","operator":"eq","value":"shown"}}],)"
                      R"("since_change_seq":{}}}}})",
                      since);
+}
+
+// A subscription resumed with since_change_seq while four writers keep committing: every change
+// after `since` reaches it exactly once, in change_seq order — replayed from the log, then live
+// — with the replay_complete marker between them and seq gap-free (docs/protocol.md "Resuming a
+// subscription"). Several rounds, the resume landing at a different point of the load each time.
+TEST(ChangeFeedServiceTest, AResumeUnderConcurrentWritersHasNoGapAndNoDuplicateAtTheSeam) {
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    ResumeEnv env;
+    auto send = [&](const std::string& client, const std::string& payload) {
+      env.Send(client, payload);
+    };
+    auto& pub = env.pub;
+    constexpr int kWriters = 4, kEach = 150, kSince = 20;
+    std::atomic<int> sent{0};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        for (int i = 0; i < kEach; ++i) {
+          // Odd rows are "hidden": the subscription's filter leaves them out.
+          send("w" + std::to_string(w),
+               fmt::format(R"({{"id":"{}","operation":"create","entity":"things",)"
+                           R"("data":{{"status":"{}"}}}})",
+                           i, i % 2 ? "hidden" : "shown"));
+          ++sent;
+          if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+      });
+    }
+    // Resume once the log is past `since` and a share of the load (more each round) is sent.
+    const int start_at = kSince + round * 120;
+    ASSERT_TRUE(pub.WaitUntil([&](const auto& out, int) {
+      int answers = 0;
+      for (const auto& m : out) answers += m.msg.topic.find("/response") != std::string::npos;
+      return answers >= start_at;
+    }));
+    send("sub", SubscribeSince(kSince));
+    for (auto& t : writers) t.join();
+    env.service->Drain();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    env.service->Drain();
+
+    std::string topic;
+    std::vector<rapidjson::Document> notes;
+    for (const auto& m : pub.sent()) {
+      if (m.msg.topic == "spec/sub/response") {
+        auto d = Parse(m.msg.payload);
+        ASSERT_TRUE(d["success"].GetBool()) << m.msg.payload;
+        topic = d["data"]["notify_topic"].GetString();
+      } else if (!topic.empty() && m.msg.topic == topic) {
+        notes.push_back(Parse(m.msg.payload));
+      } else {
+        ASSERT_EQ(m.msg.topic.find("/notify/"), std::string::npos)
+            << "a notification before the subscribe answer: " << m.msg.payload;
+      }
+    }
+    ASSERT_FALSE(topic.empty());
+    // Which change_seqs hold a shown row: every create of an even i. Creates of one writer are
+    // numbered in its order, so count the shown ones from the log.
+    auto log = env.core->database().ReadChanges(kSince, 100000);
+    ASSERT_TRUE(log.ok());
+    std::vector<int64_t> expected;
+    for (const auto& c : log.value().changes)
+      if (c.data.find(R"("shown")") != std::string::npos) expected.push_back(c.change_seq);
+    ASSERT_EQ(log.value().newest, kWriters * kEach);
+
+    std::vector<int64_t> got;
+    int markers = 0;
+    uint64_t seq = 0;
+    int64_t reached = -1;  // the marker's change_seq: replayed up to here, live after it
+    for (const auto& d : notes) {
+      const std::string op = d["operation"].GetString();
+      if (op == "replay_complete") {
+        ++markers;
+        EXPECT_EQ(d["replayed"].GetUint64(), got.size()) << "the marker counts the replay";
+        reached = d["change_seq"].GetInt64();
+        EXPECT_GE(reached, got.empty() ? int64_t{kSince} : got.back());
+        EXPECT_FALSE(d.HasMember("seq"));
+        continue;
+      }
+      ASSERT_EQ(op, "create");
+      EXPECT_EQ(SeqOf(d), ++seq) << "seq is gap-free across the seam";
+      EXPECT_STREQ(d["data"]["status"].GetString(), "shown");
+      got.push_back(d["change_seq"].GetInt64());
+      if (markers) EXPECT_GT(got.back(), reached) << "a live change the replay already sent";
+    }
+    EXPECT_EQ(markers, 1);
+    EXPECT_EQ(got, expected) << "every matching change after since, once, in commit order";
+  }
 }
 
 TEST(ChangeFeedServiceTest, AResumeReplaysLikeLiveIncludingUpdatesThatLeaveTheView) {
