@@ -6,10 +6,12 @@
 // Errors: conflict (unique/key violation), invalid_value (constraint), timeout, unavailable,
 // internal. Messages never contain SQL.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "adapters/cluster_store.h"
 #include "adapters/query.h"
 #include "common/error.h"
 #include "registry/model.h"
@@ -36,6 +38,25 @@ struct ChangeLogOptions {
   bool enabled = true;
   int64_t retention_s = 86400;
   int64_t max_rows = 1000000;
+  // Others append to the log too (PostgreSQL): other instances of the service (cluster.enabled)
+  // or capture triggers. Every write transaction then takes the log's lock first (numbers stay
+  // gap-free and in commit order whoever writes), marks itself as the service's own (a capture
+  // trigger does not log it twice) and wakes the followers (ListenForChanges) when it commits.
+  bool shared = false;
+  // Models ("schema.entity") whose writes by other applications are logged by a trigger that
+  // Migrate installs (capture: triggers). PostgreSQL only; implies `shared`.
+  std::vector<std::string> capture;
+};
+
+// Wakes a follower of the log when another writer may have appended to it (PostgreSQL:
+// LISTEN/NOTIFY). Only a hint: the log is the truth, so a follower re-reads it after every wake
+// and after every timeout. Thread-safety: Wait on one thread; Wake from any.
+class ChangeSignal {
+ public:
+  virtual ~ChangeSignal() = default;
+  // Blocks until a notification or Wake, or `timeout_ms`; true if woken.
+  virtual bool Wait(int timeout_ms) = 0;
+  virtual void Wake() = 0;
 };
 
 // One change as the log holds it (ReadChanges). Rows are JSON objects as the protocol writes
@@ -130,6 +151,13 @@ class Database {
 
   // Whether writes append to the change log (ChangeLogOptions::enabled).
   virtual bool logs_changes() const { return false; }
+  // Whether others append to the log too (ChangeLogOptions::shared): the service then learns of
+  // changes by following the log (server/log_follower.h), not from its own commits.
+  virtual bool shares_log() const { return false; }
+  // A wake-up for a follower of the log, or nullptr when this database has none.
+  virtual std::unique_ptr<ChangeSignal> ListenForChanges() { return nullptr; }
+  // The cluster's shared state in this database, or nullptr when it cannot hold it (SQLite).
+  virtual std::unique_ptr<ClusterStore> OpenClusterStore() { return nullptr; }
 
   // At most `limit` logged changes with change_seq > `after`, in order, and the log's bounds, in
   // one snapshot. Errors: invalid_operation (the log is off), unavailable, internal.

@@ -1,7 +1,10 @@
 #include "adapters/postgres_database.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <optional>
@@ -178,6 +181,7 @@ PostgresDatabase::PostgresDatabase(PostgresOptions options)
           [this](const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline) {
             return RunBatch(batch, deadline);
           })) {
+  if (!options_.changes.capture.empty()) options_.changes.shared = true;
   for (int i = 0; i < std::max(1, options_.pool_size); ++i) {
     slots_.push_back(std::make_unique<PostgresConnection>(options_));
     free_.push_back(slots_.back().get());
@@ -238,13 +242,25 @@ Result<T> PostgresDatabase::WithConnection(F&& work) {
   }
 }
 
+namespace {
+// Instances starting together would race on CREATE … IF NOT EXISTS (which is not atomic in
+// PostgreSQL's catalog): their DDL runs one transaction at a time.
+void LockForDdl(pqxx::transaction_base& tx) {
+  tx.exec(fmt::format("SELECT pg_advisory_xact_lock({})", SqlBuilder::kMigrateLock));
+}
+}  // namespace
+
 Status PostgresDatabase::RunPendingMigrations(PostgresConnection& conn) {
   std::lock_guard lock(migrate_mu_);
   if (!requests_ready_) {  // the service's own table first (a lost connection propagates)
     try {
       pqxx::work tx(conn.get());
+      LockForDdl(tx);
       for (const std::string& ddl : sql_.CreateRequestsTable()) tx.exec(ddl);
       for (const std::string& ddl : sql_.CreateChangesTable()) tx.exec(ddl);
+      if (!options_.changes.capture.empty()) {
+        for (const std::string& ddl : sql_.CreateCaptureFunction()) tx.exec(ddl);
+      }
       tx.commit();
       requests_ready_ = true;
     } catch (const pqxx::broken_connection&) {
@@ -265,6 +281,7 @@ Status PostgresDatabase::RunPendingMigrations(PostgresConnection& conn) {
     };
     try {
       pqxx::work tx(conn.get());
+      LockForDdl(tx);
       tx.exec("CREATE SCHEMA IF NOT EXISTS " + sql_.Quote(m.schema()));
       tx.exec(sql_.CreateTable(m));
       // Fields an existing table lacks are added (nullable ones; others need a hand migration).
@@ -280,6 +297,9 @@ Status PostgresDatabase::RunPendingMigrations(PostgresConnection& conn) {
         tx.exec("ALTER TABLE " + sql_.Table(m) + " ADD COLUMN " + sql_.ColumnDefinition(f));
       }
       for (const auto& index : sql_.CreateIndexes(m)) tx.exec(index);
+      const auto& capture = options_.changes.capture;
+      if (std::find(capture.begin(), capture.end(), m.qualified_name()) != capture.end())
+        tx.exec(sql_.CreateCaptureTrigger(m));
       tx.commit();
     } catch (const pqxx::broken_connection&) {
       throw;
@@ -436,13 +456,18 @@ bool PostgresDatabase::RunJob(WriteJob& job, pqxx::transaction_base& tx) {
 }
 
 void PostgresDatabase::RunAlone(PostgresConnection& conn, WriteJob& job) {
-  if (job.single_statement) {  // autocommit: one round trip
+  if (job.single_statement && !shares_log()) {  // autocommit: one round trip
     pqxx::nontransaction tx(conn.get());
     RunJob(job, tx);
   } else {
     pqxx::work tx(conn.get());
+    BeginWrite(conn, tx);
     if (RunJob(job, tx)) tx.commit();
   }
+}
+
+void PostgresDatabase::BeginWrite(PostgresConnection& conn, pqxx::transaction_base& tx) {
+  if (shares_log()) conn.Exec(tx, SqlBuilder::BeginSharedWrite());
 }
 
 void PostgresDatabase::Commit(pqxx::transaction_base& tx) {
@@ -458,6 +483,7 @@ std::optional<size_t> PostgresDatabase::RunWithoutSavepoints(pqxx::transaction_b
                                                              GroupCommit::Deadline deadline,
                                                              size_t& ran) {
   tx.exec("BEGIN");
+  BeginWrite(*batch_conn_, tx);
   for (; ran < batch.size(); ++ran) {
     if (ran > 0 && std::chrono::steady_clock::now() > deadline) break;  // the rest: next batch
     if (RunJob(*batch[ran], tx)) continue;
@@ -475,6 +501,7 @@ void PostgresDatabase::RunWithSavepoints(pqxx::transaction_base& tx,
                                          GroupCommit::Deadline deadline,
                                          std::optional<size_t> failed, size_t& ran) {
   tx.exec("BEGIN");
+  BeginWrite(*batch_conn_, tx);
   for (; ran < batch.size(); ++ran) {
     if (ran > failed.value_or(0) && std::chrono::steady_clock::now() > deadline) break;  // next
     if (ran == failed) continue;
@@ -714,6 +741,88 @@ Result<std::vector<registry::ModelPtr>> PostgresDatabase::Introspect(const std::
         }
         return out;
       });
+}
+
+}  // namespace mqttspec::adapters
+
+namespace mqttspec::adapters {
+namespace {
+
+// LISTEN on a connection of its own; an eventfd for Wake. A lost connection is made again on the
+// next Wait (notifications missed meanwhile do not matter: the follower re-reads the log).
+class PostgresChangeSignal : public ChangeSignal {
+ public:
+  explicit PostgresChangeSignal(std::string url)
+      : url_(std::move(url)), wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~PostgresChangeSignal() override {
+    receiver_.reset();  // before its connection
+    conn_.reset();
+    if (wake_fd_ >= 0) close(wake_fd_);
+  }
+
+  bool Wait(int timeout_ms) override {
+    const bool listening = Connect();
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {listening ? conn_->sock() : -1, POLLIN, 0}};
+    (void)poll(fds, listening && fds[1].fd >= 0 ? 2 : 1, timeout_ms);
+    bool woken = TakeWake();
+    if (!listening) return woken;
+    try {
+      woken |= conn_->get_notifs() > 0;
+    } catch (const std::exception& e) {
+      spdlog::warn("listening for changes: {}", e.what());
+      receiver_.reset();
+      conn_.reset();
+    }
+    return woken;
+  }
+
+  void Wake() override {
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+  }
+
+ private:
+  class Receiver : public pqxx::notification_receiver {
+   public:
+    explicit Receiver(pqxx::connection_base& c)
+        : pqxx::notification_receiver(c, SqlBuilder::kChangesChannel) {}
+    void operator()(const std::string&, int) override {}  // get_notifs counts them
+  };
+
+  bool Connect() {
+    if (conn_ && conn_->is_open()) return true;
+    receiver_.reset();
+    conn_.reset();
+    try {
+      conn_ = std::make_unique<pqxx::connection>(url_);
+      receiver_ = std::make_unique<Receiver>(*conn_);  // LISTEN
+      return true;
+    } catch (const std::exception& e) {
+      if (!warned_) spdlog::warn("listening for changes: {}", e.what());
+      warned_ = true;
+      receiver_.reset();
+      conn_.reset();
+      return false;
+    }
+  }
+
+  bool TakeWake() {
+    uint64_t n = 0;
+    return read(wake_fd_, &n, sizeof n) == static_cast<ssize_t>(sizeof n) && n > 0;
+  }
+
+  std::string url_;
+  int wake_fd_;
+  bool warned_ = false;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<Receiver> receiver_;
+};
+
+}  // namespace
+
+std::unique_ptr<ChangeSignal> PostgresDatabase::ListenForChanges() {
+  if (!shares_log()) return nullptr;
+  return std::make_unique<PostgresChangeSignal>(options_.url);
 }
 
 }  // namespace mqttspec::adapters

@@ -66,6 +66,10 @@ class PostgresDatabase : public Database, public Introspector {
                                        const std::vector<int>& columns, const FilterList& scope,
                                        int64_t* change_seq) override;
   bool logs_changes() const override { return options_.changes.enabled; }
+  bool shares_log() const override { return options_.changes.enabled && options_.changes.shared; }
+  // LISTEN on a connection of its own (kChangesChannel), woken by every commit that logged.
+  std::unique_ptr<ChangeSignal> ListenForChanges() override;
+  std::unique_ptr<ClusterStore> OpenClusterStore() override;
   Result<ChangePage> ReadChanges(int64_t after, size_t limit) override;
   using Database::Create;
   using Database::Delete;
@@ -111,6 +115,8 @@ class PostgresDatabase : public Database, public Introspector {
   // every job before it, runs whatever the deadline);
   void RunWithSavepoints(pqxx::transaction_base& tx, const std::vector<WriteJob*>& batch,
                          GroupCommit::Deadline deadline, std::optional<size_t> failed, size_t& ran);
+  // Right after BEGIN: with a shared log, SqlBuilder::BeginSharedWrite (the log's lock …).
+  void BeginWrite(PostgresConnection& conn, pqxx::transaction_base& tx);
   // COMMIT; a connection lost meanwhile leaves the commit in doubt (pqxx::in_doubt_error).
   static void Commit(pqxx::transaction_base& tx);
   // Inside a job: records a tagged write's `changes` (recorded_writes.h); nothing without a tag.

@@ -448,6 +448,53 @@ Statement SqlBuilder::WithLog(Statement write, const Model& m, Change::Kind kind
   return st;
 }
 
+Statement SqlBuilder::BeginSharedWrite() {
+  return Statement{fmt::format("SELECT pg_advisory_xact_lock({}), set_config('mqttspec.own_write', "
+                               "'on', true), pg_notify('{}', '')",
+                               kLogLock, kChangesChannel),
+                   {}};
+}
+
+std::vector<std::string> SqlBuilder::CreateCaptureFunction() const {
+  // READ COMMITTED (PostgreSQL's default): each statement of the function sees what committed
+  // before it, so the max read after the lock is the newest change.
+  return {
+      "CREATE OR REPLACE FUNCTION \"mqttspec\".capture() RETURNS trigger LANGUAGE plpgsql "
+      "AS $body$\n"
+      "DECLARE r jsonb; o jsonb;\n"
+      "BEGIN\n"
+      "  IF current_setting('mqttspec.own_write', true) = 'on' THEN RETURN NULL; END IF;\n"
+      "  PERFORM pg_advisory_xact_lock(" +
+      std::to_string(kLogLock) +
+      ");\n"
+      "  IF TG_OP = 'DELETE' THEN r := to_jsonb(OLD); o := NULL;\n"
+      "  ELSIF TG_OP = 'UPDATE' THEN r := to_jsonb(NEW); o := to_jsonb(OLD);\n"
+      "  ELSE r := to_jsonb(NEW); o := NULL; END IF;\n"
+      "  INSERT INTO " +
+      ChangesTable() +
+      " (change_seq, \"schema\", entity, record_id, operation, data, old_data, "
+      "committed_at)\n"
+      "    SELECT coalesce(max(change_seq), 0) + 1, TG_ARGV[0], TG_ARGV[1], r ->> TG_ARGV[2],\n"
+      "      CASE TG_OP WHEN 'INSERT' THEN 'create' WHEN 'UPDATE' THEN 'update' ELSE 'delete' "
+      "END,\n"
+      "      r, o, (extract(epoch FROM clock_timestamp()) * 1000)::bigint FROM " +
+      ChangesTable() +
+      ";\n"
+      "  PERFORM pg_notify('" +
+      kChangesChannel +
+      "', '');\n"
+      "  RETURN NULL;\n"
+      "END\n"
+      "$body$"};
+}
+
+std::string SqlBuilder::CreateCaptureTrigger(const Model& m) const {
+  // Identifiers ([A-Za-z_][A-Za-z0-9_]*, registry/model.h) need no escaping inside a literal.
+  return "CREATE OR REPLACE TRIGGER mqttspec_capture AFTER INSERT OR UPDATE OR DELETE ON " +
+         Table(m) + " FOR EACH ROW EXECUTE FUNCTION \"mqttspec\".capture('" + m.schema() + "', '" +
+         m.entity() + "', '" + m.primary().name + "')";
+}
+
 Statement SqlBuilder::ChangesAfter(int64_t after, int64_t limit) const {
   const bool pg = dialect_ == Dialect::kPostgres;
   Statement st;

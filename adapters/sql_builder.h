@@ -91,6 +91,25 @@ class SqlBuilder {
   // committed before `older_than_ms` or beyond the newest `max_rows`.
   Statement TrimChanges(int64_t older_than_ms, int64_t max_rows, int64_t limit) const;
 
+  // PostgreSQL, a shared log (ChangeLogOptions::shared). The first statement of every write
+  // transaction of the service: takes the log's lock (kLogLock, held to the commit: numbers are
+  // handed out one transaction at a time, so they stay gap-free and in commit order whichever
+  // instance or application writes), marks the transaction as the service's (a capture trigger
+  // then leaves the logging to the service) and queues the wake-up of every follower
+  // (kChangesChannel; delivered at commit, dropped at rollback).
+  static Statement BeginSharedWrite();
+  static constexpr int64_t kLogLock = 0x6d71747473706563;      // "mqttspec"
+  static constexpr int64_t kMigrateLock = 0x6d71747473706564;  // DDL of concurrent instances
+  static constexpr const char* kChangesChannel = "mqttspec_changes";
+  // The capture trigger function (one per database; CREATE OR REPLACE): appends the row a
+  // statement of another application inserted, updated or deleted to the change log — as the
+  // service would (to_jsonb of the row, the row before for an update) — under the log's lock,
+  // and wakes the followers. Skips the service's own writes (they log themselves).
+  std::vector<std::string> CreateCaptureFunction() const;
+  // The trigger on the model's table (CREATE OR REPLACE TRIGGER mqttspec_capture); its arguments
+  // are the model's schema, entity and key name, all registry identifiers.
+  std::string CreateCaptureTrigger(const registry::Model& model) const;
+
   // Escapes %, _ and \ so that `text` matches itself inside a LIKE pattern.
   static std::string EscapeLike(std::string_view text);
 

@@ -72,10 +72,14 @@ void ChangeFeed::Run() {
     busy_ = true;
     lock.unlock();
     space_.notify_one();
-    try {
-      FanOut(change);
-    } catch (const std::exception& e) {
-      spdlog::error("notification fan-out: {}", e.what());
+    {
+      std::lock_guard fanning(fanout_mu_);
+      try {
+        FanOut(change);
+      } catch (const std::exception& e) {
+        spdlog::error("notification fan-out: {}", e.what());
+      }
+      fanned_through_ = std::max(fanned_through_, change.change.change_seq);
     }
     lock.lock();
     busy_ = false;
@@ -133,6 +137,28 @@ void ChangeFeed::Send(const Subscription& s, std::string payload) {
   publisher_.Publish(std::move(out));
 }
 
+ChangeFeed::Position ChangeFeed::Checkpoint() {
+  Position p;
+  std::vector<SubscriptionPtr> all = subscriptions_.List("", "");
+  std::lock_guard fanning(fanout_mu_);
+  p.change_seq = fanned_through_;
+  for (SubscriptionPtr& s : all) {
+    if (s->after.load() == Subscription::kReplaying) continue;
+    const uint64_t seq = s->seq.load();
+    p.seqs.emplace_back(std::move(s), seq);
+  }
+  return p;
+}
+
+void ChangeFeed::EndAll(int64_t change_seq, const Error& why) {
+  Drain();  // what was told before goes first
+  for (const SubscriptionPtr& s : subscriptions_.List("", "")) {
+    spdlog::warn("subscription {} of '{}' ends: {}", s->id, s->client_id, why.message);
+    Send(*s, protocol::RenderResyncRequired(s->id, change_seq, why));
+    (void)subscriptions_.Cancel(s->id);
+  }
+}
+
 // A token bucket: `burst` notifications at once, refilled at `rate` per second. Waiting counts as
 // blocking (common/blocking.h): the worker pool runs other clients meanwhile.
 class ChangeFeed::Pacer {
@@ -187,7 +213,8 @@ Result<int> ChangeFeed::ReplayOne(Subscription& s, const adapters::LoggedChange&
   return 1;
 }
 
-void ChangeFeed::Resume(const SubscriptionPtr& s, int64_t since, adapters::Database& db) {
+void ChangeFeed::Resume(const SubscriptionPtr& s, int64_t since, adapters::Database& db,
+                        bool marker) {
   int64_t cursor = since;  // every change up to here has been replayed (or did not match)
   uint64_t replayed = 0;
   Pacer pacer(pace_);
@@ -219,7 +246,7 @@ void ChangeFeed::Resume(const SubscriptionPtr& s, int64_t since, adapters::Datab
     // Changes committed after the page was read and already numbered: read them from the log
     // too. Any later one is numbered after `after` below, so the fan-out sends it live.
     if (last_change_seq_ > cursor) continue;
-    Send(*s, protocol::RenderReplayComplete(s->id, cursor, replayed));
+    if (marker) Send(*s, protocol::RenderReplayComplete(s->id, cursor, replayed));
     s->replayed_through.store(cursor);
     s->after.store(subscriptions_.numbered());
     stats_.notifications += replayed;

@@ -52,11 +52,28 @@ class ChangeFeed : public adapters::ChangeListener {
   // was told of, and turns live under the lock that numbers changes. Runs on the caller's thread
   // (the subscriber's strand, after the subscribe answer left). If the log no longer reaches
   // back, or cannot be read, the subscription ends with a resync_required notification.
-  void Resume(const SubscriptionPtr& subscription, int64_t since, adapters::Database& db);
+  // `marker` false: no replay_complete (a subscription taken over from another instance goes on
+  // as if nothing happened, server/cluster.h).
+  void Resume(const SubscriptionPtr& subscription, int64_t since, adapters::Database& db,
+              bool marker = true);
   static constexpr size_t kReplayPage = 512;
   // Replays in progress stop at their next change, and later ones at once (the service is
   // stopping: a long replay must not hold up shutdown). Any thread.
   void StopReplays() { replays_stopped_.store(true); }
+
+  // Ends every subscription with a resync_required notification (`why`; `change_seq`: the last
+  // change told): changes after it can no longer be told (LogFollower). Any thread.
+  void EndAll(int64_t change_seq, const Error& why);
+
+  // Where every subscription stands, taken between two changes of the fan-out: every matching
+  // change up to `change_seq` has been handed to the transport, and each live subscription's
+  // last seq (replaying ones are left out: their replay is ahead or behind). For the cluster's
+  // checkpoints. Any thread.
+  struct Position {
+    int64_t change_seq = 0;
+    std::vector<std::pair<SubscriptionPtr, uint64_t>> seqs;
+  };
+  Position Checkpoint();
 
   struct Stats {
     uint64_t changes = 0, notifications = 0, backpressure_waits = 0;
@@ -92,6 +109,10 @@ class ChangeFeed : public adapters::ChangeListener {
   Stats stats_;
   int64_t last_change_seq_ = 0;  // the newest change_seq OnCommitted numbered
   std::atomic<bool> replays_stopped_{false};
+  // Held by the fan-out thread for each change (FanOut and fanned_through_), so Checkpoint sees
+  // the position between two changes.
+  std::mutex fanout_mu_;
+  int64_t fanned_through_ = 0;  // guarded by fanout_mu_: the change_seq of the last fanned out
   std::thread thread_;
 };
 

@@ -116,11 +116,16 @@ registry::FieldSpec ParseField(const YAML::Node& n, const std::string& key) {
   return f;
 }
 
-registry::ModelPtr ParseModel(const YAML::Node& n, const std::string& key) {
+registry::ModelPtr ParseModel(const YAML::Node& n, const std::string& key, bool& triggers) {
   registry::ModelSpec spec;
   std::string name;
+  triggers = false;
   ForEachKey(n, key,
              {{"name", [&](auto& v, auto& k) { name = Str(v, k); }},
+              {"capture",
+               [&](auto& v, auto& k) {
+                 triggers = OneOf(v, k, {"service", "triggers"}) == "triggers";
+               }},
               {"primary_key", [&](auto& v, auto& k) { spec.primary_key = Str(v, k); }},
               {"client_access",
                [&](auto& v, auto& k) {
@@ -203,6 +208,28 @@ void CheckExternalTls(const BrokerConfig& b, const std::string& key) {
          "a client certificate needs both cert_file and key_file");
 }
 
+// What scale-out needs, checked across sections.
+void CheckCluster(const Config& c) {
+  const bool pg = c.database.driver == "postgres";
+  if (!c.capture.empty() && !pg)
+    Fail("models",
+         fmt::format("capture: triggers ({}) needs database.driver postgres", c.capture.front()));
+  if ((!c.capture.empty() || c.cluster.enabled) && !c.changes.enabled)
+    Fail("changes.enabled", c.cluster.enabled ? "must be true with cluster.enabled"
+                                              : "must be true with capture: triggers");
+  if (c.cluster.enabled && !pg) Fail("cluster.enabled", "needs database.driver postgres");
+  if (c.cluster.enabled && c.broker.mode != "external")
+    Fail("cluster.enabled", "needs broker.mode external (instances share a broker)");
+  if (c.broker.partition_count > 1) {
+    if (c.broker.mode != "external") Fail("broker.partition", "needs broker.mode external");
+    if (!c.broker.shared_group.empty())
+      Fail("broker.partition",
+           "and broker.shared_group exclude each other (partitions: every instance subscribes "
+           "to every request)");
+    if (!c.cluster.enabled) Fail("broker.partition", "needs cluster.enabled");
+  }
+}
+
 // One function a top-level section; each rejects keys it does not know (ForEachKey).
 
 void ParseBroker(const YAML::Node& n, const std::string& p, Config& c) {
@@ -226,6 +253,19 @@ void ParseBroker(const YAML::Node& n, const std::string& p, Config& c) {
        {"username", [&](auto& v, auto& k) { b.username = Str(v, k); }},
        {"password", [&](auto& v, auto& k) { b.password = Str(v, k); }},
        {"shared_group", [&](auto& v, auto& k) { b.shared_group = Str(v, k); }},
+       {"partition",
+        [&](auto& v, auto& k) {
+          ForEachKey(v, k,
+                     {{"index",
+                       [&](auto& x, auto& kk) {
+                         b.partition_index = static_cast<int>(Int(x, kk, 0, kMaxPartitions - 1));
+                       }},
+                      {"count", [&](auto& x, auto& kk) {
+                         b.partition_count = static_cast<int>(Int(x, kk, 1, kMaxPartitions));
+                       }}});
+          if (b.partition_index >= b.partition_count)
+            Fail(k + ".index", fmt::format("must be less than count ({})", b.partition_count));
+        }},
        {"max_connections",
         [&](auto& v, auto& k) { b.max_connections = static_cast<int>(Int(v, k, 0, 10000000)); }},
        {"max_keepalive",
@@ -383,8 +423,11 @@ Config Parse(const YAML::Node& root) {
         [&](auto& n, auto& p) {
           if (n.IsNull()) return;
           if (!n.IsSequence()) Fail(p, "expected a list of models");
-          for (size_t i = 0; i < n.size(); ++i)
-            c.models.push_back(ParseModel(n[i], fmt::format("{}[{}]", p, i)));
+          for (size_t i = 0; i < n.size(); ++i) {
+            bool triggers = false;
+            c.models.push_back(ParseModel(n[i], fmt::format("{}[{}]", p, i), triggers));
+            if (triggers) c.capture.push_back(c.models.back()->qualified_name());
+          }
         }},
        {"introspect",
         [&](auto& n, auto& p) {
@@ -411,6 +454,24 @@ Config Parse(const YAML::Node& root) {
                       {"replay_burst",
                        [&](auto& v, auto& k) { c.changes.replay_burst = Int(v, k, 1, 1000000); }}});
         }},
+       {"cluster",
+        [&](auto& n, auto& p) {
+          ForEachKey(n, p,
+                     {{"enabled", [&](auto& v, auto& k) { c.cluster.enabled = Bool(v, k); }},
+                      {"instance_id",
+                       [&](auto& v, auto& k) {
+                         c.cluster.instance_id = Str(v, k);
+                         if (c.cluster.instance_id.empty() || c.cluster.instance_id.size() > 128)
+                           Fail(k, "must be 1 to 128 characters");
+                       }},
+                      {"lease_ms",
+                       [&](auto& v, auto& k) { c.cluster.lease_ms = Int(v, k, 100, 3600000); }},
+                      {"heartbeat_ms",
+                       [&](auto& v, auto& k) { c.cluster.heartbeat_ms = Int(v, k, 10, 600000); }}});
+          if (c.cluster.heartbeat_ms * 2 > c.cluster.lease_ms)
+            Fail(p + ".heartbeat_ms",
+                 fmt::format("must be at most half of lease_ms ({})", c.cluster.lease_ms));
+        }},
        {"log",
         [&](auto& n, auto& p) {
           ForEachKey(
@@ -422,6 +483,7 @@ Config Parse(const YAML::Node& root) {
        {"workers", [&](auto& v, auto& k) { c.workers = static_cast<int>(Int(v, k, 0, 256)); }}});
   if (c.database.driver == "postgres" && c.database.url.empty())
     Fail("database.url", "is required when database.driver is postgres");
+  CheckCluster(c);
   return c;
 }
 

@@ -34,6 +34,8 @@ struct ReconnectConfig {
   double max_s = 30;  // no wait is longer
 };
 
+inline constexpr int kMaxPartitions = 64;  // broker.partition.count
+
 struct BrokerConfig {
   std::string mode = "embedded";  // embedded | external
   // embedded: the broker's listeners and settings
@@ -52,6 +54,11 @@ struct BrokerConfig {
   std::string username;
   std::string password;
   std::string shared_group;
+  // Static partitioning of clients over instances (partition.count > 1; docs/cluster.md): every
+  // instance subscribes to every request and answers those of the clients whose partition
+  // (PartitionOf) it holds — its own index, and those it adopted from dead instances.
+  int partition_index = 0;
+  int partition_count = 1;
   bool clean_session = false;  // false: requests sent while the service is away wait for it
   int64_t session_expiry_s = 86400;
   int keepalive_s = 30;
@@ -120,6 +127,16 @@ struct ChangesConfig {
   int64_t replay_burst = 500;
 };
 
+// Several instances over one PostgreSQL (docs/cluster.md): each follows the shared change log
+// (server/log_follower.h) and keeps its subscriptions in the database under a lease
+// (server/cluster.h), which a surviving instance adopts when the lease runs out.
+struct ClusterConfig {
+  bool enabled = false;
+  std::string instance_id;  // "" = <hostname>-<pid>
+  int64_t lease_ms = 3000;
+  int64_t heartbeat_ms = 500;
+};
+
 struct Config {
   BrokerConfig broker;
   std::string topic_prefix = "spec";
@@ -131,6 +148,9 @@ struct Config {
   AdminConfig admin;
   LimitsConfig limits;
   ChangesConfig changes;
+  ClusterConfig cluster;
+  // Models (qualified names) with `capture: triggers`: others' writes are logged by a trigger.
+  std::vector<std::string> capture;
   std::string log_level = "info";
   int workers = 0;  // worker threads; 0 = number of cores (at least 2)
 };

@@ -37,7 +37,8 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
       {c.database.driver, c.database.path, c.database.synchronous == "full", c.database.url,
        c.database.pool_size, c.limits.query_timeout_ms, c.database.group_commit_max_rows,
        c.database.group_commit_max_ms,
-       adapters::ChangeLogOptions{c.changes.enabled, c.changes.retention_s, c.changes.max_rows}});
+       adapters::ChangeLogOptions{c.changes.enabled, c.changes.retention_s, c.changes.max_rows,
+                                  c.cluster.enabled, c.capture}});
   if (!db.ok()) return db.take_error();
   core->db_ = std::move(db).value();
   for (const auto& m : c.models) {

@@ -20,6 +20,7 @@ void MqttFront::OnMessage(InboundMessage msg) {
     spdlog::debug("dropped a message on malformed topic '{}'", msg.topic.substr(0, 200));
     return;
   }
+  if (!service_.partitions().Holds(*client)) return;  // another instance's client (partitions.h)
   OutboundMessage out;
   out.qos = response_qos_;
   out.correlation_data = std::move(msg.correlation_data);

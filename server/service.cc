@@ -12,11 +12,27 @@
 namespace mqttspec::server {
 
 Service::Service(const Config& config, Core& core, Transport& notifications)
-    : core_(core), router_(core.router()), limiter_(config.limits.requests_per_second_per_client) {
+    : core_(core),
+      router_(core.router()),
+      limiter_(config.limits.requests_per_second_per_client),
+      partitions_(config.broker.partition_index, config.broker.partition_count) {
   feed_ = std::make_unique<ChangeFeed>(
       core.subscriptions(), notifications, config.qos.notification, kChangeQueueCapacity, &events_,
       ReplayPace{config.changes.replay_rate, static_cast<size_t>(config.changes.replay_burst)});
-  core.database().SetChangeListener(feed_.get());
+  if (core.database().shares_log()) {
+    follower_ = std::make_unique<LogFollower>(core.database(), core.models(), *feed_);
+    core.database().SetChangeListener(follower_.get());
+  } else {
+    core.database().SetChangeListener(feed_.get());
+  }
+  if (config.cluster.enabled) {
+    if (auto store = core.database().OpenClusterStore()) {
+      cluster_ =
+          std::make_unique<Cluster>(config.cluster, std::move(store), core.database(),
+                                    core.models(), core.subscriptions(), *feed_, partitions_);
+      core.subscriptions().set_keeper(cluster_.get());
+    }
+  }
   int workers = config.workers > 0
                     ? config.workers
                     : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
@@ -25,8 +41,14 @@ Service::Service(const Config& config, Core& core, Transport& notifications)
 
 Service::~Service() {
   feed_->StopReplays();  // a long replay would hold the executor up
-  executor_.reset();     // no more writes
+  if (cluster_) cluster_->Stop();
+  executor_.reset();  // no more writes
+  if (cluster_) {
+    core_.subscriptions().set_keeper(nullptr);
+    cluster_.reset();  // the last checkpoints; the lease ends
+  }
   core_.database().SetChangeListener(nullptr);
+  follower_.reset();
   feed_.reset();  // publishes what is queued
 }
 

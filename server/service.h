@@ -17,10 +17,13 @@
 
 #include "server/change_feed.h"
 #include "server/client_executor.h"
+#include "server/cluster.h"
 #include "server/config.h"
 #include "server/core.h"
 #include "server/events.h"
+#include "server/log_follower.h"
 #include "server/metrics.h"
+#include "server/partitions.h"
 #include "server/rate_limiter.h"
 #include "server/router.h"
 #include "server/transport.h"
@@ -85,6 +88,8 @@ class Service {
   // counted) and the event stream (requests, changes, connects, disconnects).
   Core& core() { return core_; }
   Events& events() { return events_; }
+  // Whose requests this instance answers (broker.partition).
+  Partitions& partitions() { return partitions_; }
   std::vector<Metrics::Sample> CollectMetrics() const;
 
  private:
@@ -101,7 +106,12 @@ class Service {
   Metrics metrics_;
   Events events_;
   RateLimiter limiter_;
+  Partitions partitions_;
   std::unique_ptr<ChangeFeed> feed_;
+  // With a shared log (Database::shares_log): the feed hears of changes from the log, not from
+  // this instance's commits.
+  std::unique_ptr<LogFollower> follower_;
+  std::unique_ptr<Cluster> cluster_;  // cluster.enabled
   std::atomic<uint64_t> taken_{0}, answered_{0}, rate_limited_{0};
   std::unique_ptr<ClientExecutor> executor_;  // last: its threads stop first
 };

@@ -80,7 +80,6 @@ Result<SubscriptionPtr> Subscriptions::Add(const std::string& client_id, registr
   // Every change whose commit the caller could have seen (its writer's answer follows the
   // numbering) is numbered by now: none of them reaches this subscription.
   sub->after = live ? changes_.load() : Subscription::kReplaying;
-  auto [field, keys] = IndexKeys(*sub->model, sub->filters);
   std::lock_guard lock(mu_);
   auto& mine = by_client_[client_id];
   if (static_cast<int>(mine.size()) >= max_per_client_) {
@@ -90,9 +89,31 @@ Result<SubscriptionPtr> Subscriptions::Add(const std::string& client_id, registr
   }
   do sub->id = NewId();
   while (by_id_.count(sub->id));
-  sub->topic = NotifyTopic(prefix_, client_id, sub->id);
+  InsertLocked(sub);
+  return sub;
+}
+
+Result<SubscriptionPtr> Subscriptions::Adopt(const std::string& id, const std::string& client_id,
+                                             registry::ModelPtr model, FilterList filters,
+                                             uint64_t seq) {
+  auto sub = std::make_shared<Subscription>();
+  sub->id = id;
+  sub->client_id = client_id;
+  sub->model = std::move(model);
+  sub->filters = std::move(filters);
+  sub->after = Subscription::kReplaying;
+  sub->seq = seq;
+  std::lock_guard lock(mu_);
+  if (by_id_.count(id)) return MakeError(ErrorCode::kConflict, "subscription " + id + " exists");
+  InsertLocked(sub);
+  return sub;
+}
+
+void Subscriptions::InsertLocked(const SubscriptionPtr& sub) {
+  auto [field, keys] = IndexKeys(*sub->model, sub->filters);
+  sub->topic = NotifyTopic(prefix_, sub->client_id, sub->id);
   by_id_.emplace(sub->id, sub);
-  mine.push_back(sub->id);
+  by_client_[sub->client_id].push_back(sub->id);
   EntityIndex& idx = entities_[EntityKey(*sub->model)];
   if (field < 0) {
     idx.scan.push_back(sub);
@@ -100,7 +121,6 @@ Result<SubscriptionPtr> Subscriptions::Add(const std::string& client_id, registr
     auto& values = idx.by_value[field];
     for (const auto& k : keys) values[k].push_back(sub);
   }
-  return sub;
 }
 
 void Subscriptions::Unindex(const SubscriptionPtr& sub) {

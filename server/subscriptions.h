@@ -41,6 +41,18 @@ struct Subscription {
 };
 using SubscriptionPtr = std::shared_ptr<Subscription>;
 
+// Keeps subscriptions beyond this process, so another instance can take them over
+// (server/cluster.h). Told by the subscribe and unsubscribe handlers.
+class SubscriptionKeeper {
+ public:
+  virtual ~SubscriptionKeeper() = default;
+  // A new subscription; every matching change after `change_seq` is its news.
+  virtual Status Keep(const Subscription& subscription, int64_t change_seq) = 0;
+  // Forgets `id` of `client_id`; false if nothing was kept under that pair (perhaps another
+  // instance serves it: it learns at its next heartbeat).
+  virtual Result<bool> Forget(const std::string& client_id, const std::string& id) = 0;
+};
+
 class Subscriptions {
  public:
   Subscriptions(std::string topic_prefix, int max_per_client);
@@ -49,6 +61,16 @@ class Subscriptions {
   // Errors: too_many_subscriptions.
   Result<SubscriptionPtr> Add(const std::string& client_id, registry::ModelPtr model,
                               adapters::FilterList filters, bool live = true);
+
+  // Registers a subscription taken over from another instance (server/cluster.h) under its own
+  // id, replaying (kReplaying), its `seq` continuing from `seq`. Errors: conflict (the id exists).
+  Result<SubscriptionPtr> Adopt(const std::string& id, const std::string& client_id,
+                                registry::ModelPtr model, adapters::FilterList filters,
+                                uint64_t seq);
+
+  // Who keeps subscriptions beyond this process (nullptr: nobody). Set before serving.
+  void set_keeper(SubscriptionKeeper* keeper) { keeper_ = keeper; }
+  SubscriptionKeeper* keeper() const { return keeper_; }
 
   // Numbers `n` committed changes in commit order (the change feed, as it takes them); returns
   // the first number. A subscription added later has `after` >= every number handed out before.
@@ -88,6 +110,9 @@ class Subscriptions {
   static std::string EntityKey(const registry::Model& model);
   void Unindex(const SubscriptionPtr& sub);
   void RemoveLocked(std::unordered_map<std::string, SubscriptionPtr>::iterator it);
+  // REQUIRES mu_: files `sub` (id set) under its client and in the entity index.
+  void InsertLocked(const SubscriptionPtr& sub);
+  SubscriptionKeeper* keeper_ = nullptr;
 
   std::string prefix_;
   int max_per_client_;

@@ -65,4 +65,13 @@ bool IsOwnReplyTopic(std::string_view prefix, std::string_view client, std::stri
   return rest.find_first_of("+#") == std::string_view::npos;  // a topic, not a filter
 }
 
+int PartitionOf(std::string_view client_id, int count) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : client_id) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return count > 1 ? static_cast<int>(h % static_cast<uint32_t>(count)) : 0;
+}
+
 }  // namespace mqttspec::server

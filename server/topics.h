@@ -38,4 +38,8 @@ std::optional<std::string_view> ClientOfRequestTopic(std::string_view prefix,
 // and no wildcard — so "…/response" and "…/replies/x" qualify.
 bool IsOwnReplyTopic(std::string_view prefix, std::string_view client, std::string_view topic);
 
+// The partition of a client among `count` (broker.partition): FNV-1a (32 bits) of the client id,
+// modulo count. Stable across instances, versions and machines — documented in docs/cluster.md.
+int PartitionOf(std::string_view client_id, int count);
+
 }  // namespace mqttspec::server

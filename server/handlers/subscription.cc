@@ -46,9 +46,28 @@ Answer HandleSubscribe(Call& c) {
   auto sub = c.subscriptions->Add(c.client.id, req.model, std::move(req.query.filters),
                                   /*live=*/!since);
   if (!sub.ok()) return Answer::Fail(sub.error());
+  if (!since && c.db.shares_log()) {
+    // The feed follows the log and may still be behind it: changes committed before the
+    // subscription existed are not its news.
+    auto bounds = c.db.ReadChanges(INT64_MAX, 0);
+    if (!bounds.ok()) {
+      (void)c.subscriptions->Remove(c.client.id, sub.value()->id);
+      return Answer::Fail(bounds.error());
+    }
+    sub.value()->replayed_through.store(bounds.value().newest);
+  }
+  if (SubscriptionKeeper* keeper = c.subscriptions->keeper()) {  // another instance may go on
+    auto st = keeper->Keep(*sub.value(), since ? *since : sub.value()->replayed_through.load());
+    if (!st.ok()) {
+      (void)c.subscriptions->Remove(c.client.id, sub.value()->id);
+      return Answer::Fail(st.error());
+    }
+  }
   c.hooks().BindFilters(nullptr);
   if (auto st = c.pipe.After(HookType::kAfterSubscribe, nullptr, nullptr, false); !st.ok()) {
     (void)c.subscriptions->Remove(c.client.id, sub.value()->id);  // refused: it never was
+    if (SubscriptionKeeper* keeper = c.subscriptions->keeper())
+      (void)keeper->Forget(c.client.id, sub.value()->id);
     return Answer::Fail(st.error());
   }
   protocol::Reply reply;
@@ -67,8 +86,14 @@ Answer HandleUnsubscribe(Call& c) {
   if (!c.subscriptions) return Answer::Fail(NotServed());
   if (auto st = c.pipe.Before(HookType::kBeforeUnsubscribe); !st.ok())
     return Answer::Fail(st.error());
-  if (auto st = c.subscriptions->Remove(c.client.id, c.req.subscription_id); !st.ok())
-    return Answer::Fail(st.error());
+  Status removed = c.subscriptions->Remove(c.client.id, c.req.subscription_id);
+  if (SubscriptionKeeper* keeper = c.subscriptions->keeper()) {
+    // Kept beyond this instance: perhaps another serves it (it learns at its next heartbeat).
+    auto forgot = keeper->Forget(c.client.id, c.req.subscription_id);
+    if (!forgot.ok()) return Answer::Fail(forgot.error());
+    if (forgot.value()) removed = OkStatus();
+  }
+  if (!removed.ok()) return Answer::Fail(removed.error());
   if (auto st = c.pipe.After(HookType::kAfterUnsubscribe, nullptr, nullptr, false); !st.ok())
     return Answer::Fail(st.error());
   protocol::Reply reply;
