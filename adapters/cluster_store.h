@@ -44,6 +44,8 @@ class ClusterStore {
   struct Holding {
     uint64_t partitions = 0;
     std::vector<std::string> subscriptions;  // ids
+    bool joined = false;  // the row was made now: a first heartbeat, or the instance was taken
+                          // for dead (its row adopted) and joins again
   };
   // Renews this instance's lease until `lease_ms` from now. The first call makes its row with
   // `own` (its own partitions: an instance that adopted them gives them back); later calls keep

@@ -31,7 +31,8 @@ class PostgresClusterStore : public ClusterStore {
       pqxx::result r = tx.exec_params("UPDATE \"mqttspec\".instances SET lease_until = " + until +
                                           " WHERE instance_id = $1 RETURNING partitions",
                                       me);
-      if (r.empty()) {  // joining: take our own partitions back from whoever adopted them
+      const bool joined = r.empty();
+      if (joined) {  // joining: take our own partitions back from whoever adopted them
         tx.exec_params(
             "UPDATE \"mqttspec\".instances SET partitions = partitions & ~$1::bigint WHERE "
             "partitions & $1::bigint <> 0",
@@ -43,6 +44,7 @@ class PostgresClusterStore : public ClusterStore {
             me, static_cast<int64_t>(own));
       }
       Holding h;
+      h.joined = joined;
       h.partitions = static_cast<uint64_t>(r[0][0].as<int64_t>());
       for (const auto& row :
            tx.exec_params("SELECT subscription_id FROM \"mqttspec\".subscriptions "

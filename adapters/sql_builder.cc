@@ -460,7 +460,8 @@ std::vector<std::string> SqlBuilder::CreateCaptureFunction() const {
   // before it, so the max read after the lock is the newest change.
   return {
       "CREATE OR REPLACE FUNCTION \"mqttspec\".capture() RETURNS trigger LANGUAGE plpgsql "
-      "AS $body$\n"
+      // The service's rights (other writers need no grant on the log), a fixed search path.
+      "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$\n"
       "DECLARE r jsonb; o jsonb;\n"
       "BEGIN\n"
       "  IF current_setting('mqttspec.own_write', true) = 'on' THEN RETURN NULL; END IF;\n"

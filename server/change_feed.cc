@@ -137,6 +137,11 @@ void ChangeFeed::Send(const Subscription& s, std::string payload) {
   publisher_.Publish(std::move(out));
 }
 
+void ChangeFeed::Forget(const Subscription& s) {
+  (void)subscriptions_.Cancel(s.id);
+  if (SubscriptionKeeper* keeper = subscriptions_.keeper()) (void)keeper->Forget(s.client_id, s.id);
+}
+
 ChangeFeed::Position ChangeFeed::Checkpoint() {
   Position p;
   std::vector<SubscriptionPtr> all = subscriptions_.List("", "");
@@ -155,7 +160,7 @@ void ChangeFeed::EndAll(int64_t change_seq, const Error& why) {
   for (const SubscriptionPtr& s : subscriptions_.List("", "")) {
     spdlog::warn("subscription {} of '{}' ends: {}", s->id, s->client_id, why.message);
     Send(*s, protocol::RenderResyncRequired(s->id, change_seq, why));
-    (void)subscriptions_.Cancel(s->id);
+    Forget(*s);
   }
 }
 
@@ -223,7 +228,7 @@ void ChangeFeed::Resume(const SubscriptionPtr& s, int64_t since, adapters::Datab
     // The notification first: a gRPC stream that sees the subscription gone still finds it.
     Send(*s,
          protocol::RenderResyncRequired(s->id, cursor, MakeError(ErrorCode::kResyncRequired, why)));
-    (void)subscriptions_.Cancel(s->id);
+    Forget(*s);
   };
   for (;;) {
     if (!subscriptions_.Has(s->id)) return;  // unsubscribed or cancelled meanwhile

@@ -88,6 +88,8 @@ class ChangeFeed : public adapters::ChangeListener {
   void Run();
   void FanOut(const Numbered& numbered);
   void Send(const Subscription& subscription, std::string payload);
+  // Ends a subscription the feed can no longer serve: here and wherever it is kept.
+  void Forget(const Subscription& subscription);
   // One logged change replayed to `subscription` if it matches: how many notifications it sent
   // (0 or 1). Errors: internal (a row the model cannot read).
   class Pacer;

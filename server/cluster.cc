@@ -20,7 +20,8 @@ std::string InstanceId(const ClusterConfig& config) {
 
 Cluster::Cluster(const ClusterConfig& config, std::unique_ptr<adapters::ClusterStore> store,
                  adapters::Database& db, const registry::ModelRegistry& models,
-                 Subscriptions& subscriptions, ChangeFeed& feed, Partitions& partitions)
+                 Subscriptions& subscriptions, ChangeFeed& feed, Partitions& partitions,
+                 Transport& notifications)
     : config_(config),
       id_(InstanceId(config)),
       own_(partitions.held() == ~uint64_t{0} ? 0 : partitions.held()),
@@ -29,7 +30,8 @@ Cluster::Cluster(const ClusterConfig& config, std::unique_ptr<adapters::ClusterS
       models_(models),
       subscriptions_(subscriptions),
       feed_(feed),
-      partitions_(partitions) {
+      partitions_(partitions),
+      notifications_(notifications) {
   spdlog::info("cluster: instance '{}', lease {} ms, heartbeat {} ms", id_, config_.lease_ms,
                config_.heartbeat_ms);
   Beat();
@@ -38,15 +40,8 @@ Cluster::Cluster(const ClusterConfig& config, std::unique_ptr<adapters::ClusterS
 
 Cluster::~Cluster() {
   Stop();
-  thread_.join();
-  std::vector<std::thread> adopters;
-  {
-    std::lock_guard lock(mu_);
-    adopters.swap(adopters_);
-  }
-  for (auto& t : adopters) t.join();
-  pending_ = feed_.Checkpoint();
-  WriteCheckpoints();
+  Checkpoint(0);                     // the one taken, if settled; then one of now …
+  Checkpoint(config_.lease_ms / 2);  // … written once the broker has it all
   if (auto st = store_->Leave(id_); !st.ok())
     spdlog::warn("cluster: leaving: {}", st.error().message);
 }
@@ -57,6 +52,13 @@ void Cluster::Stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::vector<std::thread> adopters;
+  {
+    std::lock_guard lock(mu_);
+    adopters.swap(adopters_);
+  }
+  for (auto& t : adopters) t.join();
 }
 
 Status Cluster::Keep(const Subscription& s, int64_t change_seq) {
@@ -94,6 +96,19 @@ void Cluster::Beat() {
     spdlog::warn("cluster: heartbeat: {}", holding.error().message);
     return;
   }
+  if (holding.value().joined && beats_ > 0) {
+    // Taken for dead (the database was out of reach longer than the lease): another instance
+    // serves this one's subscriptions now; serving them here too would send them twice.
+    spdlog::error(
+        "cluster: this instance's lease had run out and its work was adopted; "
+        "dropping its subscriptions here");
+    for (const SubscriptionPtr& s : subscriptions_.List("", "")) {
+      if (!IsReservedClientId(s->client_id)) (void)subscriptions_.Cancel(s->id);
+    }
+    written_.clear();
+    pending_.reset();
+  }
+  ++beats_;
   // Partitions as the database says: adopted ones added, ones given back gone.
   if (partitions_.count() > 1) {
     const uint64_t now = holding.value().partitions, had = partitions_.held();
@@ -114,8 +129,7 @@ void Cluster::Beat() {
       written_.erase(s->id);
     }
   }
-  WriteCheckpoints();
-  pending_ = feed_.Checkpoint();
+  Checkpoint(0);
   auto dead = store_->AdoptExpired(id_);
   if (!dead.ok()) {
     spdlog::warn("cluster: adopting: {}", dead.error().message);
@@ -133,15 +147,27 @@ void Cluster::Beat() {
   }
 }
 
+void Cluster::Checkpoint(int64_t wait_ms) {
+  if (pending_) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    while (notifications_.settled() < pending_mark_ && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (notifications_.settled() < pending_mark_) return;  // not yet: next heartbeat
+    WriteCheckpoints();
+  }
+  pending_ = feed_.Checkpoint();           // every notification it covers was Published before …
+  pending_mark_ = notifications_.taken();  // … this count was read
+}
+
 void Cluster::WriteCheckpoints() {
   std::vector<adapters::SubscriptionCheckpoint> moved;
-  for (const auto& [s, seq] : pending_.seqs) {
+  for (const auto& [s, seq] : pending_->seqs) {
     if (IsReservedClientId(s->client_id)) continue;
     if (!subscriptions_.Has(s->id)) {
       written_.erase(s->id);
       continue;
     }
-    const int64_t through = std::max(pending_.change_seq, s->replayed_through.load());
+    const int64_t through = std::max(pending_->change_seq, s->replayed_through.load());
     auto& w = written_[s->id];
     if (w.first == seq && w.second == through) continue;
     w = {seq, through};

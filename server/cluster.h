@@ -3,9 +3,11 @@
 // docs/cluster.md). It keeps every MQTT subscription in the database (SubscriptionKeeper: saved
 // when made, forgotten when unsubscribed) with a checkpoint, and holds a lease there that a
 // heartbeat renews every heartbeat_ms. Each heartbeat also
-//  - writes the checkpoints taken at the previous heartbeat (ChangeFeed::Checkpoint: the last
-//    seq and the change_seq through which every matching change was handed to the transport —
-//    a heartbeat's time ago, so published by then);
+//  - writes the checkpoint it took earlier (ChangeFeed::Checkpoint: each subscription's last seq
+//    and the change_seq through which every matching change was handed to the transport) once
+//    the transport has settled every message taken up to it (Transport::settled: acknowledged
+//    by the broker) — so a checkpoint never claims a notification the broker has not got — and
+//    takes the next;
 //  - applies what the database says this instance holds: partitions adopted or given back
 //    (Partitions), subscriptions unsubscribed through another instance (dropped here);
 //  - adopts every instance whose lease ran out: its partitions and its subscriptions, each
@@ -20,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +34,7 @@
 #include "server/config.h"
 #include "server/partitions.h"
 #include "server/subscriptions.h"
+#include "server/transport.h"
 
 namespace mqttspec::server {
 
@@ -40,14 +44,17 @@ class Cluster : public SubscriptionKeeper {
   // the database still starts, and joins when it can).
   Cluster(const ClusterConfig& config, std::unique_ptr<adapters::ClusterStore> store,
           adapters::Database& db, const registry::ModelRegistry& models,
-          Subscriptions& subscriptions, ChangeFeed& feed, Partitions& partitions);
+          Subscriptions& subscriptions, ChangeFeed& feed, Partitions& partitions,
+          Transport& notifications);
   ~Cluster() override;  // a last checkpoint, then leaves (Leave)
 
   Status Keep(const Subscription& subscription, int64_t change_seq) override;
   Result<bool> Forget(const std::string& client_id, const std::string& id) override;
 
   const std::string& instance_id() const { return id_; }
-  // Stops taking over and replaying (the service is stopping). Any thread.
+  // Stops the heartbeat and the adoptions (the service is stopping; ChangeFeed::StopReplays
+  // first, so a long replay ends at once) and waits for their threads. One thread (the
+  // service's owner); again in the destructor.
   void Stop();
 
  private:
@@ -65,10 +72,18 @@ class Cluster : public SubscriptionKeeper {
   Subscriptions& subscriptions_;
   ChangeFeed& feed_;
   Partitions& partitions_;
+  Transport& notifications_;
 
-  // Heartbeat thread's: the checkpoint taken last time, and the one written before it
-  // (a subscription's is written only when it moved).
-  ChangeFeed::Position pending_;
+  // Writes the pending checkpoint if the transport has settled it (or, `wait_ms` > 0, once it
+  // has, waiting at most that long), then takes the next one.
+  void Checkpoint(int64_t wait_ms);
+
+  // Heartbeat thread's: the checkpoint taken and not yet written, the transport's count of
+  // messages taken when it was taken, and what was written for each subscription (a
+  // subscription's checkpoint is written only when it moved).
+  std::optional<ChangeFeed::Position> pending_;
+  uint64_t pending_mark_ = 0;
+  uint64_t beats_ = 0;  // heartbeats that reached the database
   std::map<std::string, std::pair<uint64_t, int64_t>> written_;
 
   std::mutex mu_;  // guards stopping_, adopters_

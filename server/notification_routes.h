@@ -22,6 +22,9 @@ class NotificationRoutes : public Transport {
   NotificationRoutes(const std::string& prefix, Transport& broker);
 
   void Publish(OutboundMessage message) override;
+  // The broker's transport's (gRPC streams are not tracked).
+  uint64_t taken() const override { return broker_.taken(); }
+  uint64_t settled() const override { return broker_.settled(); }
   void Add(const std::string& topic, Sink sink);
   void Remove(const std::string& topic);
 

@@ -27,9 +27,9 @@ Service::Service(const Config& config, Core& core, Transport& notifications)
   }
   if (config.cluster.enabled) {
     if (auto store = core.database().OpenClusterStore()) {
-      cluster_ =
-          std::make_unique<Cluster>(config.cluster, std::move(store), core.database(),
-                                    core.models(), core.subscriptions(), *feed_, partitions_);
+      cluster_ = std::make_unique<Cluster>(config.cluster, std::move(store), core.database(),
+                                           core.models(), core.subscriptions(), *feed_, partitions_,
+                                           notifications);
       core.subscriptions().set_keeper(cluster_.get());
     }
   }
@@ -41,14 +41,14 @@ Service::Service(const Config& config, Core& core, Transport& notifications)
 
 Service::~Service() {
   feed_->StopReplays();  // a long replay would hold the executor up
-  if (cluster_) cluster_->Stop();
-  executor_.reset();  // no more writes
+  if (cluster_) cluster_->Stop();  // no heartbeat, no adoption from here on
+  executor_.reset();               // no more writes
+  core_.database().SetChangeListener(nullptr);
+  follower_.reset();  // nothing ends subscriptions (keeper->Forget) from here on
   if (cluster_) {
     core_.subscriptions().set_keeper(nullptr);
-    cluster_.reset();  // the last checkpoints; the lease ends
+    cluster_.reset();  // the last checkpoints (the feed still runs); the lease ends
   }
-  core_.database().SetChangeListener(nullptr);
-  follower_.reset();
   feed_.reset();  // publishes what is queued
 }
 

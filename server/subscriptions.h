@@ -69,8 +69,8 @@ class Subscriptions {
                                 uint64_t seq);
 
   // Who keeps subscriptions beyond this process (nullptr: nobody). Set before serving.
-  void set_keeper(SubscriptionKeeper* keeper) { keeper_ = keeper; }
-  SubscriptionKeeper* keeper() const { return keeper_; }
+  void set_keeper(SubscriptionKeeper* keeper) { keeper_.store(keeper); }
+  SubscriptionKeeper* keeper() const { return keeper_.load(); }
 
   // Numbers `n` committed changes in commit order (the change feed, as it takes them); returns
   // the first number. A subscription added later has `after` >= every number handed out before.
@@ -112,7 +112,7 @@ class Subscriptions {
   void RemoveLocked(std::unordered_map<std::string, SubscriptionPtr>::iterator it);
   // REQUIRES mu_: files `sub` (id set) under its client and in the entity index.
   void InsertLocked(const SubscriptionPtr& sub);
-  SubscriptionKeeper* keeper_ = nullptr;
+  std::atomic<SubscriptionKeeper*> keeper_{nullptr};
 
   std::string prefix_;
   int max_per_client_;

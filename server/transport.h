@@ -40,6 +40,14 @@ class Transport {
   // else's). connected: whether the broker is reachable (embedded: the service is the broker).
   virtual bool Kick(const std::string& client_id) { return false; }
   virtual bool connected() const { return true; }
+
+  // Delivery progress, for checkpoints of what reached the broker (server/cluster.h): how many
+  // messages Publish has taken so far, and how many of them are settled — acknowledged by the
+  // broker, refused, or beyond tracking (QoS 0; those in flight when a connection was lost). MQTT
+  // acknowledges QoS 1 publishes in order, so settled() >= n means the first n are settled.
+  // A transport that does not track delivery reports 0 and 0.
+  virtual uint64_t taken() const { return 0; }
+  virtual uint64_t settled() const { return 0; }
 };
 
 }  // namespace mqttspec::server

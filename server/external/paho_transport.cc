@@ -72,8 +72,8 @@ void PahoTransport::OnConnected() {
   int window;
   {
     std::lock_guard lock(mu_);  // window_ is ConnectLoop's too (TSan found this read unlocked)
-    gen = ++generation_;
-    inflight_ = 0;
+    NewGeneration();
+    gen = generation_;
     window = window_;
     batch = FillWindow();
   }
@@ -238,8 +238,8 @@ bool PahoTransport::HandOver() {
     drain_ = std::move(drain);
     publisher_.store(drain_.get());
     paused_ = false;
-    gen = ++generation_;
-    inflight_ = 0;
+    NewGeneration();
+    gen = generation_;
     window_ = std::max(1, window);
     batch = FillWindow();
   }
@@ -278,6 +278,8 @@ void PahoTransport::Publish(OutboundMessage m) {
   {
     std::unique_lock lock(mu_);
     gen = generation_;
+    ++taken_;
+    if (m.qos == 0) ++settled_;  // not tracked
     if (m.qos > 0 || paused_) {
       // Back-pressure: a worker waits here rather than growing the queue without bound.
       cv_.wait(lock, [&] { return queued_.size() < kMaxQueued || stopping_; });
@@ -321,12 +323,31 @@ void PahoTransport::Done(uint64_t generation) {
   std::vector<OutboundMessage> batch;
   {
     std::lock_guard lock(mu_);
-    if (generation != generation_) return;
+    if (generation != generation_) return;  // counted as settled when the connection changed
     --inflight_;
+    ++settled_;
     batch = FillWindow();
   }
   cv_.notify_all();
   for (auto& m : batch) Send(std::move(m), generation);
+}
+
+void PahoTransport::NewGeneration() {
+  ++generation_;
+  inflight_ = 0;
+  uint64_t waiting = 0;  // tracked messages still queued: they will be sent on the new connection
+  for (const auto& m : queued_) waiting += m.qos > 0 ? 1 : 0;
+  settled_ = taken_ - waiting;
+}
+
+uint64_t PahoTransport::taken() const {
+  std::lock_guard lock(mu_);
+  return taken_;
+}
+
+uint64_t PahoTransport::settled() const {
+  std::lock_guard lock(mu_);
+  return settled_;
 }
 
 std::vector<OutboundMessage> PahoTransport::FillWindow() {

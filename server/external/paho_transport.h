@@ -66,6 +66,8 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
   bool connected() const override;
 
   uint64_t publish_failures() const { return publish_failures_.load(); }
+  uint64_t taken() const override;
+  uint64_t settled() const override;
 
  private:
   static constexpr size_t kMaxQueued = 100000;  // answers waiting for the window
@@ -84,6 +86,8 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
   void Done(uint64_t generation);
   // REQUIRES mu_ held: takes queued answers while the window has room (counted in flight).
   std::vector<OutboundMessage> FillWindow();
+  // REQUIRES mu_ held: a new connection; what was in flight on the old one is beyond tracking.
+  void NewGeneration();
   void on_success(const mqtt::token& token) override;
   void on_failure(const mqtt::token& token) override;
 
@@ -97,7 +101,7 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
   std::thread connector_;
   std::atomic<uint64_t> publish_failures_{0};
 
-  std::mutex mu_;               // guards everything below
+  mutable std::mutex mu_;       // guards everything below
   std::condition_variable cv_;  // queue space, idle, stopping
   bool stopping_ = false;
   bool taking_ = true;
@@ -107,6 +111,8 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
   int inflight_ = 0;
   int window_ = 20;
   uint64_t generation_ = 1;  // bumped on every (re)connect
+  uint64_t taken_ = 0;       // messages Publish took
+  uint64_t settled_ = 0;     // of them: acknowledged, refused, QoS 0, or lost with a connection
 };
 
 }  // namespace mqttspec::server

@@ -39,6 +39,32 @@ TEST(Config, ChangesSectionParses) {
   EXPECT_EQ(c.value().changes.replay_burst, 50);
 }
 
+TEST(Config, ClusterSectionsParse) {
+  auto c = ParseConfig(R"(
+broker: {mode: external, partition: {index: 2, count: 3}}
+database: {driver: postgres, url: "postgresql://x@h/db"}
+cluster: {enabled: true, instance_id: node-2, lease_ms: 2000, heartbeat_ms: 250}
+models:
+  - {name: public.devices, capture: triggers, fields: [{name: id, type: integer}]}
+  - {name: public.rooms, capture: service, fields: [{name: id, type: integer}]}
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c.value().broker.partition_index, 2);
+  EXPECT_EQ(c.value().broker.partition_count, 3);
+  EXPECT_TRUE(c.value().cluster.enabled);
+  EXPECT_EQ(c.value().cluster.instance_id, "node-2");
+  EXPECT_EQ(c.value().cluster.lease_ms, 2000);
+  EXPECT_EQ(c.value().cluster.heartbeat_ms, 250);
+  EXPECT_EQ(c.value().capture, std::vector<std::string>{"public.devices"});
+  auto d = ParseConfig("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d.value().cluster.enabled);
+  EXPECT_EQ(d.value().cluster.lease_ms, 3000);
+  EXPECT_EQ(d.value().cluster.heartbeat_ms, 500);
+  EXPECT_EQ(d.value().broker.partition_count, 1);
+  EXPECT_TRUE(d.value().capture.empty());
+}
+
 TEST(Config, ProtocolExampleParses) {
   auto c = ParseConfig(R"(
 broker: {mode: external, url: "tcp://broker:1883", shared_group: g1}
@@ -121,6 +147,26 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"changes: {replay_rate: -1}", "changes.replay_rate"},
         BadConfig{"changes: {replay_burst: 0}", "changes.replay_burst"},
         BadConfig{"changes: {keep: 5}", "changes.keep"},
+        BadConfig{"cluster: {enabled: true}", "cluster.enabled"},
+        BadConfig{"cluster: {lease_ms: 1000, heartbeat_ms: 600}", "cluster.heartbeat_ms"},
+        BadConfig{"cluster: {instance_id: ''}", "cluster.instance_id"},
+        BadConfig{"cluster: {leases: 1}", "cluster.leases"},
+        BadConfig{"database: {driver: postgres, url: u}\ncluster: {enabled: true}",
+                  "broker.mode external"},
+        BadConfig{"database: {driver: postgres, url: u}\nchanges: {enabled: false}\n"
+                  "broker: {mode: external}\ncluster: {enabled: true}",
+                  "changes.enabled"},
+        BadConfig{"models: [{name: t, capture: triggers, fields: [{name: id, type: integer}]}]",
+                  "capture: triggers"},
+        BadConfig{"models: [{name: t, capture: always, fields: [{name: id, type: integer}]}]",
+                  "models[0].capture"},
+        BadConfig{"broker: {partition: {index: 3, count: 3}}", "broker.partition.index"},
+        BadConfig{"broker: {partition: {count: 65}}", "broker.partition.count"},
+        BadConfig{"broker: {mode: external, partition: {count: 2}}", "cluster.enabled"},
+        BadConfig{"broker: {partition: {count: 2}}", "broker.mode external"},
+        BadConfig{"database: {driver: postgres, url: u}\ncluster: {enabled: true}\n"
+                  "broker: {mode: external, shared_group: g, partition: {count: 2}}",
+                  "exclude each other"},
         BadConfig{"limits: {max_rows: -1}", "limits.max_rows"},
         BadConfig{"limits: {max_rows: [1]}", "limits.max_rows"},
         BadConfig{"topics: {prefix: 'a/#'}", "topics.prefix"},

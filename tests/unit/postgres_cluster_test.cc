@@ -5,6 +5,7 @@
 // adoption. The server comes from MQTTSPEC_PG_URL / MQTTSPEC_PG_URL_FILE (pg_test_env.h).
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -163,6 +164,7 @@ TEST_F(PostgresClusterTest, LeasesCheckpointsAndAdoption) {
   auto ha = a->Heartbeat("a", 0b01, 150);
   ASSERT_TRUE(ha.ok()) << ha.error().message;
   EXPECT_EQ(ha.value().partitions, 0b01u);
+  EXPECT_TRUE(ha.value().joined);
   ASSERT_TRUE(b->Heartbeat("b", 0b10, 60000).ok());
   StoredSubscription s{"sub-1", "client-1", "public", "users", "[]", 0, 5};
   ASSERT_TRUE(a->Save("a", s).ok());
@@ -186,11 +188,14 @@ TEST_F(PostgresClusterTest, LeasesCheckpointsAndAdoption) {
   EXPECT_TRUE(b->AdoptExpired("b").value().empty()) << "adopted once";
   auto hb = b->Heartbeat("b", 0b10, 60000);
   ASSERT_TRUE(hb.ok());
+  EXPECT_FALSE(hb.value().joined);
   EXPECT_EQ(hb.value().partitions, 0b11u);
   EXPECT_EQ(hb.value().subscriptions, std::vector<std::string>{"sub-1"});
   // a comes back: its partition returns to it; the subscription stays where it is served.
   auto back = a->Heartbeat("a", 0b01, 60000);
   ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back.value().joined) << "a learns that it was taken for dead";
+  EXPECT_TRUE(back.value().subscriptions.empty()) << "its subscription is b's now";
   EXPECT_EQ(back.value().partitions, 0b01u);
   EXPECT_EQ(b->Heartbeat("b", 0b10, 60000).value().partitions, 0b10u);
   // Unsubscribed through a: only its owner's client may remove it.
@@ -203,6 +208,29 @@ TEST_F(PostgresClusterTest, LeasesCheckpointsAndAdoption) {
   ASSERT_TRUE(left.ok());
   ASSERT_EQ(left.value().size(), 1u);
   EXPECT_EQ(left.value()[0].instance_id, "b");
+}
+
+}  // namespace
+}  // namespace mqttspec::adapters
+
+namespace mqttspec::adapters {
+namespace {
+
+TEST_F(PostgresClusterTest, AnApplicationWithoutRightsOnTheLogIsCapturedToo) {
+  auto db = Open(false, {"public.users"});
+  const std::string role = "app_writer_" + std::to_string(::getpid());
+  scratch_->Exec("CREATE ROLE " + role);
+  scratch_->Exec("GRANT USAGE ON SCHEMA public TO " + role + "; GRANT INSERT, SELECT ON " +
+                 "public.users TO " + role);
+  std::string error;
+  try {
+    scratch_->Exec("SET ROLE " + role + "; INSERT INTO public.users (name) VALUES ('app')");
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  scratch_->Exec("DROP OWNED BY " + role + "; DROP ROLE " + role);
+  EXPECT_EQ(error, "") << "the trigger runs with the service's rights (SECURITY DEFINER)";
+  ASSERT_EQ(Log(*db).size(), 1u);
 }
 
 }  // namespace

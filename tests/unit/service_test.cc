@@ -56,6 +56,36 @@ models:
   std::unique_ptr<MqttFront> front_;
 };
 
+TEST(Topics, PartitionOfIsFnv1aOfTheClientIdModuloCount) {
+  // Documented (docs/cluster.md) and computed the same by clients that pick their instance:
+  // FNV-1a 32 of "a" is 0xe40c292c; of "" the offset basis.
+  EXPECT_EQ(PartitionOf("a", 7), static_cast<int>(0xe40c292cu % 7));
+  EXPECT_EQ(PartitionOf("", 5), static_cast<int>(2166136261u % 5));
+  EXPECT_EQ(PartitionOf("dev-1", 1), 0);
+  EXPECT_EQ(PartitionOf("dev-1", 0), 0);
+  int seen[3] = {};
+  for (int i = 0; i < 3000; ++i) ++seen[PartitionOf("client-" + std::to_string(i), 3)];
+  for (int n : seen) EXPECT_GT(n, 800) << "spread evenly";
+}
+
+TEST(Partitions, HoldOwnAndAdopted) {
+  Partitions all(0, 1);
+  EXPECT_TRUE(all.Holds("anyone"));
+  Partitions p(1, 3);
+  std::string mine, other;
+  for (int i = 0; mine.empty() || other.empty(); ++i) {
+    std::string id = "c" + std::to_string(i);
+    (PartitionOf(id, 3) == 1 ? mine : other) = id;
+  }
+  EXPECT_TRUE(p.Holds(mine));
+  EXPECT_FALSE(p.Holds(other));
+  p.Add(uint64_t{1} << PartitionOf(other, 3));
+  EXPECT_TRUE(p.Holds(other));
+  p.Remove(uint64_t{1} << PartitionOf(other, 3));
+  EXPECT_FALSE(p.Holds(other));
+  EXPECT_TRUE(p.Holds(mine));
+}
+
 TEST_F(ServiceTest, ClientIdsFollowTheTopicRules) {
   Start();
   EXPECT_EQ(ClientOfRequestTopic("spec", "spec/dev-1/request").value(), "dev-1");

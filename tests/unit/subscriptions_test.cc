@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/filters.h"
+#include "protocol/render.h"
 #include "server/matcher.h"
 #include "tests/unit/test_builders.h"
 #include "tests/unit/value_printer.h"
@@ -384,6 +386,49 @@ TEST_F(SubscriptionsTest, ConcurrentAddRemoveAndMatchStayConsistent) {
   EXPECT_EQ(subs_.size(), 1000u);  // i % 4 == 3 survive: 500 per writer, all with status 'a'
   EXPECT_EQ(subs_.Match(*model_, MakeRow(S("a"))).size(), 1000u);
   EXPECT_TRUE(subs_.Match(*model_, MakeRow(S("b"))).empty());
+}
+
+}  // namespace
+}  // namespace mqttspec::server
+
+namespace mqttspec::server {
+namespace {
+
+// A subscription kept for another instance (server/cluster.h) is stored as RenderFilters and
+// parsed back by the adopter with the protocol's FilterParser: the same filters — hook-added ones
+// (a tenant's) included — must come back, or an adopted subscription would see other rows.
+TEST(KeptSubscriptionFilters, RenderedFiltersParseBackToTheSameFilters) {
+  registry::ModelPtr model = Things();
+  const char* json = R"([
+    {"column": "status", "operator": "starts_with", "value": "a%_\\"},
+    {"logic_operator": "OR", "filters": [
+      {"column": "n", "operator": "in", "value": [1, 2, 3]},
+      {"column": "r", "operator": "between", "value": [0.5, 2.5], "logic_operator": "AND"},
+      {"column": "ts", "operator": "gte", "value": "2026-01-01T00:00:00Z", "logic_operator": "OR"}
+    ]},
+    {"column": "b", "operator": "is_not_null"},
+    {"column": "status", "operator": "neq", "value": "tenant-b"}])";
+  protocol::ParseLimits limits;
+  rapidjson::Document doc;
+  doc.Parse(json);
+  ASSERT_FALSE(doc.HasParseError());
+  auto first = protocol::FilterParser(*model, limits).List(doc, 0);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  const std::string kept = protocol::RenderFilters(*model, first.value());
+  rapidjson::Document again;
+  again.Parse(kept.c_str());
+  ASSERT_FALSE(again.HasParseError()) << kept;
+  auto second = protocol::FilterParser(*model, limits).List(again, 0);
+  ASSERT_TRUE(second.ok()) << second.error().message << "\n" << kept;
+  EXPECT_EQ(protocol::RenderFilters(*model, second.value()), kept);
+  std::mt19937 rng(7);
+  const std::vector<Value> statuses = {S("a%_\\x"), S("abc"), S("tenant-b"), kNull};
+  for (int i = 0; i < 500; ++i) {
+    Row row = MakeRow(statuses[rng() % statuses.size()], rng() % 2 ? I(rng() % 5) : kNull,
+                      rng() % 2 ? D((rng() % 40) / 10.0) : kNull, rng() % 2 ? B(true) : kNull,
+                      rng() % 2 ? S("2026-06-01T00:00:00.000Z") : S("2025-06-01T00:00:00.000Z"));
+    EXPECT_EQ(Matches(*model, first.value(), row), Matches(*model, second.value(), row));
+  }
 }
 
 }  // namespace
