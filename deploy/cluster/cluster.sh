@@ -318,7 +318,8 @@ wait_ready() {  # instances $@ ready within ready_timeout, else the log tail of 
   while :; do
     still=()
     for n in "${pending[@]}"; do
-      if ! pid_of "$(instance_pidf "$n")" "$(instance_conf "$n")" >/dev/null; then
+      # Gone, not merely not yet exec'd (until then its command line is this script's).
+      if ! kill -0 "$(head -n 1 "$(instance_pidf "$n")" 2>/dev/null || echo 0)" 2>/dev/null; then
         note "instance-$n exited during start-up; the end of $(instance_log "$n"):"
         tail -n 30 "$(instance_log "$n")" >&2 || true
         return 1
