@@ -12,6 +12,7 @@ one PostgreSQL, real processes.
   - the same exactly-once delivery with broker.shared_group instead of partitions;
   - configuration refused where scale-out cannot work (SQLite, embedded mode, partitions with a
     shared group).
+deploy/cluster/cluster.sh has its own module (test_cluster_deploy.py).
 
 Run: cd tests/integration && MQTTSPEC_PG_URL=… MQTTSPECD=/abs/path/mqttspecd \
      python3 -m unittest -v test_cluster
@@ -25,8 +26,8 @@ import threading
 import time
 import unittest
 
-from harness import (USERS_MODEL, Service, SpecClient, free_port, pg_connect, random_suffix,
-                     server_env, to_yaml)
+from harness import (USERS_MODEL, Service, SpecClient, pg_connect, random_suffix, server_env,
+                     to_yaml)
 
 NOTIFY_TIMEOUT = 40.0
 
@@ -365,52 +366,6 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(len(expected), 3 * (20 + 7 + 4))
         self.wait_all(subscribers, expected)
         self.check_delivery(subscribers, expected)
-
-
-class DeployScriptTest(unittest.TestCase):
-    """deploy/cluster/cluster.sh: start (Mosquitto, PostgreSQL, three instances), status, stop."""
-
-    def test_start_status_stop(self):
-        if os.environ.get("MQTTSPEC_MODE", "external") == "embedded":
-            self.skipTest("the demo runs in external mode")
-        script = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "cluster",
-                              "cluster.sh")
-        tmp = __import__("tempfile").mkdtemp(prefix="mqttspec-cluster-it-")
-        os.chmod(tmp, 0o755)
-        work = os.path.join(tmp, "c")
-        port, admin = free_port(), free_port()
-        # Not server_env(): no sanitizer runtime preloaded into PostgreSQL and Mosquitto (no
-        # plugin is loaded in external mode; mqttspecd links its own).
-        env = dict(os.environ, CLUSTER_BROKER_PORT=str(port),
-                   CLUSTER_ADMIN_PORT_BASE=str(admin), CLUSTER_LEASE_MS="1000",
-                   CLUSTER_HEARTBEAT_MS="200")
-        if os.environ.get("MQTTSPECD"):
-            env["MQTTSPECCTL"] = os.environ.get("MQTTSPECCTL") or os.path.join(
-                os.path.dirname(os.environ["MQTTSPECD"]), "mqttspecctl")
-
-        def run(*args, timeout=180):
-            return subprocess.run(["bash", script, *args, work], env=env, capture_output=True,
-                                  text=True, timeout=timeout)
-        try:
-            r = run("start")
-            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-            self.assertEqual(run("status").returncode, 0)
-            answered = set()
-            for p in range(3):  # a client of every partition is answered
-                c = SpecClient(port, client_id_in(p, 3, "demo"))
-                try:
-                    m = c.request({"id": "p", "type": "ping"}, timeout=5)
-                    self.assertEqual(m.get("type"), "pong")
-                    answered.add(p)
-                finally:
-                    c.close()
-            self.assertEqual(answered, {0, 1, 2})
-        finally:
-            r = run("stop")
-            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-            self.assertNotEqual(run("status").returncode, 0, "everything stopped")
-            self.assertEqual(run("stop").returncode, 0, "stop is idempotent")
-            __import__("shutil").rmtree(tmp, ignore_errors=True)
 
 
 class ClusterConfigTest(unittest.TestCase):
