@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <unordered_set>
+
 #include "protocol/filters.h"
 #include "protocol/render.h"
 #include "server/topics.h"
@@ -119,11 +121,12 @@ void Cluster::Beat() {
     }
   }
   // Subscriptions unsubscribed through another instance.
-  const auto& kept = holding.value().subscriptions;
+  const std::unordered_set<std::string> kept(holding.value().subscriptions.begin(),
+                                             holding.value().subscriptions.end());
   for (const SubscriptionPtr& s : subscriptions_.List("", "")) {
     if (IsReservedClientId(s->client_id)) continue;             // gRPC: not kept
     if (s->after.load() == Subscription::kReplaying) continue;  // being adopted
-    if (std::find(kept.begin(), kept.end(), s->id) == kept.end() &&
+    if (!kept.count(s->id) &&
         written_.count(s->id)) {  // known to have been kept: unsubscribed elsewhere
       (void)subscriptions_.Cancel(s->id);
       written_.erase(s->id);

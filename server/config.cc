@@ -360,10 +360,9 @@ void ParseAdmin(const YAML::Node& n, const std::string& p, Config& c) {
                  const std::string& a = c.admin.metrics_listen;
                  const size_t colon = a.rfind(':');
                  const std::string port = colon == std::string::npos ? "" : a.substr(colon + 1);
-                 if (!a.empty() &&
-                     (colon == 0 || port.empty() || port.size() > 5 ||
-                      port.find_first_not_of("0123456789") != std::string::npos ||
-                      std::stoi(port) > 65535))
+                 if (!a.empty() && (colon == 0 || port.empty() || port.size() > 5 ||
+                                    port.find_first_not_of("0123456789") != std::string::npos ||
+                                    std::stoi(port) > 65535))
                    Fail(k, "must be HOST:PORT (e.g. 127.0.0.1:9464) or \"\" (off)");
                }},
               {"tls", [&](auto& v, auto& k) {
@@ -403,6 +402,37 @@ void ParseLimits(const YAML::Node& n, const std::string& p, Config& c) {
         }}});
 }
 
+void ParseChanges(const YAML::Node& n, const std::string& p, Config& c) {
+  ForEachKey(
+      n, p,
+      {{"enabled", [&](auto& v, auto& k) { c.changes.enabled = Bool(v, k); }},
+       {"retention_s", [&](auto& v, auto& k) { c.changes.retention_s = Int(v, k, 1, 315360000); }},
+       {"max_rows", [&](auto& v, auto& k) { c.changes.max_rows = Int(v, k, 1, 1000000000000); }},
+       {"replay_rate",
+        [&](auto& v, auto& k) {
+          c.changes.replay_rate = static_cast<double>(Int(v, k, 0, 100000000));
+        }},
+       {"replay_burst",
+        [&](auto& v, auto& k) { c.changes.replay_burst = Int(v, k, 1, 1000000); }}});
+}
+
+void ParseCluster(const YAML::Node& n, const std::string& p, Config& c) {
+  ForEachKey(n, p,
+             {{"enabled", [&](auto& v, auto& k) { c.cluster.enabled = Bool(v, k); }},
+              {"instance_id",
+               [&](auto& v, auto& k) {
+                 c.cluster.instance_id = Str(v, k);
+                 if (c.cluster.instance_id.empty() || c.cluster.instance_id.size() > 128)
+                   Fail(k, "must be 1 to 128 characters");
+               }},
+              {"lease_ms", [&](auto& v, auto& k) { c.cluster.lease_ms = Int(v, k, 100, 3600000); }},
+              {"heartbeat_ms",
+               [&](auto& v, auto& k) { c.cluster.heartbeat_ms = Int(v, k, 10, 600000); }}});
+  if (c.cluster.heartbeat_ms * 2 > c.cluster.lease_ms)
+    Fail(p + ".heartbeat_ms",
+         fmt::format("must be at most half of lease_ms ({})", c.cluster.lease_ms));
+}
+
 Config Parse(const YAML::Node& root) {
   Config c;
   ForEachKey(
@@ -439,39 +469,8 @@ Config Parse(const YAML::Node& root) {
        {"hooks", [&](auto& n, auto& p) { ParseHooks(n, p, c); }},
        {"admin", [&](auto& n, auto& p) { ParseAdmin(n, p, c); }},
        {"limits", [&](auto& n, auto& p) { ParseLimits(n, p, c); }},
-       {"changes",
-        [&](auto& n, auto& p) {
-          ForEachKey(n, p,
-                     {{"enabled", [&](auto& v, auto& k) { c.changes.enabled = Bool(v, k); }},
-                      {"retention_s",
-                       [&](auto& v, auto& k) { c.changes.retention_s = Int(v, k, 1, 315360000); }},
-                      {"max_rows",
-                       [&](auto& v, auto& k) { c.changes.max_rows = Int(v, k, 1, 1000000000000); }},
-                      {"replay_rate",
-                       [&](auto& v, auto& k) {
-                         c.changes.replay_rate = static_cast<double>(Int(v, k, 0, 100000000));
-                       }},
-                      {"replay_burst",
-                       [&](auto& v, auto& k) { c.changes.replay_burst = Int(v, k, 1, 1000000); }}});
-        }},
-       {"cluster",
-        [&](auto& n, auto& p) {
-          ForEachKey(n, p,
-                     {{"enabled", [&](auto& v, auto& k) { c.cluster.enabled = Bool(v, k); }},
-                      {"instance_id",
-                       [&](auto& v, auto& k) {
-                         c.cluster.instance_id = Str(v, k);
-                         if (c.cluster.instance_id.empty() || c.cluster.instance_id.size() > 128)
-                           Fail(k, "must be 1 to 128 characters");
-                       }},
-                      {"lease_ms",
-                       [&](auto& v, auto& k) { c.cluster.lease_ms = Int(v, k, 100, 3600000); }},
-                      {"heartbeat_ms",
-                       [&](auto& v, auto& k) { c.cluster.heartbeat_ms = Int(v, k, 10, 600000); }}});
-          if (c.cluster.heartbeat_ms * 2 > c.cluster.lease_ms)
-            Fail(p + ".heartbeat_ms",
-                 fmt::format("must be at most half of lease_ms ({})", c.cluster.lease_ms));
-        }},
+       {"changes", [&](auto& n, auto& p) { ParseChanges(n, p, c); }},
+       {"cluster", [&](auto& n, auto& p) { ParseCluster(n, p, c); }},
        {"log",
         [&](auto& n, auto& p) {
           ForEachKey(

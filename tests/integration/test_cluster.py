@@ -181,6 +181,16 @@ def subscribe(client, tag):
     return r["data"]["notify_topic"]
 
 
+def subscribers_on_every_partition(cluster, tag, per_partition=2):
+    """(client, notify topic) of `per_partition` subscribers of the tag's rows per partition."""
+    out = []
+    for p in range(cluster.n):
+        for _ in range(per_partition):
+            c = cluster.client(p, "sub")
+            out.append((c, subscribe(c, tag)))
+    return out
+
+
 def notes(client, topic):
     return [m for m in client.messages_on(topic) if m.get("type") == "notification"]
 
@@ -304,11 +314,7 @@ class ClusterTest(unittest.TestCase):
     def test_every_change_reaches_every_subscriber_once_in_commit_order(self):
         cluster = self.start_cluster()
         tag = "t" + random_suffix()
-        subscribers = []
-        for p in range(cluster.n):
-            for _ in range(2):
-                c = cluster.client(p, "sub")
-                subscribers.append((c, subscribe(c, tag)))
+        subscribers = subscribers_on_every_partition(cluster, tag)
         writers = [cluster.client(p, "writer") for p in range(cluster.n)]
         threads, errors = self.run_writers(cluster, tag, writers, per_writer=30)
         self.psql_writes(cluster, tag)
@@ -327,11 +333,7 @@ class ClusterTest(unittest.TestCase):
     def test_kill_one_instance_under_load(self):
         cluster = self.start_cluster()
         tag = "k" + random_suffix()
-        subscribers = []
-        for p in range(cluster.n):
-            for _ in range(2):
-                c = cluster.client(p, "sub")
-                subscribers.append((c, subscribe(c, tag)))
+        subscribers = subscribers_on_every_partition(cluster, tag)
         writers = [cluster.client(p, "writer") for p in range(cluster.n)]
         threads, errors = self.run_writers(cluster, tag, writers, per_writer=60, pause=0.03)
         time.sleep(1.0)
