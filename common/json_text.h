@@ -122,4 +122,52 @@ inline std::string_view ExactNumbers(std::string_view text, std::string* patched
   return copied ? std::string_view(*patched) : text;
 }
 
+// The offset of the first "\\uDC00"–"\\uDFFF" escape in a string of `text` that does not follow
+// a high surrogate's escape, or npos. RapidJSON 1.1.0 (Debian 12), even validating the encoding,
+// accepts such a lone low surrogate and stores it as three bytes that are not UTF-8 (fixed
+// upstream after 1.1.0), which would then travel into answers, the database and notifications;
+// a lone high surrogate it refuses itself. Client JSON is checked with this before it is parsed.
+inline size_t LoneLowSurrogate(std::string_view text) {
+  auto hex4 = [&](size_t i) -> int {  // the 4 hex digits at i, or -1
+    if (i + 4 > text.size()) return -1;
+    int v = 0;
+    for (size_t k = i; k < i + 4; ++k) {
+      const char c = text[k];
+      const int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+      if (d < 0) return -1;
+      v = v * 16 + d;
+    }
+    return v;
+  };
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (!in_string) {
+      in_string = c == '"';
+      continue;
+    }
+    if (c == '"') {
+      in_string = false;
+      continue;
+    }
+    if (c != '\\') continue;
+    if (i + 1 >= text.size() || text[i + 1] != 'u') {
+      ++i;  // a one-character escape
+      continue;
+    }
+    const int cp = hex4(i + 2);
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return i;
+    if (cp >= 0xD800 && cp <= 0xDBFF && i + 7 < text.size() && text[i + 6] == '\\' &&
+        text[i + 7] == 'u') {
+      const int low = hex4(i + 8);
+      if (low >= 0xDC00 && low <= 0xDFFF) i += 6;  // the pair's low half is no lone one
+    }
+    if (cp >= 0) i += 5;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace mqttspec

@@ -53,6 +53,12 @@ Result<Operation> ParseOperation(std::string_view type, const JsonValue* opv) {
 // Parses the JSON and reads the id: the part of a request every answer needs.
 Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request* out) {
   // Iterative parsing: deep nesting cannot overflow the stack. Invalid UTF-8 is refused.
+  if (const size_t at = LoneLowSurrogate(payload); at != std::string_view::npos) {
+    return Err(ErrorCode::kInvalidJson,
+               fmt::format("invalid JSON at offset {}: a low surrogate escape (\\uDC00–\\uDFFF) "
+                           "without a high surrogate before it",
+                           at));
+  }
   std::string patched;
   const std::string_view text = ExactNumbers(payload, &patched);
   doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
