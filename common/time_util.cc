@@ -65,6 +65,24 @@ std::string NowIso8601() {
   return Iso8601FromMillis(ms);
 }
 
+std::optional<int64_t> MillisFromIso8601(std::string_view s) {
+  int y, mo, d, h, mi, sec, ms;
+  if (s.size() != 24 || !Digits(s, 0, 4, &y) || s[4] != '-' || !Digits(s, 5, 2, &mo) ||
+      s[7] != '-' || !Digits(s, 8, 2, &d) || s[10] != 'T' || !Digits(s, 11, 2, &h) ||
+      s[13] != ':' || !Digits(s, 14, 2, &mi) || s[16] != ':' || !Digits(s, 17, 2, &sec) ||
+      s[19] != '.' || !Digits(s, 20, 3, &ms) || s[23] != 'Z')
+    return std::nullopt;
+  return DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400000 +
+         int64_t{h} * 3600000 + int64_t{mi} * 60000 + int64_t{sec} * 1000 + ms;
+}
+
+std::string NowIso8601After(std::string_view previous) {
+  std::string now = NowIso8601();
+  if (now > previous) return now;  // fixed width: text order is time order
+  const auto ms = MillisFromIso8601(previous);
+  return ms ? Iso8601FromMillis(*ms + 1) : now;
+}
+
 std::optional<std::string> NormalizeIso8601(std::string_view s) {
   int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
   if (!Digits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !Digits(s, 5, 2, &mo) ||

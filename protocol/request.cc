@@ -9,6 +9,7 @@
 #include "protocol/json_read.h"
 #include "protocol/options.h"
 #include "protocol/record.h"
+#include "registry/twin.h"
 
 namespace mqttspec::protocol {
 
@@ -50,8 +51,9 @@ Result<Operation> ParseOperation(std::string_view type, const JsonValue* opv) {
   return Err(ErrorCode::kInvalidOperation, fmt::format("unknown operation '{}'", Echo(op)));
 }
 
-// Parses the JSON and reads the id: the part of a request every answer needs.
-Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request* out) {
+}  // namespace
+
+Status ParseJsonText(std::string_view payload, rapidjson::Document& doc) {
   // Iterative parsing: deep nesting cannot overflow the stack. Invalid UTF-8 is refused.
   if (const size_t at = LoneLowSurrogate(payload); at != std::string_view::npos) {
     return Err(ErrorCode::kInvalidJson,
@@ -69,6 +71,14 @@ Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request
                fmt::format("invalid JSON at offset {}: {}", doc.GetErrorOffset(),
                            rapidjson::GetParseError_En(doc.GetParseError())));
   }
+  return OkStatus();
+}
+
+namespace {
+
+// Parses the JSON and reads the id: the part of a request every answer needs.
+Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request* out) {
+  if (auto st = ParseJsonText(payload, doc); !st.ok()) return st;
   if (!doc.IsObject()) return Err(ErrorCode::kInvalidMessage, "a request must be a JSON object");
   if (const JsonValue* id = Member(doc, "id"); id && !id->IsNull()) {
     if (!id->IsString() && !id->IsNumber())
@@ -183,6 +193,18 @@ Status ParseRequest(std::string_view payload, const registry::ModelRegistry& mod
                    fmt::format("update needs record_id or '{}' in data", pk.name));
       if (!data || !data->IsObject())
         return Err(ErrorCode::kInvalidMessage, "update needs a data object");
+      rapidjson::Value without;  // a twin's data without expected_version
+      if (registry::IsTwin(m)) {
+        if (const JsonValue* v = Member(*data, "expected_version")) {
+          if (!v->IsInt64() || v->GetInt64() < 0)
+            return Err(ErrorCode::kInvalidValue,
+                       "expected_version must be an integer, 0 or more (the twin's version)");
+          out->expected_version = v->GetInt64();
+          without.CopyFrom(*data, doc.GetAllocator());
+          without.RemoveMember("expected_version");
+          data = &without;
+        }
+      }
       auto r = ParseRecord(m, *data, true, out->key);
       if (!r.ok()) return r.take_error();
       if (r.value().empty())

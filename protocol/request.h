@@ -4,6 +4,8 @@
 // name is resolved against the model registry and every value is coerced to its field's type, so
 // what leaves protocol/ can be handed to a Database without further checks.
 
+#include <rapidjson/document.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,7 +36,18 @@ struct Request {
   adapters::ReadQuery query;              // read: filters, sort, columns, limit, offset
   std::string subscription_id;            // unsubscribe
   std::optional<int64_t> since_change_seq;  // subscribe: resume after this change
+  // update of mqttspec.twin (registry/twin.h): data's "expected_version", taken out of the record.
+  std::optional<int64_t> expected_version;
+  // Where the request came from. Never read from a payload: the front sets it for a device's
+  // twin messages (Router::HandleTwin), which run as requests of the device.
+  enum class Origin { kClient, kTwinReport, kTwinGet };
+  Origin origin = Origin::kClient;
 };
+
+// Parses client JSON text (a request, a device's twin message) as every request is parsed:
+// iteratively, UTF-8 checked, numbers exact (common/json_text.h). Errors: invalid_json, with the
+// offset.
+Status ParseJsonText(std::string_view text, rapidjson::Document& doc);
 
 // The request's id as JSON text (for answers that refuse a request without running it), or "".
 std::string RequestIdJson(std::string_view payload);

@@ -56,11 +56,25 @@ std::optional<ClientAccess> ParseClientAccess(std::string_view name) {
 
 Result<ModelPtr> Model::Create(std::string schema, std::string entity, std::vector<Field> fields,
                                std::string primary_key, ClientAccess client_access) {
+  return Make(std::move(schema), std::move(entity), std::move(fields), std::move(primary_key),
+              client_access, false);
+}
+
+Result<ModelPtr> Model::CreateBuiltIn(std::string schema, std::string entity,
+                                      std::vector<Field> fields, std::string primary_key,
+                                      ClientAccess client_access) {
+  return Make(std::move(schema), std::move(entity), std::move(fields), std::move(primary_key),
+              client_access, true);
+}
+
+Result<ModelPtr> Model::Make(std::string schema, std::string entity, std::vector<Field> fields,
+                             std::string primary_key, ClientAccess client_access, bool built_in) {
   auto bad = [](std::string msg) { return MakeError(ErrorCode::kInvalidValue, std::move(msg)); };
   if (!IsIdentifier(schema)) return bad(fmt::format("invalid schema name '{}'", schema));
   if (!IsIdentifier(entity)) return bad(fmt::format("invalid entity name '{}'", entity));
   // The service's own tables: the schema mqttspec (PostgreSQL), tables mqttspec_* (SQLite).
-  if (schema == "mqttspec" || (schema == "public" && entity.rfind("mqttspec_", 0) == 0))
+  if (!built_in &&
+      (schema == "mqttspec" || (schema == "public" && entity.rfind("mqttspec_", 0) == 0)))
     return bad(fmt::format("model {}.{}: the schema 'mqttspec' and entities named 'mqttspec_…' "
                            "are reserved for the service's own tables",
                            schema, entity));

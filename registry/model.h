@@ -54,6 +54,12 @@ class Model {
   static Result<std::shared_ptr<const Model>> Create(
       std::string schema, std::string entity, std::vector<Field> fields, std::string primary_key,
       ClientAccess client_access = ClientAccess::kReadWrite);
+  // The same for the service's built-in models (registry/twin.h), which live in the reserved
+  // schema 'mqttspec'.
+  static Result<std::shared_ptr<const Model>> CreateBuiltIn(std::string schema, std::string entity,
+                                                            std::vector<Field> fields,
+                                                            std::string primary_key,
+                                                            ClientAccess client_access);
 
   const std::string& schema() const { return schema_; }
   const std::string& entity() const { return entity_; }
@@ -69,6 +75,10 @@ class Model {
 
  private:
   Model() = default;
+  static Result<std::shared_ptr<const Model>> Make(std::string schema, std::string entity,
+                                                   std::vector<Field> fields,
+                                                   std::string primary_key,
+                                                   ClientAccess client_access, bool built_in);
   std::string schema_, entity_;
   std::vector<Field> fields_;
   size_t primary_ = 0;

@@ -471,6 +471,10 @@ Config Parse(const YAML::Node& root) {
        {"limits", [&](auto& n, auto& p) { ParseLimits(n, p, c); }},
        {"changes", [&](auto& n, auto& p) { ParseChanges(n, p, c); }},
        {"cluster", [&](auto& n, auto& p) { ParseCluster(n, p, c); }},
+       {"twin",
+        [&](auto& n, auto& p) {
+          ForEachKey(n, p, {{"enabled", [&](auto& v, auto& k) { c.twin.enabled = Bool(v, k); }}});
+        }},
        {"log",
         [&](auto& n, auto& p) {
           ForEachKey(

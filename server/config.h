@@ -137,6 +137,12 @@ struct ClusterConfig {
   int64_t heartbeat_ms = 500;
 };
 
+// The device twin (docs/protocol.md §13): the built-in model mqttspec.twin, migrated like the
+// declared models, and the twin topics of every device.
+struct TwinConfig {
+  bool enabled = true;
+};
+
 struct Config {
   BrokerConfig broker;
   std::string topic_prefix = "spec";
@@ -149,6 +155,7 @@ struct Config {
   LimitsConfig limits;
   ChangesConfig changes;
   ClusterConfig cluster;
+  TwinConfig twin;
   // Models (qualified names) with `capture: triggers`: others' writes are logged by a trigger.
   std::vector<std::string> capture;
   std::string log_level = "info";

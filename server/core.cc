@@ -7,6 +7,7 @@
 
 #include "adapters/open_database.h"
 #include "hooks/plugin_loader.h"
+#include "registry/twin.h"
 
 namespace mqttspec::server {
 
@@ -41,7 +42,9 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
                                   c.cluster.enabled, c.capture}});
   if (!db.ok()) return db.take_error();
   core->db_ = std::move(db).value();
-  for (const auto& m : c.models) {
+  std::vector<registry::ModelPtr> served = c.models;
+  if (c.twin.enabled) served.push_back(registry::TwinModel());
+  for (const auto& m : served) {
     if (auto st = core->models_.Register(m); !st.ok()) return st.take_error();
     if (c.database.migrate) {
       if (auto st = core->db_->Migrate(*m); !st.ok()) {

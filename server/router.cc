@@ -2,13 +2,19 @@
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <set>
 
 #include "adapters/recorded_writes.h"
 #include "common/blocking.h"
 #include "hooks/hook_context.h"
 #include "hooks/pipeline.h"
 #include "protocol/render.h"
+#include "registry/twin.h"
 #include "server/handlers/handler.h"
+#include "server/topics.h"
 
 namespace mqttspec::server {
 
@@ -159,13 +165,151 @@ Answer Dispatch(Call& c) {
 
 }  // namespace
 
-std::string Router::Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome,
-                            const adapters::WriteTag* tag) {
+Answer Router::Run(ClientInfo& client, protocol::Request& req, const adapters::WriteTag* tag) {
   hooks::RequestHookContext ctx(client, protocol::OperationName(req.op), req.model, &req.key,
                                 options_.parse);
   hooks::Pipeline pipe(hooks_, ctx, req.model ? req.model->qualified_name() : std::string());
   Call call{client, req, pipe, db_, subscriptions_, tag};
-  return Render(req, Dispatch(call), outcome);
+  return Dispatch(call);
+}
+
+std::string Router::Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome,
+                            const adapters::WriteTag* tag) {
+  return Render(req, Run(client, req, tag), outcome);
+}
+
+Result<std::optional<protocol::Request>> Router::TwinRequest(const ClientInfo& client,
+                                                             const TwinMessage& message,
+                                                             std::string_view payload) {
+  rapidjson::Document doc;
+  if (auto st = protocol::ParseJsonText(payload, doc); !st.ok()) return st.take_error();
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  auto str = [&w](std::string_view v) {
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  };
+  w.StartObject();
+  w.Key("schema");
+  str(registry::kTwinSchema);
+  w.Key("entity");
+  str(registry::kTwinEntity);
+  if (message.origin == protocol::Request::Origin::kTwinReport) {
+    w.Key("operation");
+    w.String("update");
+    w.Key("record_id");
+    str(client.id + "/" + message.key);
+    w.Key("data");
+    w.StartObject();
+    w.Key("report");
+    doc.Accept(w);  // the device's value, as parsed: nothing else can reach the request
+    w.EndObject();
+  } else {
+    auto bad_list = [] {
+      return MakeError(ErrorCode::kInvalidMessage,
+                       "twin/get takes a JSON list of keys, e.g. [\"software_version\"], each "
+                       "of 1–128 characters without '/', '+', '#'");
+    };
+    if (!doc.IsArray()) return bad_list();
+    std::set<std::string_view> keys;
+    for (const auto& k : doc.GetArray()) {
+      if (!k.IsString()) return bad_list();
+      const std::string_view key(k.GetString(), k.GetStringLength());
+      if (!IsValidTwinKey(key)) return bad_list();
+      keys.insert(key);
+    }
+    if (keys.empty()) return std::optional<protocol::Request>();  // nothing asked
+    if (static_cast<int64_t>(keys.size()) > options_.parse.max_rows)
+      return MakeError(
+          ErrorCode::kInvalidMessage,
+          fmt::format("twin/get takes at most {} keys (limits.max_rows)", options_.parse.max_rows));
+    w.Key("operation");
+    w.String("read");
+    w.Key("options");
+    w.StartObject();
+    w.Key("filters");
+    w.StartArray();
+    w.StartObject();
+    w.Key("column");
+    w.String("device_id");
+    w.Key("operator");
+    w.String("eq");
+    w.Key("value");
+    str(client.id);
+    w.EndObject();
+    w.StartObject();
+    w.Key("column");
+    w.String("key");
+    w.Key("operator");
+    w.String("in");
+    w.Key("value");
+    w.StartArray();
+    for (std::string_view key : keys) str(key);
+    w.EndArray();
+    w.EndObject();
+    w.EndArray();
+    w.Key("limit");
+    w.Int64(static_cast<int64_t>(keys.size()));
+    w.EndObject();
+  }
+  w.EndObject();
+  protocol::Request req;
+  if (auto st = protocol::ParseRequest(std::string_view(buf.GetString(), buf.GetSize()), models_,
+                                       options_.parse, &req);
+      !st.ok())
+    return st.take_error();
+  req.origin = message.origin;
+  return std::optional<protocol::Request>(std::move(req));
+}
+
+std::string Router::HandleTwin(ClientInfo& client, const TwinMessage& message,
+                               std::string_view payload, Outcome* outcome_out) {
+  Outcome scratch;
+  Outcome& outcome = outcome_out ? *outcome_out : scratch;
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  auto fail = [&](const Error& e, bool committed) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    outcome.code = ErrorCodeName(e.code);
+    return RenderError("\"\"", MakeError(e.code, message.topic + ": " + e.message), committed);
+  };
+  outcome.operation =
+      message.origin == protocol::Request::Origin::kTwinGet ? "twin_get" : "twin_report";
+  if (static_cast<int64_t>(payload.size()) > options_.max_payload_bytes)
+    return fail(MakeError(ErrorCode::kPayloadTooLarge,
+                          fmt::format("payload of {} bytes exceeds the limit of {}", payload.size(),
+                                      options_.max_payload_bytes)),
+                false);
+  auto req = TwinRequest(client, message, payload);
+  if (!req.ok()) return fail(req.error(), false);
+  if (!req.value()) return "";  // an empty twin/get
+  protocol::Request& r = *req.value();
+  outcome.model = r.model.get();
+  if (r.op == Operation::kRead) AwaitTurn();  // after the device's earlier reports
+  Answer answer = Run(client, r, nullptr);
+  outcome.deliveries = std::move(answer.deliveries);
+  if (!answer.reply) return fail(answer.error, answer.committed);
+  if (r.origin != protocol::Request::Origin::kTwinGet) return "";
+  // The rows read, as the device may see them (hooks): each key's request, if it has one.
+  const std::vector<int>& cols = answer.reply->columns;
+  auto column = [&](int field) -> int {
+    for (size_t i = 0; i < cols.size(); ++i)
+      if (cols[i] == field) return static_cast<int>(i);
+    return -1;
+  };
+  const int key_col = column(registry::kTwinKey), request_col = column(registry::kTwinRequest),
+            version_col = column(registry::kTwinVersion);
+  if (key_col < 0 || request_col < 0) return "";
+  for (const std::optional<Row>& row : answer.reply->rows) {
+    if (!row) continue;
+    const auto* key = std::get_if<std::string>(&(*row)[static_cast<size_t>(key_col)]);
+    const auto* request = std::get_if<std::string>(&(*row)[static_cast<size_t>(request_col)]);
+    if (!key || !request) continue;  // no request yet
+    int64_t version = 0;
+    if (version_col >= 0)
+      if (const auto* v = std::get_if<int64_t>(&(*row)[static_cast<size_t>(version_col)]))
+        version = *v;
+    outcome.deliveries.push_back(TwinDelivery{client.id, *key, *request, version});
+  }
+  return "";
 }
 
 std::string Router::Replay(ClientInfo& client, protocol::Request& req,
@@ -186,7 +330,8 @@ std::string Router::Replay(ClientInfo& client, protocol::Request& req,
   return Render(req, HandleReplay(call, keys), outcome);
 }
 
-std::string Router::Render(const protocol::Request& req, const Answer& answer, Outcome& outcome) {
+std::string Router::Render(const protocol::Request& req, Answer answer, Outcome& outcome) {
+  outcome.deliveries = std::move(answer.deliveries);
   if (answer.reply) {
     outcome.resume = answer.resume;
     outcome.resume_after = answer.resume_after;

@@ -14,8 +14,8 @@
 #include <atomic>
 #include <mutex>
 #include <string>
-#include <unordered_set>
 #include <string_view>
+#include <unordered_set>
 
 #include "adapters/database.h"
 #include "hooks/hook_registry.h"
@@ -24,6 +24,7 @@
 #include "registry/model_registry.h"
 #include "server/dedup_cache.h"
 #include "server/subscriptions.h"
+#include "server/twin_outbox.h"
 
 namespace mqttspec::server {
 
@@ -52,11 +53,25 @@ class Router {
     // `resume_after`, once the answer has left (ChangeFeed::Resume; Service does it).
     SubscriptionPtr resume;
     int64_t resume_after = 0;
+    // Device twin requests to publish (TwinOutbox) once the answer has left.
+    std::vector<TwinDelivery> deliveries;
   };
 
   // Handles one request of `client` and returns the response payload (JSON). Hooks may read and
   // change the client's metadata. `outcome`, if given, says what happened.
   std::string Handle(ClientInfo& client, std::string_view payload, Outcome* outcome = nullptr);
+
+  // A device's twin message (docs/protocol.md §13), run as a request of the device `client`:
+  // a report (`payload`: the value, stored as an update of mqttspec.twin) or a get (`payload`: a
+  // JSON list of keys, read; each key's request becomes a delivery in `outcome`). Returns "" when
+  // all went well, else the error response, its message naming `topic`.
+  struct TwinMessage {
+    protocol::Request::Origin origin = protocol::Request::Origin::kTwinReport;
+    std::string key;    // a report's key (topics.h IsValidTwinKey)
+    std::string topic;  // where it was published
+  };
+  std::string HandleTwin(ClientInfo& client, const TwinMessage& message, std::string_view payload,
+                         Outcome* outcome = nullptr);
 
   // Counts for the admin API and tests.
   struct Stats {
@@ -71,7 +86,14 @@ class Router {
   // The answer to a write an earlier run applied (recorded with `keys`), without writing.
   std::string Replay(ClientInfo& client, protocol::Request& req, const std::vector<Value>& keys,
                      Outcome& outcome);
-  std::string Render(const protocol::Request& req, const Answer& answer, Outcome& outcome);
+  std::string Render(const protocol::Request& req, Answer answer, Outcome& outcome);
+  // Runs a parsed request through its handler (client_access, hooks, the operation).
+  Answer Run(ClientInfo& client, protocol::Request& req, const adapters::WriteTag* tag);
+  // The request of a twin message (HandleTwin), parsed like any payload (nullopt: an empty
+  // twin/get, nothing to do), or the error.
+  Result<std::optional<protocol::Request>> TwinRequest(const ClientInfo& client,
+                                                       const TwinMessage& message,
+                                                       std::string_view payload);
 
   registry::ModelRegistry& models_;
   adapters::Database& db_;

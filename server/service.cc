@@ -12,7 +12,8 @@
 namespace mqttspec::server {
 
 Service::Service(const Config& config, Core& core, Transport& notifications)
-    : core_(core),
+    : twin_outbox_(std::make_unique<TwinOutbox>(config.topic_prefix, notifications)),
+      core_(core),
       router_(core.router()),
       limiter_(config.limits.requests_per_second_per_client),
       partitions_(config.broker.partition_index, config.broker.partition_count) {
@@ -113,6 +114,17 @@ void Service::OnClientDisconnected(std::shared_ptr<ClientInfo> client, bool clea
 }
 
 void Service::Submit(Caller caller, std::string payload, Completion done) {
+  Enqueue(std::move(caller), std::move(payload), std::move(done), nullptr);
+}
+
+void Service::SubmitTwin(Caller caller, Router::TwinMessage message, std::string payload,
+                         Completion done) {
+  Enqueue(std::move(caller), std::move(payload), std::move(done),
+          std::make_shared<const Router::TwinMessage>(std::move(message)));
+}
+
+void Service::Enqueue(Caller caller, std::string payload, Completion done,
+                      std::shared_ptr<const Router::TwinMessage> twin) {
   taken_.fetch_add(1, std::memory_order_relaxed);
   const bool admitted = limiter_.Admit(caller.client_id);
   if (!admitted) rate_limited_.fetch_add(1, std::memory_order_relaxed);
@@ -120,16 +132,19 @@ void Service::Submit(Caller caller, std::string payload, Completion done) {
   const bool run_here = caller.run_here;
   const auto taken = std::chrono::steady_clock::now();
   ClientExecutor::Task task = [this, caller = std::move(caller), admitted,
-                               payload = std::move(payload), done = std::move(done), taken] {
+                               payload = std::move(payload), done = std::move(done), taken,
+                               twin = std::move(twin)] {
     std::string answer;
     Router::Outcome outcome;
     if (admitted) {
       auto info = core_.clients().Get(caller.client_id, caller.username);
-      answer = router_.Handle(*info, payload, &outcome);
+      answer = twin ? router_.HandleTwin(*info, *twin, payload, &outcome)
+                    : router_.Handle(*info, payload, &outcome);
     } else {
-      answer =
-          protocol::RenderError(protocol::RequestIdJson(payload),
-                                MakeError(ErrorCode::kRateLimited, "too many requests; slow down"));
+      const std::string where = twin ? twin->topic + ": " : std::string();
+      answer = protocol::RenderError(
+          twin ? std::string("\"\"") : protocol::RequestIdJson(payload),
+          MakeError(ErrorCode::kRateLimited, where + "too many requests; slow down"));
       outcome.code = ErrorCodeName(ErrorCode::kRateLimited);
     }
     // Counted before the answer leaves: whoever has the answer sees it in the metrics.
@@ -137,6 +152,7 @@ void Service::Submit(Caller caller, std::string payload, Completion done) {
     AwaitTurn();  // answers leave in the client's order (its earlier writes may still wait)
     done(std::move(answer));
     answered_.fetch_add(1, std::memory_order_relaxed);
+    if (!outcome.deliveries.empty()) twin_outbox_->Deliver(std::move(outcome.deliveries));
     // A resumed subscription replays after its answer, on the client's strand.
     if (outcome.resume) feed_->Resume(outcome.resume, outcome.resume_after, core_.database());
   };

@@ -27,6 +27,7 @@
 #include "server/rate_limiter.h"
 #include "server/router.h"
 #include "server/transport.h"
+#include "server/twin_outbox.h"
 
 namespace mqttspec::server {
 
@@ -54,6 +55,9 @@ class Service {
   // the order of the caller's requests (with caller.run_here, possibly before Submit returns,
   // on the calling thread).
   void Submit(Caller caller, std::string payload, Completion done);
+  // Takes a device's twin message (Router::HandleTwin), in order with the device's requests.
+  // `done` gets "" when all went well (a twin message has no answer), else the error response.
+  void SubmitTwin(Caller caller, Router::TwinMessage message, std::string payload, Completion done);
 
   // Client lifecycle, for fronts that see connections (embedded mode):
   //  - Authenticate: a CONNECT arrives (`client` holds id, username, password). Runs the
@@ -95,12 +99,16 @@ class Service {
  private:
   static constexpr size_t kChangeQueueCapacity = 10000;  // changes awaiting fan-out
 
+  // Submit and SubmitTwin (`twin`: null for a request).
+  void Enqueue(Caller caller, std::string payload, Completion done,
+               std::shared_ptr<const Router::TwinMessage> twin);
   Status RunClientHooks(HookType type, ClientInfo& client);
   void PublishClientEvent(const char* kind, const std::string& client_id);
   // Counts an answered request (Metrics) and, when watched, publishes its event.
   void Record(const std::string& client_id, const Router::Outcome& outcome,
               std::chrono::steady_clock::duration took);
 
+  std::unique_ptr<TwinOutbox> twin_outbox_;  // device twin requests (twin_outbox.h)
   Core& core_;
   Router& router_;
   Metrics metrics_;

@@ -65,6 +65,42 @@ bool IsOwnReplyTopic(std::string_view prefix, std::string_view client, std::stri
   return rest.find_first_of("+#") == std::string_view::npos;  // a topic, not a filter
 }
 
+bool IsValidTwinKey(std::string_view key) { return IsValidClientId(key); }  // the same rule
+
+std::optional<TwinTopic> ParseTwinTopic(std::string_view prefix, std::string_view topic) {
+  if (topic.size() <= prefix.size() + 1 || topic.substr(0, prefix.size()) != prefix ||
+      topic[prefix.size()] != '/')
+    return std::nullopt;
+  std::string_view rest = topic.substr(prefix.size() + 1);  // "<device>/twin/…"
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  TwinTopic t;
+  t.device = rest.substr(0, slash);
+  rest = rest.substr(slash + 1);
+  constexpr std::string_view kGet = "twin/get", kReports = "twin/reports/";
+  if (rest == kGet) {
+    t.kind = TwinTopic::Kind::kGet;
+  } else if (rest.substr(0, kReports.size()) == kReports) {
+    t.kind = TwinTopic::Kind::kReport;
+    t.key = rest.substr(kReports.size());
+    if (!IsValidTwinKey(t.key)) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (!IsValidClientId(t.device)) return std::nullopt;
+  return t;
+}
+
+std::string TwinRequestTopic(std::string_view prefix, std::string_view device,
+                             std::string_view key) {
+  std::string t(prefix);
+  t += '/';
+  t += device;
+  t += "/twin/requests/";
+  t += key;
+  return t;
+}
+
 int PartitionOf(std::string_view client_id, int count) {
   uint32_t h = 2166136261u;
   for (unsigned char c : client_id) {

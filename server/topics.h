@@ -38,6 +38,27 @@ std::optional<std::string_view> ClientOfRequestTopic(std::string_view prefix,
 // and no wildcard — so "…/response" and "…/replies/x" qualify.
 bool IsOwnReplyTopic(std::string_view prefix, std::string_view client, std::string_view topic);
 
+// The device twin's topics (docs/protocol.md §13), in the device's tree:
+//   <prefix>/<device>/twin/requests/<key>   the service → the device: a request's value
+//   <prefix>/<device>/twin/reports/<key>    the device → the service: its report
+//   <prefix>/<device>/twin/get              the device → the service: a JSON list of keys
+// A key is one topic level: 1–128 characters, none of '/', '+', '#' or NUL.
+bool IsValidTwinKey(std::string_view key);
+struct TwinTopic {
+  enum class Kind { kReport, kGet };
+  Kind kind = Kind::kReport;
+  std::string_view device;
+  std::string_view key;  // kReport
+};
+// A device's twin/reports/<key> or twin/get topic, or nullopt for any other shape or an invalid
+// device id or key. No allocation: the embedded ACL calls it for every publish.
+std::optional<TwinTopic> ParseTwinTopic(std::string_view prefix, std::string_view topic);
+std::string TwinRequestTopic(std::string_view prefix, std::string_view device,
+                             std::string_view key);
+// What an external-mode instance subscribes to for twin messages.
+inline constexpr std::string_view kTwinReportsFilter = "/+/twin/reports/+";
+inline constexpr std::string_view kTwinGetFilter = "/+/twin/get";
+
 // The partition of a client among `count` (broker.partition): FNV-1a (32 bits) of the client id,
 // modulo count. Stable across instances, versions and machines — documented in docs/cluster.md.
 int PartitionOf(std::string_view client_id, int count);

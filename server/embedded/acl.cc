@@ -18,8 +18,11 @@ bool AclAllows(std::string_view prefix, std::string_view id, Access access,
   const size_t slash = rest.find('/');
   const bool own = rest.substr(0, slash) == id;
   const bool request = slash != std::string_view::npos && rest.substr(slash + 1) == "request";
-  if (access == Access::kWrite) return own && request;
-  return own && !request;  // kRead
+  // A device publishes its twin reports and twin/get (topics.h) besides its requests; like
+  // requests, they are the service's to consume, nobody receives them.
+  const bool inbound = request || ParseTwinTopic(prefix, topic).has_value();
+  if (access == Access::kWrite) return own && inbound;
+  return own && !inbound;  // kRead
 }
 
 }  // namespace mqttspec::server::embedded

@@ -120,7 +120,7 @@ bool Established(Plugin& p, const mosquitto* client) {
 int OnMessage(Plugin* p, void* event_data) {
   auto* ev = static_cast<mosquitto_evt_message*>(event_data);
   if (!Established(*p, ev->client)) return MOSQ_ERR_ACL_DENIED;
-  if (!ev->topic || !IsRequestTopic(p->prefix, ev->topic)) return MOSQ_ERR_SUCCESS;
+  if (!ev->topic || !p->front->Takes(ev->topic)) return MOSQ_ERR_SUCCESS;
   {
     InboundMessage in;
     in.topic = ev->topic;
@@ -141,7 +141,7 @@ int OnMessage(Plugin* p, void* event_data) {
     }
     p->front->OnMessage(std::move(in));
   }
-  // Routed on normally, but ACL_CHECK denies every READ of a request topic: consumed.
+  // Routed on normally, but ACL_CHECK denies every READ of such a topic: consumed.
   return MOSQ_ERR_SUCCESS;
 }
 

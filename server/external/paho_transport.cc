@@ -1,6 +1,7 @@
 #include "server/external/paho_transport.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <mqtt/async_client.h>
 #include <spdlog/spdlog.h>
 
@@ -36,8 +37,9 @@ PahoTransport::~PahoTransport() {
 
 void PahoTransport::Start(MqttFront& front) {
   front_ = &front;
-  filter_ = front.request_filter();
-  if (!broker_.shared_group.empty()) filter_ = "$share/" + broker_.shared_group + "/" + filter_;
+  filters_ = front.filters();  // requests (and twin messages)
+  if (!broker_.shared_group.empty())
+    for (std::string& f : filters_) f = "$share/" + broker_.shared_group + "/" + f;
 
   client_->set_message_callback([this](mqtt::const_message_ptr msg) {
     InboundMessage in;
@@ -88,10 +90,11 @@ void PahoTransport::Subscribe() {
     if (!taking_) return;
   }
   try {
-    client_->subscribe(filter_, request_qos_);
-    spdlog::info("taking requests on {}", filter_);
+    client_->subscribe(mqtt::string_collection::create(filters_),
+                       mqtt::iasync_client::qos_collection(filters_.size(), request_qos_));
+    spdlog::info("taking requests on {}", fmt::join(filters_, ", "));
   } catch (const mqtt::exception& e) {
-    spdlog::error("subscribe to {} failed: {}", filter_, e.what());
+    spdlog::error("subscribe to {} failed: {}", fmt::join(filters_, ", "), e.what());
   }
 }
 
@@ -184,7 +187,8 @@ void PahoTransport::StopTaking() {
   if (!client_->is_connected()) return;
   if (!broker_.clean_session && HandOver()) return;
   try {
-    client_->unsubscribe(filter_)->wait_for(std::chrono::seconds(2));
+    client_->unsubscribe(mqtt::string_collection::create(filters_))
+        ->wait_for(std::chrono::seconds(2));
   } catch (const mqtt::exception& e) {
     spdlog::warn("unsubscribe failed: {}", e.what());
   }

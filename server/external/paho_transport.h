@@ -93,7 +93,7 @@ class PahoTransport : public Transport, private mqtt::iaction_listener {
 
   BrokerConfig broker_;
   int request_qos_;
-  std::string filter_;
+  std::vector<std::string> filters_;  // MqttFront::filters(), $share'd with a shared_group
   MqttFront* front_ = nullptr;
   std::unique_ptr<mqtt::async_client> client_;
   std::unique_ptr<mqtt::async_client> drain_;  // set once by HandOver, before publisher_ moves

@@ -1,10 +1,12 @@
 // create: one record or a batch (one transaction, all or nothing).
 #include "protocol/record.h"
+#include "registry/twin.h"
 #include "server/handlers/handler.h"
 
 namespace mqttspec::server {
 
 Answer HandleCreate(Call& c) {
+  if (registry::IsTwin(c.model())) return RefuseTwinCreate();
   protocol::Request& req = c.req;
   for (auto& record : req.records) {  // Before hooks see one record at a time
     c.hooks().BindData(&record);

@@ -16,6 +16,7 @@
 #include "protocol/render.h"
 #include "protocol/request.h"
 #include "server/subscriptions.h"
+#include "server/twin_outbox.h"
 
 namespace mqttspec::server {
 
@@ -27,6 +28,8 @@ struct Answer {
   // A resumed subscription, replayed after `resume_after` once the answer has left.
   SubscriptionPtr resume;
   int64_t resume_after = 0;
+  // Device twin requests to publish once the answer has left (twin.cc, server/twin_outbox.h).
+  std::vector<TwinDelivery> deliveries{};
 
   static Answer Of(protocol::Reply r) { return Answer{std::move(r), {}, false, nullptr, 0}; }
   static Answer Fail(Error e) { return Answer{std::nullopt, std::move(e), false, nullptr, 0}; }
@@ -53,6 +56,10 @@ Answer HandleDelete(Call& call);
 Answer HandleMeta(Call& call);
 Answer HandleSubscribe(Call& call);
 Answer HandleUnsubscribe(Call& call);
+// mqttspec.twin (twin.cc): an app's update of a request or a device's report (HandleUpdate
+// hands it over); a create, refused.
+Answer HandleTwinUpdate(Call& call);
+Answer RefuseTwinCreate();
 // A write applied before (recorded with `keys`), answered again without writing (replay.cc).
 Answer HandleReplay(Call& call, const std::vector<Value>& keys);
 

@@ -1,9 +1,11 @@
 // update: the fields given in data, of the target row (within what hooks' filters allow).
+#include "registry/twin.h"
 #include "server/handlers/handler.h"
 
 namespace mqttspec::server {
 
 Answer HandleUpdate(Call& c) {
+  if (registry::IsTwin(c.model())) return HandleTwinUpdate(c);
   protocol::Request& req = c.req;
   adapters::FilterList scope;
   c.hooks().BindData(&req.records.front());

@@ -32,6 +32,25 @@ TEST(Acl, NobodyReceivesRequestsAndOnlyTheOwnerItsAnswers) {
   EXPECT_TRUE(Read("b", "sensors/1/temp"));
 }
 
+// The device twin (docs/protocol.md §13): a device publishes only its own reports and get, and
+// receives only its own requests; reports and gets are consumed like requests.
+TEST(Acl, DeviceTwinTopicsAreTheDevicesOwn) {
+  EXPECT_TRUE(Pub("d1", "spec/d1/twin/reports/software_version"));
+  EXPECT_TRUE(Pub("d1", "spec/d1/twin/get"));
+  EXPECT_FALSE(Pub("d2", "spec/d1/twin/reports/software_version"));
+  EXPECT_FALSE(Pub("d2", "spec/d1/twin/get"));
+  EXPECT_FALSE(Pub("d1", "spec/d1/twin/requests/software_version"));  // only the service
+  EXPECT_FALSE(Pub("d1", "spec/d1/twin/reports/a/b"));                // one level
+  EXPECT_FALSE(Pub("d1", "spec/d1/twin/reports/"));
+  EXPECT_FALSE(Pub("d1", "spec/d1/twin/get/x"));
+  EXPECT_FALSE(Pub("d1", "spec/d1/twin"));
+  EXPECT_TRUE(Read("d1", "spec/d1/twin/requests/software_version"));
+  EXPECT_FALSE(Read("d2", "spec/d1/twin/requests/software_version"));
+  EXPECT_FALSE(Read("d1", "spec/d1/twin/reports/software_version"));
+  EXPECT_FALSE(Read("d2", "spec/d1/twin/reports/software_version"));
+  EXPECT_FALSE(Read("d1", "spec/d1/twin/get"));
+}
+
 TEST(Acl, AnyValidFilterMaySubscribeIsolationIsAtDelivery) {
   // Issue 12: a broker's users subscribe to '#' and '+/…'; what reaches them is decided by Read.
   for (const char* f : {"#", "+/+", "+/+/+", "spec/#", "spec/+/response", "spec/b/response",

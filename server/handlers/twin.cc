@@ -1,0 +1,174 @@
+// The device twin's writes (docs/protocol.md §13), on mqttspec.twin (registry/twin.h): an app's
+// update of `request` — an upsert, checked against expected_version — and a device's report.
+// Both are read-modify-write: the row is read, the new one computed (version, in_sync, the
+// times), and written only if nobody changed it meanwhile — the update's scope requires the
+// version and reported_at it was computed from (each change of request moves version, each
+// change of report moves reported_at, strictly), else it is read again. So concurrent writers,
+// on one instance or several, never lose a change or leave in_sync wrong.
+#include "registry/twin.h"
+
+#include <fmt/format.h>
+
+#include "common/blocking.h"
+#include "common/time_util.h"
+#include "server/handlers/handler.h"
+#include "server/topics.h"
+
+namespace mqttspec::server {
+
+namespace {
+
+using protocol::Request;
+namespace twin = registry;
+
+constexpr int kMaxAttempts = 16;
+
+const Value& Cell(const Row& row, int field) { return row[static_cast<size_t>(field)]; }
+
+int64_t VersionOf(const Row& row) {
+  const Value& v = Cell(row, twin::kTwinVersion);
+  if (const auto* i = std::get_if<int64_t>(&v)) return *i;
+  if (const auto* d = std::get_if<double>(&v)) return static_cast<int64_t>(*d);
+  return 0;
+}
+
+adapters::FilterNode Equals(int field, Value v) {
+  adapters::FilterNode n;
+  n.cond.field = field;
+  if (IsNull(v)) {
+    n.cond.op = adapters::Op::kIsNull;
+  } else {
+    n.cond.op = adapters::Op::kEq;
+    n.cond.values.push_back(std::move(v));
+  }
+  return n;
+}
+
+Error Refuse(ErrorCode code, std::string message) { return MakeError(code, std::move(message)); }
+
+}  // namespace
+
+Answer RefuseTwinCreate() {
+  return Answer::Fail(Refuse(ErrorCode::kInvalidOperation,
+                             "mqttspec.twin: set a request with update (it creates the key; "
+                             "record_id \"<device_id>/<key>\", data {\"request\": …})"));
+}
+
+Answer HandleTwinUpdate(Call& c) {
+  Request& req = c.req;
+  const registry::Model& m = c.model();
+  const bool report = req.origin == Request::Origin::kTwinReport;
+  const int side = report ? twin::kTwinReport : twin::kTwinRequest;
+  const int side_at = report ? twin::kTwinReportedAt : twin::kTwinRequestedAt;
+  const int other = report ? twin::kTwinRequest : twin::kTwinReport;
+  adapters::Record& rec = req.records.front();
+  auto only_side = [&]() -> Status {
+    if (rec.size() == 1 && rec.front().field == side) return OkStatus();
+    return Refuse(ErrorCode::kInvalidMessage,
+                  "mqttspec.twin: an update sets request (and may give expected_version); the "
+                  "report is the device's, published on <prefix>/<device_id>/twin/reports/<key>, "
+                  "and the other fields follow from the two");
+  };
+  if (auto st = only_side(); !st.ok()) return Answer::Fail(st.error());
+  const auto* id = std::get_if<std::string>(&*req.key);
+  const size_t slash = id ? id->find('/') : std::string::npos;
+  if (slash == std::string::npos || !IsValidClientId(id->substr(0, slash)) ||
+      !IsValidTwinKey(std::string_view(*id).substr(slash + 1)))
+    return Answer::Fail(Refuse(
+        ErrorCode::kInvalidValue,
+        "mqttspec.twin: record_id must be \"<device_id>/<key>\": a valid client id, '/', and a "
+        "key of 1–128 characters without '/', '+', '#'"));
+  const std::string device = id->substr(0, slash), key = id->substr(slash + 1);
+
+  adapters::FilterList scope;
+  c.hooks().BindData(&rec);
+  c.hooks().BindFilters(&scope);
+  if (auto st = c.pipe.Before(HookType::kBeforeUpdate); !st.ok()) return Answer::Fail(st.error());
+  if (auto st = only_side(); !st.ok()) return Answer::Fail(st.error());  // as a hook left it
+  const Value value = rec.front().value;
+  AwaitTurn();  // the client's earlier writes have committed: they are what this one reads
+
+  const std::vector<int> all = AllColumns(m);
+  std::optional<Row> row;
+  bool changed = false;
+  for (int attempt = 0; attempt < kMaxAttempts && !row; ++attempt) {
+    auto current = c.db.ReadByKey(m, *req.key, all, scope);
+    if (!current.ok()) return Answer::Fail(current.error());
+    if (!current.value()) {
+      if (!scope.empty()) {  // there, but outside what the hooks allow: as for any update
+        auto there = c.db.ReadByKey(m, *req.key, {m.primary_index()}, {});
+        if (!there.ok()) return Answer::Fail(there.error());
+        if (there.value()) return Answer::Fail(NotFound(m, *req.key));
+      }
+      if (req.expected_version && *req.expected_version != 0)
+        return Answer::Fail(Refuse(ErrorCode::kConflict,
+                                   fmt::format("mqttspec.twin {}: version is 0 (no request yet), "
+                                               "not the expected {}",
+                                               *id, *req.expected_version)));
+      adapters::Record fresh{{twin::kTwinId, Value{*id}},
+                             {twin::kTwinDeviceId, Value{device}},
+                             {twin::kTwinKey, Value{key}},
+                             {side, value},
+                             {side_at, Value{NowIso8601()}},
+                             {twin::kTwinVersion, Value{int64_t{report ? 0 : 1}}},
+                             {twin::kTwinInSync, Value{twin::JsonValuesEqual(value, Value{})}}};
+      auto created = c.db.Create(m, {fresh}, c.tag);
+      if (!created.ok() && created.error().code == ErrorCode::kConflict) continue;  // raced
+      if (!created.ok()) return Answer::Fail(created.error());
+      row = std::move(created.value().front());
+      changed = true;
+      break;
+    }
+    Row& cur = *current.value();
+    const int64_t version = VersionOf(cur);
+    if (req.expected_version && *req.expected_version != version)
+      return Answer::Fail(Refuse(ErrorCode::kConflict,
+                                 fmt::format("mqttspec.twin {}: version is {}, not the expected {}",
+                                             *id, version, *req.expected_version)));
+    if (twin::JsonValuesEqual(Cell(cur, side), value)) {  // the same value again: nothing moves
+      row = std::move(cur);
+      break;
+    }
+    const Value& reported_at = Cell(cur, twin::kTwinReportedAt);
+    const auto* previous = std::get_if<std::string>(&reported_at);
+    adapters::Record changes{
+        {side, value},
+        {side_at, Value{report ? NowIso8601After(previous ? *previous : "") : NowIso8601()}},
+        {twin::kTwinInSync, Value{twin::JsonValuesEqual(value, Cell(cur, other))}}};
+    if (!report) changes.push_back({twin::kTwinVersion, Value{version + 1}});
+    adapters::FilterList unchanged = scope;  // …since it was read
+    unchanged.push_back(Equals(twin::kTwinVersion, Value{version}));
+    unchanged.push_back(Equals(twin::kTwinReportedAt, reported_at));
+    auto updated = c.db.Update(m, *req.key, changes, unchanged, c.tag);
+    if (!updated.ok()) return Answer::Fail(updated.error());
+    if (!updated.value()) continue;  // changed meanwhile: read it again
+    row = std::move(*updated.value());
+    changed = true;
+  }
+  if (!row)
+    return Answer::Fail(Refuse(
+        ErrorCode::kConflict,
+        fmt::format("mqttspec.twin {}: changed by others {} times while this update was computed; "
+                    "try again",
+                    *id, kMaxAttempts)));
+
+  Answer answer;
+  const Value& request = Cell(*row, twin::kTwinRequest);
+  if (changed && !report && !IsNull(request))
+    answer.deliveries.push_back(
+        TwinDelivery{device, key, std::get<std::string>(request), VersionOf(*row)});
+  protocol::Reply reply;
+  reply.model = &m;
+  reply.columns = all;
+  std::vector<Row> rows{std::move(*row)};
+  if (auto st = c.pipe.After(HookType::kAfterUpdate, &rows, &reply.columns, true); !st.ok()) {
+    answer.error = st.error();
+    answer.committed = changed;
+    return answer;
+  }
+  reply.rows.push_back(rows.empty() ? std::nullopt : std::optional<Row>(std::move(rows.front())));
+  answer.reply = std::move(reply);
+  return answer;
+}
+
+}  // namespace mqttspec::server
