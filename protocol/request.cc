@@ -53,7 +53,7 @@ Result<Operation> ParseOperation(std::string_view type, const JsonValue* opv) {
 
 }  // namespace
 
-Status ParseJsonText(std::string_view payload, rapidjson::Document& doc) {
+Status ParseJsonText(std::string_view payload, rapidjson::Document& doc, bool whole) {
   // Iterative parsing: deep nesting cannot overflow the stack. Invalid UTF-8 is refused.
   if (const size_t at = LoneLowSurrogate(payload); at != std::string_view::npos) {
     return Err(ErrorCode::kInvalidJson,
@@ -63,9 +63,13 @@ Status ParseJsonText(std::string_view payload, rapidjson::Document& doc) {
   }
   std::string patched;
   const std::string_view text = ExactNumbers(payload, &patched);
-  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-            rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseFullPrecisionFlag>(text.data(),
-                                                                                    text.size());
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag |
+                              rapidjson::kParseValidateEncodingFlag |
+                              rapidjson::kParseFullPrecisionFlag;
+  if (whole)
+    doc.Parse<kFlags>(text.data(), text.size());
+  else
+    doc.Parse<kFlags | rapidjson::kParseStopWhenDoneFlag>(text.data(), text.size());
   if (doc.HasParseError()) {
     return Err(ErrorCode::kInvalidJson,
                fmt::format("invalid JSON at offset {}: {}", doc.GetErrorOffset(),
@@ -78,7 +82,7 @@ namespace {
 
 // Parses the JSON and reads the id: the part of a request every answer needs.
 Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request* out) {
-  if (auto st = ParseJsonText(payload, doc); !st.ok()) return st;
+  if (auto st = ParseJsonText(payload, doc, false); !st.ok()) return st;
   if (!doc.IsObject()) return Err(ErrorCode::kInvalidMessage, "a request must be a JSON object");
   if (const JsonValue* id = Member(doc, "id"); id && !id->IsNull()) {
     if (!id->IsString() && !id->IsNumber())

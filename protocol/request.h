@@ -45,9 +45,10 @@ struct Request {
 };
 
 // Parses client JSON text (a request, a device's twin message) as every request is parsed:
-// iteratively, UTF-8 checked, numbers exact (common/json_text.h). Errors: invalid_json, with the
-// offset.
-Status ParseJsonText(std::string_view text, rapidjson::Document& doc);
+// iteratively, UTF-8 checked, numbers exact (common/json_text.h). `whole`: nothing but
+// whitespace may follow the value (else, as for requests, parsing stops after it). Errors:
+// invalid_json, with the offset.
+Status ParseJsonText(std::string_view text, rapidjson::Document& doc, bool whole);
 
 // The request's id as JSON text (for answers that refuse a request without running it), or "".
 std::string RequestIdJson(std::string_view payload);

@@ -182,7 +182,8 @@ Result<std::optional<protocol::Request>> Router::TwinRequest(const ClientInfo& c
                                                              const TwinMessage& message,
                                                              std::string_view payload) {
   rapidjson::Document doc;
-  if (auto st = protocol::ParseJsonText(payload, doc); !st.ok()) return st.take_error();
+  // The whole payload is the value: a device's message is no envelope with room after it.
+  if (auto st = protocol::ParseJsonText(payload, doc, true); !st.ok()) return st.take_error();
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   auto str = [&w](std::string_view v) {

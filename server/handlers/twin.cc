@@ -96,7 +96,7 @@ Answer HandleTwinUpdate(Call& c) {
     if (!current.ok()) return Answer::Fail(current.error());
     if (!current.value()) {
       if (!scope.empty()) {  // there, but outside what the hooks allow: as for any update
-        auto there = c.db.ReadByKey(m, *req.key, {m.primary_index()}, {});
+        auto there = c.db.ReadByKey(m, *req.key, {static_cast<int>(m.primary_index())}, {});
         if (!there.ok()) return Answer::Fail(there.error());
         if (there.value()) return Answer::Fail(NotFound(m, *req.key));
       }
@@ -160,6 +160,11 @@ Answer HandleTwinUpdate(Call& c) {
   protocol::Reply reply;
   reply.model = &m;
   reply.columns = all;
+  if (report && !changed) {  // an equal report again: nothing happened, nobody is answered
+    reply.rows.push_back(std::move(row));
+    answer.reply = std::move(reply);
+    return answer;
+  }
   std::vector<Row> rows{std::move(*row)};
   if (auto st = c.pipe.After(HookType::kAfterUpdate, &rows, &reply.columns, true); !st.ok()) {
     answer.error = st.error();

@@ -372,7 +372,7 @@ class AdminBase(ServiceTestCase):
         self.assertGreaterEqual(st.uptime_seconds, 0)
         models = self.admin("ListModels").models
         self.assertEqual(st.models, len(models))
-        self.assertEqual(st.models, 2, "users and the audit_log plugin's model")
+        self.assertEqual(st.models, 3, "users, the audit_log plugin's model and the device twin")
 
         c = self.client("status")
 
@@ -401,7 +401,7 @@ class AdminBase(ServiceTestCase):
         st, _, subs = wait_until(agree, what="the counts")
         self.assertIn(sid, subs)
         self.assertEqual(st.subscriptions, before + 1)
-        self.assertEqual(st.models, 2)
+        self.assertEqual(st.models, 3)
         c.close()
         if self.embedded:
             # A clean session: the disconnect ends its connection and its subscription.
@@ -586,7 +586,14 @@ class AdminBase(ServiceTestCase):
     def test_list_models_and_get_model(self):
         models = {m.name: m for m in self.admin("ListModels").models}
         self.assertEqual(list(models), sorted(models))
-        self.assertEqual(set(models), {"public.users", "public.audit_log"})
+        self.assertEqual(set(models), {"public.users", "public.audit_log", "mqttspec.twin"})
+        twin = models["mqttspec.twin"]  # built in (twin.enabled), a model like any
+        self.assertEqual((twin.table, twin.primary_key, twin.client_access),
+                         ("mqttspec.twin" if self.service.postgres else "mqttspec_twin", "id",
+                          "read_write"))
+        self.assertEqual([f.name for f in twin.fields],
+                         ["id", "device_id", "key", "request", "requested_at", "report",
+                          "reported_at", "version", "in_sync"])
         users = models["public.users"]
         self.assertEqual((users.table, users.primary_key, users.client_access),
                          ("users", "id", "read_write"))
@@ -1036,13 +1043,13 @@ class AdminWithoutTokenOrPlugins(ServiceTestCase):
 
     def test_admin_without_token_and_no_hooks(self):
         st = self.call("GetStatus", "GetStatusRequest", "Status")
-        self.assertEqual((st.mode, st.database, st.models), ("external", "sqlite", 1))
+        self.assertEqual((st.mode, st.database, st.models), ("external", "sqlite", 2))
         # Any token is ignored when none is configured.
         self.call("GetStatus", "GetStatusRequest", "Status", [("authorization", "Bearer x")])
         self.assertEqual(list(self.call("ListHooks", "ListHooksRequest",
                                         "ListHooksResponse").hooks), [])
         models = self.call("ListModels", "ListModelsRequest", "ListModelsResponse").models
-        self.assertEqual([m.name for m in models], ["public.users"])
+        self.assertEqual([m.name for m in models], ["mqttspec.twin", "public.users"])
         with self.assertRaises(grpc.RpcError) as cm:
             self.channel.unary_unary(
                 "/mqttspec.v1.Query/Meta", request_serializer=self.pb.Request.SerializeToString,

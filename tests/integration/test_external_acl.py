@@ -178,6 +178,39 @@ class ExternalAcl(ServiceTestCase):
         self.assertEqual(spy.history, [], "a client read another client's requests")
         self.assertEqual(self.a.messages_on(self.a.request_topic), [])
 
+    def twin_row(self, record_id):
+        conn = sqlite3.connect(f"file:{self.service.db_path}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT request, report, in_sync FROM mqttspec_twin WHERE id = ?",
+                                (record_id,)).fetchall()
+        finally:
+            conn.close()
+
+    def test_device_twin_is_isolated_by_the_deploy_acl(self):
+        # A's twin (A is the device): the service reads its reports and gets and writes its
+        # requests; B can neither read A's requests nor report or get in A's name.
+        a, b = self.a, self.other("spy")
+        for topic in ("spec/+/twin/requests/+", f"spec/{a.client_id}/twin/#", "spec/#"):
+            b.subscribe(topic)
+        a.subscribe(f"spec/{a.client_id}/twin/requests/+")
+        app = self.client("app")
+        rid = f"{a.client_id}/fw"
+        self.assertOk(app.request(req("update", entity="twin", schema="mqttspec", record_id=rid,
+                                      data={"request": {"v": 2}})))
+        topic = f"spec/{a.client_id}/twin/requests/fw"
+        self.assertEqual(a.wait_for(lambda t, m, p: t == topic, 5, "the request")[1], {"v": 2})
+        a.publish(f"spec/{a.client_id}/twin/reports/fw", '{"v": 2}', qos=1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self.twin_row(rid)[0][2] != 1:
+            time.sleep(0.05)
+        self.assertEqual(self.twin_row(rid), [('{"v":2}', '{"v":2}', 1)])
+        b.publish(f"spec/{a.client_id}/twin/reports/fw", '{"v": 666}', qos=1)
+        b.publish(f"spec/{a.client_id}/twin/get", '["fw"]', qos=1)
+        time.sleep(1.0)
+        self.assertEqual(self.twin_row(rid), [('{"v":2}', '{"v":2}', 1)], "B reported for A")
+        self.assertEqual(len(a.messages_on(topic)), 1, "B's get reached A's requests")
+        self.assertEqual(b.foreign_messages(), [], "B read A's twin traffic")
+
     def test_topics_outside_spec_are_closed_by_this_acl(self):
         # deploy/mosquitto.acl opens nothing outside spec/ (documented there).
         b = self.other()

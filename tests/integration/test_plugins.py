@@ -412,6 +412,33 @@ class ExamplePlugins(ServiceTestCase):
         for r in rows:
             self.assertRegex(r[6], harness.ISO_UTC_MS)
 
+    def test_twin_reports_run_as_updates_by_the_device(self):
+        # docs/protocol.md §13: an app's request and a device's report are updates of
+        # mqttspec.twin by their own identities (jwt_auth's user_id); an equal report again is
+        # nothing, so no audit row.
+        anna = self.anna()
+        dev = self.connect(user_token("sensor-7", "A"), prefix="dev")
+        rid = f"{dev.client_id}/fw"
+        self.assertOk(anna.request(req("update", entity="twin", schema="mqttspec",
+                                       record_id=rid, data={"request": {"v": 2}})))
+        topic = f"spec/{dev.client_id}/twin/reports/fw"
+        dev.publish(topic, '{"v": 2}', qos=1)
+        dev.publish(topic, '{"v": 2}', qos=1)
+
+        def rows():
+            return self.db_rows(
+                "SELECT operation, user_id, client_id FROM audit_log "
+                "WHERE entity = 'mqttspec.twin' AND record_id = ? ORDER BY id", (rid,))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(rows()) < 2:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        self.assertEqual(rows(), [("update", "anna", anna.client_id),
+                                  ("update", "sensor-7", dev.client_id)])
+        # rbac: deleting a twin key needs the admin role, like any delete.
+        self.assertError(dev.request(req("delete", entity="twin", schema="mqttspec",
+                                         record_id=rid)), "forbidden")
+
     def test_refused_operations_leave_no_audit_row(self):
         a, b = self.alice(), self.bob()
         row = self.create_doc(a, "a-refused")
