@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <set>
 
 #include "adapters/recorded_writes.h"
@@ -47,7 +48,10 @@ Router::Router(registry::ModelRegistry& models, adapters::Database& db, RouterOp
       options_(options),
       subscriptions_(subscriptions),
       hooks_(hooks),
-      dedup_(options.dedup_window_s, options.dedup_capacity) {}
+      dedup_(options.dedup_window_s, options.dedup_capacity),
+      twin_locks_(std::make_unique<TwinKeyLocks>()) {}
+
+Router::~Router() = default;
 
 Router::Stats Router::stats() const {
   return Stats{requests_.load(), errors_.load(), dedup_hits_.load()};
@@ -169,7 +173,7 @@ Answer Router::Run(ClientInfo& client, protocol::Request& req, const adapters::W
   hooks::RequestHookContext ctx(client, protocol::OperationName(req.op), req.model, &req.key,
                                 options_.parse);
   hooks::Pipeline pipe(hooks_, ctx, req.model ? req.model->qualified_name() : std::string());
-  Call call{client, req, pipe, db_, subscriptions_, tag};
+  Call call{client, req, pipe, db_, subscriptions_, tag, twin_locks_.get()};
   return Dispatch(call);
 }
 
@@ -219,10 +223,11 @@ Result<std::optional<protocol::Request>> Router::TwinRequest(const ClientInfo& c
       keys.insert(key);
     }
     if (keys.empty()) return std::optional<protocol::Request>();  // nothing asked
-    if (static_cast<int64_t>(keys.size()) > options_.parse.max_rows)
-      return MakeError(
-          ErrorCode::kInvalidMessage,
-          fmt::format("twin/get takes at most {} keys (limits.max_rows)", options_.parse.max_rows));
+    const int64_t most =
+        std::min(options_.parse.max_rows, static_cast<int64_t>(options_.parse.max_list_values));
+    if (static_cast<int64_t>(keys.size()) > most)
+      return MakeError(ErrorCode::kInvalidMessage,
+                       fmt::format("twin/get takes at most {} keys", most));
     w.Key("operation");
     w.String("read");
     w.Key("options");

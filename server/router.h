@@ -12,6 +12,7 @@
 #include <mqttspec/plugin.h>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -28,7 +29,8 @@
 
 namespace mqttspec::server {
 
-struct Answer;  // server/handlers/handler.h
+struct Answer;       // server/handlers/handler.h
+class TwinKeyLocks;  // server/handlers/handler.h
 
 struct RouterOptions {
   protocol::ParseLimits parse;
@@ -43,6 +45,7 @@ class Router {
   // `hooks` may be null: no hooks run.
   Router(registry::ModelRegistry& models, adapters::Database& db, RouterOptions options,
          Subscriptions* subscriptions = nullptr, const hooks::HookRegistry* hooks = nullptr);
+  ~Router();
 
   // What became of one request, for metrics and the admin API's event stream.
   struct Outcome {
@@ -101,6 +104,7 @@ class Router {
   Subscriptions* subscriptions_;
   const hooks::HookRegistry* hooks_;
   DedupCache dedup_;
+  std::unique_ptr<TwinKeyLocks> twin_locks_;
   // Dedup keys of writes being executed: a repeat of one waits for its answer (AwaitTurn) —
   // a client's next request may start while its write waits for a group commit.
   std::mutex inflight_mu_;

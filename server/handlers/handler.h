@@ -8,7 +8,10 @@
 
 #include <mqttspec/plugin.h>
 
+#include <array>
+#include <mutex>
 #include <optional>
+#include <string>
 
 #include "adapters/database.h"
 #include "common/error.h"
@@ -36,6 +39,17 @@ struct Answer {
   static Answer Committed(Error e) { return Answer{std::nullopt, std::move(e), true, nullptr, 0}; }
 };
 
+// Twin writes of one key take turns on one instance (server/handlers/twin.cc): locks striped by
+// the key's hash, one set per Router. Thread-safety: any thread; a thread holds at most one of
+// them, never while it takes another.
+class TwinKeyLocks {
+ public:
+  std::mutex& For(const std::string& id);
+
+ private:
+  std::array<std::mutex, 256> locks_;
+};
+
 // One request's call: the parsed request, its client, its hooks, and what handlers work on.
 struct Call {
   ClientInfo& client;
@@ -44,6 +58,7 @@ struct Call {
   adapters::Database& db;
   Subscriptions* subscriptions;  // null: subscriptions are not served
   const adapters::WriteTag* tag = nullptr;  // a write: recorded with it (Router's dedup)
+  TwinKeyLocks* twin_locks = nullptr;       // the Router's
 
   hooks::RequestHookContext& hooks() { return pipe.context(); }
   const registry::Model& model() const { return *req.model; }

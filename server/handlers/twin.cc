@@ -4,10 +4,17 @@
 // times), and written only if nobody changed it meanwhile — the update's scope requires the
 // version and reported_at it was computed from (each change of request moves version, each
 // change of report moves reported_at, strictly), else it is read again. So concurrent writers,
-// on one instance or several, never lose a change or leave in_sync wrong.
+// on one instance or several, never lose a change or leave in_sync wrong. On one instance the
+// writes of one key also take turns (TwinKeyLocks), so they do not keep making each other read
+// again.
 #include "registry/twin.h"
 
 #include <fmt/format.h>
+
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <thread>
 
 #include "common/blocking.h"
 #include "common/time_util.h"
@@ -22,6 +29,15 @@ using protocol::Request;
 namespace twin = registry;
 
 constexpr int kMaxAttempts = 16;
+
+// Between two attempts of a compare-and-set that another writer (another instance) won: a random
+// pause of up to 2^attempt ms (at most 64 ms), so two instances do not keep colliding.
+void PauseAfterMiss(int attempt) {
+  thread_local std::minstd_rand random(std::random_device{}());
+  const int most = 1 << std::min(attempt, 6);
+  BlockingRegion waiting;
+  std::this_thread::sleep_for(std::chrono::milliseconds(random() % static_cast<unsigned>(most)));
+}
 
 const Value& Cell(const Row& row, int field) { return row[static_cast<size_t>(field)]; }
 
@@ -47,6 +63,10 @@ adapters::FilterNode Equals(int field, Value v) {
 Error Refuse(ErrorCode code, std::string message) { return MakeError(code, std::move(message)); }
 
 }  // namespace
+
+std::mutex& TwinKeyLocks::For(const std::string& id) {
+  return locks_[std::hash<std::string>{}(id) % locks_.size()];
+}
 
 Answer RefuseTwinCreate() {
   return Answer::Fail(Refuse(ErrorCode::kInvalidOperation,
@@ -87,11 +107,17 @@ Answer HandleTwinUpdate(Call& c) {
   if (auto st = only_side(); !st.ok()) return Answer::Fail(st.error());  // as a hook left it
   const Value value = rec.front().value;
   AwaitTurn();  // the client's earlier writes have committed: they are what this one reads
+  std::unique_lock key_lock(c.twin_locks->For(*id), std::defer_lock);
+  {
+    BlockingRegion waiting;  // the pool runs other clients meanwhile
+    key_lock.lock();
+  }
 
   const std::vector<int> all = AllColumns(m);
   std::optional<Row> row;
   bool changed = false;
   for (int attempt = 0; attempt < kMaxAttempts && !row; ++attempt) {
+    if (attempt > 0) PauseAfterMiss(attempt);
     auto current = c.db.ReadByKey(m, *req.key, all, scope);
     if (!current.ok()) return Answer::Fail(current.error());
     if (!current.value()) {
@@ -153,10 +179,9 @@ Answer HandleTwinUpdate(Call& c) {
                     *id, kMaxAttempts)));
 
   Answer answer;
-  const Value& request = Cell(*row, twin::kTwinRequest);
-  if (changed && !report && !IsNull(request))
-    answer.deliveries.push_back(
-        TwinDelivery{device, key, std::get<std::string>(request), VersionOf(*row)});
+  const auto* request = std::get_if<std::string>(&Cell(*row, twin::kTwinRequest));  // JSON text
+  if (changed && !report && request)
+    answer.deliveries.push_back(TwinDelivery{device, key, *request, VersionOf(*row)});
   protocol::Reply reply;
   reply.model = &m;
   reply.columns = all;

@@ -13,6 +13,7 @@
 
 #include "adapters/sqlite_database.h"
 #include "common/time_util.h"
+#include "hooks/hook_registry.h"
 #include "server/config.h"
 #include "server/router.h"
 #include "server/topics.h"
@@ -253,18 +254,29 @@ TEST_F(TwinRouterTest, ExpectedVersionMismatchIsAConflictAndChangesNothing) {
   EXPECT_EQ(d["data"]["version"].GetInt64(), 2);
 }
 
-// Two apps change the request and the device reports, all at once on one key: every change of
-// the request counts in version (none lost to a concurrent read-modify-write), and at the end
+// Two apps change the request and the device reports, all at once on one key, through two
+// Routers on two connections to one database file — two instances: every change of the request
+// counts in version (none lost to a concurrent read-modify-write; within one Router the writes
+// of a key take turns, across the two only the compare-and-set keeps them apart), and at the end
 // in_sync says whether the stored request and report are equal.
 TEST_F(TwinRouterTest, ConcurrentWritersNeverLoseAVersionOrLeaveInSyncWrong) {
+  adapters::SqliteOptions o;
+  o.path = (dir_ / "db.sqlite").string();
+  o.synchronous_full = false;
+  auto second_db = adapters::SqliteDatabase::Open(o);
+  ASSERT_TRUE(second_db.ok()) << second_db.error().message;
+  Router second(models_, *second_db.value(), RouterOptions{});
   constexpr int kEach = 60;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int app = 0; app < 2; ++app) {
     threads.emplace_back([&, app] {
-      for (int i = 0; i < kEach; ++i) {
-        auto d = SetRequest("app" + std::to_string(app), "d1/k",
-                            std::to_string(app * 1000 + i));  // every value distinct
+      ClientInfo info{"app" + std::to_string(app), "", "", {}};
+      Router& via = app == 0 ? *router_ : second;
+      for (int i = 0; i < kEach; ++i) {  // every value distinct
+        auto d = Json(via.Handle(info, R"({"operation":"update","schema":"mqttspec",)"
+                                       R"("entity":"twin","record_id":"d1/k","data":{"request":)" +
+                                           std::to_string(app * 1000 + i) + "}}"));
         if (!d["success"].GetBool()) ++failures;
       }
     });
@@ -279,10 +291,55 @@ TEST_F(TwinRouterTest, ConcurrentWritersNeverLoseAVersionOrLeaveInSyncWrong) {
   EXPECT_EQ(row["data"]["version"].GetInt64(), 2 * kEach);
   EXPECT_EQ(row["data"]["in_sync"].GetBool(), row["data"]["request"] == row["data"]["report"]);
   // The last report makes it unambiguous: equal to the request → in sync.
-  ClientInfo info{"app0", "", "", {}};
   const std::string request = std::to_string(row["data"]["request"].GetInt());
   ASSERT_EQ(Report("d1", "k", request), "");
   EXPECT_TRUE(Row("d1/k")["data"]["in_sync"].GetBool());
+}
+
+// Hooks run for twin operations like for any update (docs/protocol.md §13): BeforeUpdate on
+// mqttspec.twin sees the device's report as an update by the device, may change the value, may
+// refuse it — and an equal report again is no update, so runs no After hook.
+TEST_F(TwinRouterTest, HooksSeeReportsAsUpdatesByTheDevice) {
+  hooks::HookRegistry hooks;
+  std::vector<std::string> seen;
+  int after = 0;
+  hooks.Register(
+      HookType::kBeforeUpdate,
+      [&](HookContext& ctx) {
+        auto report = ctx.GetField("report");
+        seen.push_back(ctx.client().id + " " + std::string(ctx.operation()) + " " +
+                       (report && std::holds_alternative<std::string>(*report)
+                            ? std::get<std::string>(*report)
+                            : "-"));
+        if (ctx.client().id == "mallory") return ctx.Abort("not a device of ours");
+        if (auto request = ctx.GetField("request"))  // the app's request, rounded by policy
+          (void)ctx.SetField("request", Value{std::string(R"({"version":"2.0","policy":1})")});
+        return HookResult::kContinue;
+      },
+      HookOptions{0, "mqttspec.twin"});
+  hooks.Register(HookType::kAfterUpdate, [&](HookContext&) {
+    ++after;
+    return HookResult::kContinue;
+  });
+  router_ = std::make_unique<Router>(models_, *db_, RouterOptions{}, nullptr, &hooks);
+
+  Router::Outcome out;
+  auto d = SetRequest("app", "d1/fw", R"({"version":"2.0"})", &out);
+  ASSERT_TRUE(d["success"].GetBool());
+  EXPECT_EQ(d["data"]["request"]["policy"].GetInt(), 1);
+  ASSERT_EQ(out.deliveries.size(), 1u);
+  EXPECT_EQ(out.deliveries[0].payload, R"({"version":"2.0","policy":1})");
+  ASSERT_EQ(Report("d1", "fw", R"({"version":"2.0","policy":1})"), "");
+  EXPECT_TRUE(Row("d1/fw")["data"]["in_sync"].GetBool());
+  ASSERT_EQ(Report("d1", "fw", R"({"policy":1,"version":"2.0"})"), "");  // equal: no update
+  auto refused = Json(Report("mallory", "fw", "1"));
+  EXPECT_STREQ(refused["error"]["code"].GetString(), "forbidden");
+  EXPECT_STREQ(refused["error"]["message"].GetString(),
+               "spec/mallory/twin/reports/fw: not a device of ours");
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "app update -", R"(d1 update {"version":"2.0","policy":1})",
+                      R"(d1 update {"policy":1,"version":"2.0"})", "mallory update 1"}));
+  EXPECT_EQ(after, 2);  // the app's update and the first report
 }
 
 TEST(TwinConfig, EnabledByDefaultAndSwitchable) {
