@@ -56,7 +56,7 @@ class Router {
     // `resume_after`, once the answer has left (ChangeFeed::Resume; Service does it).
     SubscriptionPtr resume;
     int64_t resume_after = 0;
-    // Device twin requests to publish (TwinOutbox) once the answer has left.
+    // Device twin requests to publish (TwinOutbox), just before the answer.
     std::vector<TwinDelivery> deliveries;
   };
 

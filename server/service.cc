@@ -150,9 +150,11 @@ void Service::Enqueue(Caller caller, std::string payload, Completion done,
     // Counted before the answer leaves: whoever has the answer sees it in the metrics.
     Record(caller.client_id, outcome, std::chrono::steady_clock::now() - taken);
     AwaitTurn();  // answers leave in the client's order (its earlier writes may still wait)
+    // Twin requests go to the broker before the answer, on the same transport in order: when
+    // the app has its answer, the device's request has reached the broker.
+    if (!outcome.deliveries.empty()) twin_outbox_->Deliver(std::move(outcome.deliveries));
     done(std::move(answer));
     answered_.fetch_add(1, std::memory_order_relaxed);
-    if (!outcome.deliveries.empty()) twin_outbox_->Deliver(std::move(outcome.deliveries));
     // A resumed subscription replays after its answer, on the client's strand.
     if (outcome.resume) feed_->Resume(outcome.resume, outcome.resume_after, core_.database());
   };

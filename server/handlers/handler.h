@@ -31,7 +31,7 @@ struct Answer {
   // A resumed subscription, replayed after `resume_after` once the answer has left.
   SubscriptionPtr resume;
   int64_t resume_after = 0;
-  // Device twin requests to publish once the answer has left (twin.cc, server/twin_outbox.h).
+  // Device twin requests to publish, just before the answer (twin.cc, server/twin_outbox.h).
   std::vector<TwinDelivery> deliveries{};
 
   static Answer Of(protocol::Reply r) { return Answer{std::move(r), {}, false, nullptr, 0}; }
