@@ -182,6 +182,32 @@ std::string Router::Execute(ClientInfo& client, protocol::Request& req, Outcome&
   return Render(req, Run(client, req, tag), outcome);
 }
 
+namespace {
+
+// The keys of a device's twin/get payload (a JSON list of keys), each once; at most `most`.
+// Errors: invalid_message.
+Result<std::set<std::string_view>> TwinGetKeys(const rapidjson::Document& doc, int64_t most) {
+  auto bad_list = [] {
+    return MakeError(ErrorCode::kInvalidMessage,
+                     "twin/get takes a JSON list of keys, e.g. [\"software_version\"], each "
+                     "of 1–128 characters without '/', '+', '#'");
+  };
+  if (!doc.IsArray()) return bad_list();
+  std::set<std::string_view> keys;
+  for (const auto& k : doc.GetArray()) {
+    if (!k.IsString()) return bad_list();
+    const std::string_view key(k.GetString(), k.GetStringLength());
+    if (!IsValidTwinKey(key)) return bad_list();
+    keys.insert(key);
+  }
+  if (static_cast<int64_t>(keys.size()) > most)
+    return MakeError(ErrorCode::kInvalidMessage,
+                     fmt::format("twin/get takes at most {} keys", most));
+  return keys;
+}
+
+}  // namespace
+
 Result<std::optional<protocol::Request>> Router::TwinRequest(const ClientInfo& client,
                                                              const TwinMessage& message,
                                                              std::string_view payload) {
@@ -209,25 +235,10 @@ Result<std::optional<protocol::Request>> Router::TwinRequest(const ClientInfo& c
     doc.Accept(w);  // the device's value, as parsed: nothing else can reach the request
     w.EndObject();
   } else {
-    auto bad_list = [] {
-      return MakeError(ErrorCode::kInvalidMessage,
-                       "twin/get takes a JSON list of keys, e.g. [\"software_version\"], each "
-                       "of 1–128 characters without '/', '+', '#'");
-    };
-    if (!doc.IsArray()) return bad_list();
-    std::set<std::string_view> keys;
-    for (const auto& k : doc.GetArray()) {
-      if (!k.IsString()) return bad_list();
-      const std::string_view key(k.GetString(), k.GetStringLength());
-      if (!IsValidTwinKey(key)) return bad_list();
-      keys.insert(key);
-    }
-    if (keys.empty()) return std::optional<protocol::Request>();  // nothing asked
-    const int64_t most =
-        std::min(options_.parse.max_rows, static_cast<int64_t>(options_.parse.max_list_values));
-    if (static_cast<int64_t>(keys.size()) > most)
-      return MakeError(ErrorCode::kInvalidMessage,
-                       fmt::format("twin/get takes at most {} keys", most));
+    auto keys = TwinGetKeys(doc, std::min(options_.parse.max_rows,
+                                          static_cast<int64_t>(options_.parse.max_list_values)));
+    if (!keys.ok()) return keys.take_error();
+    if (keys.value().empty()) return std::optional<protocol::Request>();  // nothing asked
     w.Key("operation");
     w.String("read");
     w.Key("options");
@@ -249,12 +260,12 @@ Result<std::optional<protocol::Request>> Router::TwinRequest(const ClientInfo& c
     w.String("in");
     w.Key("value");
     w.StartArray();
-    for (std::string_view key : keys) str(key);
+    for (std::string_view key : keys.value()) str(key);
     w.EndArray();
     w.EndObject();
     w.EndArray();
     w.Key("limit");
-    w.Int64(static_cast<int64_t>(keys.size()));
+    w.Int64(static_cast<int64_t>(keys.value().size()));
     w.EndObject();
   }
   w.EndObject();

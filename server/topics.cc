@@ -15,22 +15,24 @@ std::string RequestFilter(std::string_view prefix) {
   return std::string(prefix) + "/+" + std::string(kRequest);
 }
 
-std::string ResponseTopic(std::string_view prefix, std::string_view client) {
-  std::string t(prefix);
-  t += '/';
-  t += client;
-  t += "/response";
+namespace {
+// "<prefix>/<client><rest><last>": a topic in a client's tree.
+std::string InTree(std::string_view prefix, std::string_view client, std::string_view rest,
+                   std::string_view last = {}) {
+  std::string t;
+  t.reserve(prefix.size() + 1 + client.size() + rest.size() + last.size());
+  t.append(prefix).append(1, '/').append(client).append(rest).append(last);
   return t;
+}
+}  // namespace
+
+std::string ResponseTopic(std::string_view prefix, std::string_view client) {
+  return InTree(prefix, client, "/response");
 }
 
 std::string NotifyTopic(std::string_view prefix, std::string_view client,
                         std::string_view subscription_id) {
-  std::string t(prefix);
-  t += '/';
-  t += client;
-  t += "/notify/";
-  t += subscription_id;
-  return t;
+  return InTree(prefix, client, "/notify/", subscription_id);
 }
 
 bool IsRequestTopic(std::string_view prefix, std::string_view topic) {
@@ -93,12 +95,7 @@ std::optional<TwinTopic> ParseTwinTopic(std::string_view prefix, std::string_vie
 
 std::string TwinRequestTopic(std::string_view prefix, std::string_view device,
                              std::string_view key) {
-  std::string t(prefix);
-  t += '/';
-  t += device;
-  t += "/twin/requests/";
-  t += key;
-  return t;
+  return InTree(prefix, device, "/twin/requests/", key);
 }
 
 int PartitionOf(std::string_view client_id, int count) {

@@ -62,6 +62,27 @@ adapters::FilterNode Equals(int field, Value v) {
 
 Error Refuse(ErrorCode code, std::string message) { return MakeError(code, std::move(message)); }
 
+// "<device_id>/<key>" → device and key, or nullopt unless both follow the topic rules.
+std::optional<std::pair<std::string, std::string>> SplitTwinId(const std::string& id) {
+  const size_t slash = id.find('/');
+  if (slash == std::string::npos || !IsValidClientId(std::string_view(id).substr(0, slash)) ||
+      !IsValidTwinKey(std::string_view(id).substr(slash + 1)))
+    return std::nullopt;
+  return std::pair{id.substr(0, slash), id.substr(slash + 1)};
+}
+
+// The row a key's first request (or, `report`, its first report) creates.
+adapters::Record NewTwin(const std::string& id, const std::string& device, const std::string& key,
+                         bool report, const Value& value) {
+  return {{twin::kTwinId, Value{id}},
+          {twin::kTwinDeviceId, Value{device}},
+          {twin::kTwinKey, Value{key}},
+          {report ? twin::kTwinReport : twin::kTwinRequest, value},
+          {report ? twin::kTwinReportedAt : twin::kTwinRequestedAt, Value{NowIso8601()}},
+          {twin::kTwinVersion, Value{int64_t{report ? 0 : 1}}},
+          {twin::kTwinInSync, Value{twin::JsonValuesEqual(value, Value{})}}};
+}
+
 }  // namespace
 
 std::mutex& TwinKeyLocks::For(const std::string& id) {
@@ -91,14 +112,13 @@ Answer HandleTwinUpdate(Call& c) {
   };
   if (auto st = only_side(); !st.ok()) return Answer::Fail(st.error());
   const auto* id = std::get_if<std::string>(&*req.key);
-  const size_t slash = id ? id->find('/') : std::string::npos;
-  if (slash == std::string::npos || !IsValidClientId(id->substr(0, slash)) ||
-      !IsValidTwinKey(std::string_view(*id).substr(slash + 1)))
+  const auto parts = id ? SplitTwinId(*id) : std::nullopt;
+  if (!parts)
     return Answer::Fail(Refuse(
         ErrorCode::kInvalidValue,
         "mqttspec.twin: record_id must be \"<device_id>/<key>\": a valid client id, '/', and a "
         "key of 1–128 characters without '/', '+', '#'"));
-  const std::string device = id->substr(0, slash), key = id->substr(slash + 1);
+  const auto& [device, key] = *parts;
 
   adapters::FilterList scope;
   c.hooks().BindData(&rec);
@@ -131,14 +151,7 @@ Answer HandleTwinUpdate(Call& c) {
                                    fmt::format("mqttspec.twin {}: version is 0 (no request yet), "
                                                "not the expected {}",
                                                *id, *req.expected_version)));
-      adapters::Record fresh{{twin::kTwinId, Value{*id}},
-                             {twin::kTwinDeviceId, Value{device}},
-                             {twin::kTwinKey, Value{key}},
-                             {side, value},
-                             {side_at, Value{NowIso8601()}},
-                             {twin::kTwinVersion, Value{int64_t{report ? 0 : 1}}},
-                             {twin::kTwinInSync, Value{twin::JsonValuesEqual(value, Value{})}}};
-      auto created = c.db.Create(m, {fresh}, c.tag);
+      auto created = c.db.Create(m, {NewTwin(*id, device, key, report, value)}, c.tag);
       if (!created.ok() && created.error().code == ErrorCode::kConflict) continue;  // raced
       if (!created.ok()) return Answer::Fail(created.error());
       row = std::move(created.value().front());
