@@ -1,5 +1,10 @@
 #include "protocol/render.h"
 
+#include <fmt/format.h>
+
+#include <chrono>
+#include <random>
+
 #include "common/time_util.h"
 #include "registry/coerce.h"
 
@@ -179,10 +184,23 @@ std::string RenderError(std::string_view id_json, const Error& e, bool committed
   return {buf.GetString(), buf.GetSize()};
 }
 
+const std::string& ProcessInstance() {
+  static const std::string id = [] {
+    std::random_device rd;
+    const uint64_t v =
+        (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+        static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    return fmt::format("{:016x}", v);
+  }();
+  return id;
+}
+
 std::string RenderPong(std::string_view id_json) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   Head(id_json, "pong", w);
+  w.Key("instance");
+  String(w, ProcessInstance());
   End(w);
   return {buf.GetString(), buf.GetSize()};
 }

@@ -46,7 +46,11 @@ std::string RenderReply(std::string_view id_json, const Reply& reply);
 // the write stopped).
 std::string RenderError(std::string_view id_json, const Error& error, bool committed = false);
 
+// {"id":…,"type":"pong","instance":…,"timestamp":…}. `instance` names this process (random, fixed
+// at its start): a client that sees it change knows the service restarted and its subscriptions
+// are gone (the client SDK resumes them).
 std::string RenderPong(std::string_view id_json);
+const std::string& ProcessInstance();
 
 // One change rendered once for all the subscriptions it reaches: only the subscription id, seq
 // and match flag differ between them.

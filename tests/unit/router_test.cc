@@ -436,6 +436,12 @@ TEST_F(RouterTest, PingIsAnsweredWithPong) {
   auto d = Send(R"({"id":"p","type":"ping"})");
   EXPECT_STREQ(d["type"].GetString(), "pong");
   EXPECT_STREQ(d["id"].GetString(), "p");
+  // The process's instance id: the same on every pong of this process.
+  ASSERT_TRUE(d.HasMember("instance") && d["instance"].IsString());
+  EXPECT_EQ(d["instance"].GetString(), protocol::ProcessInstance());
+  EXPECT_EQ(Send(R"({"id":"q","type":"ping"})")["instance"].GetString(),
+            protocol::ProcessInstance());
+  EXPECT_EQ(protocol::ProcessInstance().size(), 16u);
 }
 
 TEST_F(RouterTest, ReadsCarryTheChangeSeqTheyStandAt) {
