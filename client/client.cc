@@ -197,8 +197,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
 
   bool WaitConnected(std::chrono::milliseconds timeout) const {
     std::unique_lock lock(mu_);
-    return connected_cv_.wait_for(lock, timeout, [&] { return connected_ || stopping_; }) &&
-           connected_ && !stopping_;
+    return connected_cv_.wait_for(lock, timeout,
+                                  [&] { return (connected_ && ready_) || stopping_; }) &&
+           connected_ && ready_ && !stopping_;
   }
 
   bool connected() const {
@@ -406,7 +407,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
       uint64_t gen = 0;
       {
         std::lock_guard lock(mu_);
-        if (!connected_ || stopping_) return;
+        if (!connected_ || !ready_ || stopping_) return;
         while (!waiting_.empty() && in_flight_ < o_.max_in_flight + internal_room_) {
           auto p = waiting_.front();
           waiting_.pop_front();
@@ -911,10 +912,13 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
     int failures = 0;
     Clock::time_point next_attempt = Clock::now();
     Clock::time_point next_ping = Clock::now() + o_.liveness_interval;
+    Clock::time_point next_probe{};
+    uint64_t probe_gen = 0;
     for (;;) {
       std::vector<std::pair<std::shared_ptr<Pending>, Reply>> expired;
       bool try_connect = false;
       bool drain = false;
+      bool probe = false;
       {
         std::unique_lock lock(mu_);
         if (stopping_) break;
@@ -926,7 +930,11 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
         }
         ExpireLocked(now, expired);
         if (!connected_ && now >= next_attempt) try_connect = true;
-        if (connected_) {
+        if (connected_ && !ready_ && now >= next_probe) {
+          probe = true;
+          next_probe = now + kProbeInterval;
+        }
+        if (connected_ && ready_) {
           RepairDueLocked();
           if (o_.liveness_interval.count() > 0 && now >= next_ping) {
             next_ping = now + o_.liveness_interval;
@@ -939,24 +947,27 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
           drain = !waiting_.empty() && in_flight_ < o_.max_in_flight + internal_room_ &&
                   now >= retry_send_at_;
         }
-        if (expired.empty() && !drain && !try_connect) {
+        if (probe) probe_gen = generation_;
+        if (expired.empty() && !drain && !try_connect && !probe) {
           Clock::time_point wake = now + std::chrono::milliseconds(250);
           if (!deadlines_.empty()) wake = std::min(wake, deadlines_.begin()->first);
           if (!connected_) wake = std::min(wake, next_attempt);
           if (connected_ && o_.liveness_interval.count() > 0) wake = std::min(wake, next_ping);
+          if (connected_ && !ready_) wake = std::min(wake, next_probe);
           if (retry_send_at_ > now) wake = std::min(wake, retry_send_at_);
           cv_.wait_until(lock, wake);
           continue;
         }
       }
       for (auto& [p, r] : expired) Deliver(*p, std::move(r));
+      if (probe) Probe(probe_gen);
       if (drain) Drain();
       if (try_connect) {
         std::string reason;
         if (Connect(&reason)) {
           failures = 0;
           next_ping = Clock::now() + o_.liveness_interval;
-          Drain();
+          next_probe = Clock::now();
         } else {
           ++failures;
           const auto delay = o_.backoff.Delay(failures);
@@ -979,6 +990,45 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
       } catch (const mqtt::exception&) {
       }
     }
+  }
+
+  // After a (re)connect nothing is sent until the service answers a ping: in external mode the
+  // broker may be back before the service has subscribed again, and a request published then
+  // reaches nobody. Pings go out directly (not through the queue), every kProbeInterval, until
+  // one is answered on this connection.
+  void Probe(uint64_t gen) {
+    auto p = std::make_shared<Pending>();
+    p->id = nonce_ + "-" + std::to_string(next_id_.fetch_add(1) + 1);
+    wire::RequestParts ping;
+    ping.type = "ping";
+    p->payload = wire::RenderRequest(p->id, ping);
+    p->timeout = std::max(o_.request_timeout, std::chrono::milliseconds(1000));
+    p->deadline = Clock::now() + p->timeout;
+    p->internal = true;
+    p->on_reply = [this, gen](Reply r) {
+      if (!r.ok) return;
+      {
+        std::lock_guard lock(mu_);
+        if (generation_ != gen || !connected_ || ready_) return;
+        ready_ = true;
+        RepairDueLocked();
+      }
+      connected_cv_.notify_all();
+      cv_.notify_all();
+    };
+    std::lock_guard send_lock(send_mu_);
+    mqtt::async_client* cli = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      if (!connected_ || ready_ || generation_ != gen || stopping_) return;
+      p->order = ++order_;
+      p->sent = true;
+      ++in_flight_;
+      by_id_[p->id] = p;
+      deadlines_.emplace(p->deadline, p->id);
+      cli = cli_.get();
+    }
+    Publish(cli, *p);  // if it fails the link is going down; the next connection probes again
   }
 
   void ExpireLocked(Clock::time_point now,
@@ -1122,6 +1172,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
     {
       std::lock_guard lock(mu_);
       connected_ = true;
+      ready_ = false;
       lost_ = false;
       ++generation_;
       ++stats_.connects;
@@ -1129,9 +1180,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
       // or orphaned (external; SubscribeLocked ends them). Resume each from its position.
       for (auto& s : subs_)
         if (s->phase == Phase::kActive) RepairLocked(s);
-      RepairDueLocked();
     }
-    connected_cv_.notify_all();
     cv_.notify_all();
     PostConnection({ConnectionEvent::Kind::kConnected, 0, version, "", {}});
   }
@@ -1142,6 +1191,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
       std::lock_guard lock(mu_);
       if (!connected_) return;
       connected_ = false;
+      ready_ = false;
       lost_ = true;
       ++generation_;
       ++stats_.disconnects;
@@ -1177,6 +1227,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::condition_variable stopped_cv_;
   bool started_ = false, stopping_ = false, stopped_ = false;
   bool connected_ = false, lost_ = false;
+  bool ready_ = false;  // the service answered a ping on this connection: requests may go
+  static constexpr std::chrono::milliseconds kProbeInterval{200};
   uint64_t generation_ = 0;
   int version_ = 5;
   int cli_version_ = 0;

@@ -212,7 +212,8 @@ struct Notification {
 // Something that happened to a subscription besides a change.
 struct SubscriptionEvent {
   enum class Kind {
-    kActive,          // the service accepted it (first time, or again after a reconnect)
+    kActive,          // the service accepted it: the first time, and again when it had to start
+                      // over (after kResyncRequired in a Mirror, or live without a change log)
     kResumed,         // it caught up after a reconnect, a gap or an overflow: nothing missed
     kOverflow,        // the notification queue was full; `dropped` were set aside and will be
                       // replayed from the change log (no change is lost)
@@ -312,9 +313,12 @@ class Client {
   // Disconnects, answers every waiting request kStopped, ends every subscription and returns
   // once no thread of the client runs and no callback will be called again. Idempotent.
   void Stop();
-  // Waits until connected (and subscribed to its topics); false on timeout or after Stop().
+  // Waits until connected to the broker, subscribed to its topics, and answered by the service
+  // (after each connect the client pings until the service answers, and sends nothing else
+  // before: in external mode the broker may be back before the service is). False on timeout or
+  // after Stop().
   bool WaitConnected(std::chrono::milliseconds timeout) const;
-  bool connected() const;
+  bool connected() const;  // to the broker
   ClientStats stats() const;
 
   // Requests. Each returns at once; the future (or the callback, on the dispatcher thread)
@@ -353,7 +357,10 @@ class Client {
 
 using client::Client;
 using client::ClientOptions;
+using client::ClientStats;
+using client::ConnectionEvent;
 using client::Entity;
+using client::Error;
 using client::Filter;
 using client::Json;
 using client::MirrorCallbacks;
@@ -362,6 +369,7 @@ using client::Overflow;
 using client::ReadOptions;
 using client::Reply;
 using client::Sort;
+using client::SubscribeOptions;
 using client::Subscription;
 using client::SubscriptionEvent;
 

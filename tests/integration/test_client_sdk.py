@@ -26,6 +26,13 @@ import unittest
 from processes import free_port, random_suffix
 from spec_service import Service
 
+# Paho C 1.3.12 (under the SDK) may use a failed QoS 1 publish after freeing it when the broker
+# goes away under load (SECURITY.md §3): sanitizer builds abort on it, so there the restart tests
+# skip (as test_faults.ExternalBrokerRestart does); the plain build runs them.
+SANITIZER_BUILD = bool(os.environ.get("MQTTSPEC_TEST_SANITIZER_LOG_DIR"))
+RESTART_SKIP = ("sanitizer build: broker restarts under load hit Paho C 1.3.12's use-after-free "
+                "of a failed QoS 1 publish (SECURITY.md §3); the plain build runs this")
+
 SDK_CHECK = os.environ.get("SDK_CHECK", os.path.join(os.path.dirname(__file__), "..", "..",
                                                      "build", "bin", "sdk_check"))
 
@@ -112,6 +119,7 @@ class ClientSdkTest(unittest.TestCase):
         s = self.run_driver("crud")
         self.assertLess(s["stop_ms"], 3000)
 
+    @unittest.skipIf(SANITIZER_BUILD, RESTART_SKIP)
     def test_stream_is_exact_across_broker_restarts(self):
         d = Driver("stream", "--uri", self.uri, "--id", self.id, "--n", "1500", "--slow-ms", "1")
         d.progress(300)
@@ -129,6 +137,7 @@ class ClientSdkTest(unittest.TestCase):
         self.assertGreaterEqual(summary["subscriber"]["resubscribes"], 2, summary)
         self.assertGreaterEqual(summary["writer"]["connects"], 3, summary)
 
+    @unittest.skipIf(SANITIZER_BUILD, RESTART_SKIP)
     def test_stream_is_exact_across_a_service_restart_behind_the_broker(self):
         if self.svc.embedded:
             self.skipTest("embedded mode: the service is the broker (restart_broker covers it)")

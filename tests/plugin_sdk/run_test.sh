@@ -5,7 +5,9 @@
 # checks with a real MQTT client that the plugin's hooks ran. Also: the README's stand-alone plugin
 # project, copied out of README.md and built with its printed commands, loads (by a path relative
 # to the configuration file), acts, and initialises once; find_package of a version the package
-# does not satisfy fails.
+# does not satisfy fails. The C++ client SDK: its headers and shared library are installed, and
+# examples/ (sensor, dashboard) builds against the prefix only and runs against that mqttspecd —
+# 20 readings acknowledged, then the dashboard's Mirror view holds exactly those 20 rows.
 #
 # Usage: tests/plugin_sdk/run_test.sh <mqttspec build dir>     (exit 0 = pass)
 # Every step is bounded in time; the temp dir and the server are removed whatever happens.
@@ -54,6 +56,20 @@ for f in bin/mqttspecd lib/mqttspec/mqttspec_mosquitto.so include/mqttspec/plugi
          lib/cmake/mqttspec/mqttspecTargets.cmake lib/mqttspec/plugins/libjwt_auth.so; do
   [ -e "$TMP/prefix/$f" ] || fail "not installed: $f"
 done
+for f in include/mqttspec/client.h include/mqttspec/backoff.h; do
+  [ -e "$TMP/prefix/$f" ] || fail "not installed: $f (the client SDK's headers)"
+done
+# The SDK's shared library goes to CMAKE_INSTALL_LIBDIR: lib, or lib/<multiarch> (a /usr prefix).
+CLIENT_LIBDIR=""
+for d in "$TMP/prefix/lib" "$TMP/prefix"/lib/*-linux-gnu "$TMP/prefix/lib64"; do
+  if [ -e "$d/libmqttspec_client.so" ]; then
+    CLIENT_LIBDIR=$d
+    break
+  fi
+done
+[ -n "$CLIENT_LIBDIR" ] || fail "not installed: lib/libmqttspec_client.so (the client SDK)"
+[ -e "$CLIENT_LIBDIR/libmqttspec_client.so.0" ] ||
+  fail "not installed: $CLIENT_LIBDIR/libmqttspec_client.so.0 (the SDK's soname)"
 
 step "configure and build hello_hooks out of tree against the prefix"
 run_logged "$TMP/configure.log" 120 cmake -S "$HERE" -B "$TMP/build" \
@@ -96,6 +112,27 @@ if timeout 120 cmake -S "$HERE" -B "$TMP/build-v9" -DCMAKE_PREFIX_PATH="$TMP/pre
   fail "find_package(mqttspec 9.0) was satisfied by mqttspec 0.1"
 fi
 
+step "configure and build examples/ (client SDK) out of tree against the prefix"
+run_logged "$TMP/examples-configure.log" 120 cmake -S "$REPO/examples" -B "$TMP/build-ex" \
+  -DCMAKE_PREFIX_PATH="$TMP/prefix" -DCMAKE_BUILD_TYPE=Release ||
+  fail "configuring examples/ with find_package(mqttspec 0.1) failed"
+run_logged "$TMP/examples-build.log" 300 cmake --build "$TMP/build-ex" ||
+  fail "building examples/ against the installed mqttspec::client failed"
+SENSOR="$TMP/build-ex/mqttspec_example_sensor"
+DASHBOARD="$TMP/build-ex/mqttspec_example_dashboard"
+[ -x "$SENSOR" ] && [ -x "$DASHBOARD" ] || fail "no example programs in $TMP/build-ex"
+for t in mqttspec_example_sensor mqttspec_example_dashboard; do
+  flags="$TMP/build-ex/CMakeFiles/$t.dir/flags.make"
+  if grep -q -- "$REPO/include" "$flags"; then
+    fail "$t was compiled against the source tree's include/, not the installed headers"
+  fi
+  grep -q -- "$TMP/prefix/include" "$flags" || fail "$t was not compiled against the installed include/"
+done
+# They run on the installed library (their RPATH names it; the library path makes sure of it).
+EXAMPLE_ENV=(env "LD_LIBRARY_PATH=$CLIENT_LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+"${EXAMPLE_ENV[@]}" ldd "$SENSOR" | grep -q "libmqttspec_client.so.0 => $CLIENT_LIBDIR/" ||
+  fail "the sensor does not load the installed libmqttspec_client: $(ldd "$SENSOR" | grep client)"
+
 step "start the installed mqttspecd (embedded) with the plugin"
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 TEXT="hello-$RANDOM$RANDOM"
@@ -115,6 +152,13 @@ models:
     fields:
       - {name: id, type: integer, auto_increment: true}
       - {name: tenant_id, type: text}
+  - name: public.readings     # examples/: the sensor writes it, the dashboard mirrors it
+    primary_key: id
+    fields:
+      - {name: id, type: integer, auto_increment: true}
+      - {name: sensor, type: text, nullable: false, index: true}
+      - {name: value, type: real}
+      - {name: taken_at, type: timestamp}
 hooks:
   plugins:
     - path: "$PLUGIN"
@@ -199,6 +243,33 @@ grep -q "loaded hook plugin $PLUGIN" "$TMP/server.log" || fail "no 'loaded hook 
 grep -q "my_hooks: ready" "$TMP/server.log" || fail "no 'my_hooks: ready' in the server log"
 [ "$(grep -c "my_hooks: ready" "$TMP/server.log")" -eq 1 ] || fail "the README plugin's init ran more than once"
 
+step "the client SDK examples: the sensor writes 20 readings, the dashboard mirrors them"
+SENSOR_ID="sensor-$RANDOM$RANDOM"
+run_logged "$TMP/sensor.log" 60 "${EXAMPLE_ENV[@]}" "$SENSOR" --uri "tcp://127.0.0.1:$PORT" --id "$SENSOR_ID" \
+  --count 20 --interval-ms 20 --timeout-ms 20000 || fail "the sensor example did not exit 0"
+[ "$(grep -c ': id [0-9]' "$TMP/sensor.log")" -eq 20 ] || {
+  cat "$TMP/sensor.log" >&2
+  fail "the sensor example printed no id for some of its 20 readings"
+}
+if ! timeout 30 "${EXAMPLE_ENV[@]}" "$DASHBOARD" --uri "tcp://127.0.0.1:$PORT" --id "dash-$RANDOM$RANDOM" \
+     --where "sensor=$SENSOR_ID" --seconds 3 >"$TMP/view.jsonl" 2>"$TMP/dashboard.log"; then
+  tail -n 40 "$TMP/dashboard.log" >&2
+  fail "the dashboard example did not exit 0"
+fi
+# Its final view is the table: the same keys and rows as SQLite holds for this sensor.
+"$PY" - "$TMP/view.jsonl" "$TMP/sdk.db" "$SENSOR_ID" <<'PYEOF' || fail "the dashboard's view is not the table"
+import json, sqlite3, sys
+view = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+conn = sqlite3.connect(f"file:{sys.argv[2]}?mode=ro", uri=True, timeout=5)
+table = conn.execute("SELECT id, sensor, taken_at FROM readings WHERE sensor = ? ORDER BY id",
+                     (sys.argv[3],)).fetchall()
+conn.close()
+got = [(v["key"], v["row"]["sensor"], v["row"]["taken_at"]) for v in view]
+if len(view) != 20 or got != table:
+    sys.exit(f"view of {len(view)} rows {got!r}\n!= table {table!r}")
+print("dashboard view: 20 rows, as in the table")
+PYEOF
+
 step "stop mqttspecd (SIGTERM): exit 0 within 10 s"
 kill -TERM "$SERVER_PID"
 for _ in $(seq 100); do
@@ -210,4 +281,4 @@ rc=0
 wait "$SERVER_PID" || rc=$?
 SERVER_PID=""
 [ "$rc" -eq 0 ] || fail "mqttspecd exited with $rc after SIGTERM"
-echo "PASS: out-of-tree plugin built with find_package(mqttspec) and its hooks ran"
+echo "PASS: out-of-tree plugin built with find_package(mqttspec) and its hooks ran; the client SDK examples built against the prefix and ran"

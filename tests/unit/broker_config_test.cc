@@ -128,8 +128,9 @@ TEST(BrokerConfig, ExternalConnectionDefaults) {
 
 TEST(Reconnect, FullJitterWithinMinAndAGrowingCap) {
   ReconnectConfig r{1.0, 30.0};
+  // mqttspec::Backoff, millisecond resolution.
   EXPECT_DOUBLE_EQ(ReconnectDelay(r, 1, 0.0), 1.0);  // never below min_s: no tight loop
-  EXPECT_DOUBLE_EQ(ReconnectDelay(r, 1, 0.999999), 1.0 + 0.999999);
+  EXPECT_NEAR(ReconnectDelay(r, 1, 0.999999), 1.0 + 0.999999, 0.001);
   EXPECT_DOUBLE_EQ(ReconnectDelay(r, 3, 0.5), 1.0 + (8.0 - 1.0) * 0.5);
   EXPECT_DOUBLE_EQ(ReconnectDelay(r, 10, 1.0), 30.0);  // capped at max_s
   EXPECT_DOUBLE_EQ(ReconnectDelay(r, 1000, 0.25), 1.0 + 29.0 * 0.25);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "adapters/sqlite_database.h"
+#include "protocol/render.h"
 #include "server/config.h"
 
 namespace mqttspec::server {
