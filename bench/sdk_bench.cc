@@ -4,9 +4,10 @@
 //
 //   mqttspec_sdk_bench --port P --rows ROWS [--warmup N] [--samples N] [--latency-s S]
 //                      [--tput-requests N] [--tput-s S] [--inflight N] [--out FILE] [--label L]
+//                      [--mqtt-version 0|4|5]
 //
 // p50/p99 at 1 in flight (future per request), then throughput with N in flight on the one
-// connection (callback form). Appends one line in mqttspec_bench's TSV format (setup "sdk").
+// connection (callback form, each answer sending the next request). Appends one line in mqttspec_bench's TSV format (setup "sdk").
 #include <mqttspec/client.h>
 
 #include <atomic>
@@ -48,41 +49,54 @@ Phase Latency(mqttspec::Client& c, int64_t rows, int64_t samples, double seconds
   return p;
 }
 
-Phase Throughput(mqttspec::Client& c, int64_t rows, int64_t requests, double seconds, int inflight,
-                 std::mt19937_64& rng) {
-  Phase p;
-  std::mutex mu;
-  std::condition_variable cv;
-  int outstanding = 0;
-  std::vector<int64_t> lat;
-  lat.reserve(static_cast<size_t>(requests));
-  std::uniform_int_distribution<int64_t> key(1, rows);
-  const int64_t start = NowNs();
-  const int64_t end = start + static_cast<int64_t>(seconds * 1e9);
-  int64_t sent = 0;
-  while (sent < requests && NowNs() < end) {
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return outstanding < inflight; });
-      ++outstanding;
+// `inflight` chains of requests: each answer's callback (on the SDK's dispatcher thread) sends
+// the chain's next request — the asynchronous pattern the callback form is for.
+Phase Throughput(mqttspec::Client& c, int64_t rows, int64_t requests, double seconds,
+                 int inflight, std::mt19937_64& rng) {
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<int64_t> lat;
+    std::mt19937_64 rng;
+    int64_t sent = 0, errors = 0, requests = 0, end = 0, rows = 0;
+    int chains = 0;
+    std::string first_error;
+    mqttspec::Client* c = nullptr;
+    void Next() {  // REQUIRES: mu held
+      if (sent >= requests || NowNs() >= end) {
+        if (--chains == 0) cv.notify_all();
+        return;
+      }
+      ++sent;
+      const int64_t key = std::uniform_int_distribution<int64_t>(1, rows)(rng);
+      const int64_t t0 = NowNs();
+      c->Read("items", mqttspec::Json(key), [this, t0](mqttspec::Reply r) {
+        std::lock_guard lock(mu);
+        lat.push_back(NowNs() - t0);
+        if (!r.ok && errors++ == 0) first_error = r.error.code + ": " + r.error.message;
+        Next();
+      });
     }
-    const int64_t t0 = NowNs();
-    c.Read("items", mqttspec::Json(key(rng)), [&, t0](mqttspec::Reply r) {
-      std::lock_guard lock(mu);
-      lat.push_back(NowNs() - t0);
-      if (!r.ok && p.errors++ == 0) p.first_error = r.error.code + ": " + r.error.message;
-      --outstanding;
-      cv.notify_one();
-    });
-    ++sent;
-  }
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return outstanding == 0; });
+  } st;
+  st.rng.seed(rng());
+  st.requests = requests;
+  st.rows = rows;
+  st.c = &c;
+  st.lat.reserve(static_cast<size_t>(requests));
+  const int64_t start = NowNs();
+  st.end = start + static_cast<int64_t>(seconds * 1e9);
+  std::unique_lock lock(st.mu);
+  st.chains = inflight;
+  for (int i = 0; i < inflight; ++i) st.Next();
+  st.cv.wait(lock, [&] { return st.chains == 0; });
+  Phase p;
   const double secs = static_cast<double>(NowNs() - start) / 1e9;
-  p.n = static_cast<int64_t>(lat.size());
+  p.n = static_cast<int64_t>(st.lat.size());
+  p.errors = st.errors;
+  p.first_error = st.first_error;
   p.rps = static_cast<double>(p.n) / secs;
-  p.p50 = bench::Percentile(lat, 0.50);
-  p.p99 = bench::Percentile(lat, 0.99);
+  p.p50 = bench::Percentile(st.lat, 0.50);
+  p.p99 = bench::Percentile(st.lat, 0.99);
   return p;
 }
 
@@ -105,6 +119,7 @@ int main(int argc, char** argv) {
   mqttspec::ClientOptions o;
   o.server_uri = "tcp://127.0.0.1:" + port;
   o.client_id = "sdkbench-" + std::to_string(std::random_device{}() % 1000000);
+  o.mqtt_version = std::stoi(a.Get("mqtt-version", "0"));  // 0: 5, else 3.1.1 if refused
   mqttspec::Client c(o);
   c.Start();
   if (!c.WaitConnected(std::chrono::seconds(10)))

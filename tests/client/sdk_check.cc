@@ -132,6 +132,10 @@ int Crud(const Args& a) {
   bad.filters.emplace_back("nme", "eq", "x");
   auto unknown = c.Read("users", bad).get();
   CHECK(!unknown.ok && unknown.error.code == "unknown_column", Code(unknown));
+  // An answer without our id (the service cannot read it from an oversized payload) is matched
+  // by MQTT 5 correlation data.
+  auto big = c.Create("users", User(std::string(300000, 'x')), 5s).get();
+  CHECK(!big.ok && big.error.code == "payload_too_large", Code(big));
   // Refused before sending.
   auto empty = c.Read("").get();
   CHECK(!empty.ok && empty.error.code == "invalid_request", Code(empty));
