@@ -11,10 +11,10 @@
 // it reads the view again (on_snapshot once more). So the map below stays equal to the table.
 //
 // Status lines (the view's size and change_seq, at most about once a second when it changed;
-// subscription and connection events) go to stderr. With --seconds S the dashboard stops after S
-// seconds and prints the final view on stdout, one JSON line {"key":…,"row":…} per row in key
-// order; without it, it runs until SIGINT or SIGTERM. Exit code: 0 when the view was read (and
-// not refused), 1 otherwise, 2 on a usage error.
+// subscription and connection events) go to stderr. With --seconds S the dashboard stops S
+// seconds after its first snapshot and prints the final view on stdout, one JSON line
+// {"key":…,"row":…} per row in key order; without it, it runs until SIGINT or SIGTERM. Exit code: 0
+// when the view was read (and not refused), 1 otherwise, 2 on a usage error.
 #include <mqttspec/client.h>
 
 #include <atomic>
@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
@@ -178,12 +179,20 @@ int main(int argc, char** argv) {
   client.Start();
   client.Mirror(f.entity, f.where, cb);  // the handle is not needed: Stop() ends the mirror
 
-  const auto deadline = Clock::now() + std::chrono::seconds(f.seconds);
+  // --seconds S counts from the first snapshot (connecting may take a while); at most 30 s are
+  // spent waiting for that snapshot.
+  const auto give_up = Clock::now() + 30s;
+  std::optional<Clock::time_point> deadline;
   auto last_status = Clock::now() - 1s;
-  while (!stop_requested && (f.seconds == 0 || Clock::now() < deadline)) {
+  while (!stop_requested) {
     std::this_thread::sleep_for(100ms);
     std::lock_guard lock(view.mu);
     if (view.failed) break;
+    if (f.seconds > 0) {
+      if (!deadline && view.snapshots > 0)
+        deadline = Clock::now() + std::chrono::seconds(f.seconds);
+      if (deadline ? Clock::now() >= *deadline : Clock::now() >= give_up) break;
+    }
     if (view.dirty && Clock::now() - last_status >= 1s) {
       Status(Summary(view));
       view.dirty = false;
