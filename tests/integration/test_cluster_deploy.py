@@ -10,12 +10,36 @@ Run: cd tests/integration && MQTTSPECD=/abs/path/mqttspecd python3 -m unittest -
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import unittest
 
 from harness import SpecClient, free_port
 from test_cluster import client_id_in
+
+
+def free_port_run(n):
+    """A base port p such that p … p+n-1 on 127.0.0.1 are all free right now (cluster.sh gives
+    the instances CLUSTER_ADMIN_PORT_BASE + 0, 1, 2: checking only the base let an instance
+    meet a port another test had just taken, in CI)."""
+    for _ in range(200):
+        base = free_port()
+        if base + n > 65535:
+            continue
+        held = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no run of {n} free ports found")
 
 
 class DeployScriptTest(unittest.TestCase):
@@ -29,7 +53,7 @@ class DeployScriptTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="mqttspec-cluster-it-")
         os.chmod(tmp, 0o755)
         work = os.path.join(tmp, "c")
-        port, admin = free_port(), free_port()
+        port, admin = free_port(), free_port_run(3)
         # Not server_env(): no sanitizer runtime preloaded into PostgreSQL and Mosquitto (no
         # plugin is loaded in external mode; mqttspecd links its own).
         env = dict(os.environ, CLUSTER_BROKER_PORT=str(port),
@@ -44,6 +68,14 @@ class DeployScriptTest(unittest.TestCase):
                                   text=True, timeout=timeout)
         try:
             r = run("start")
+            for _ in range(2):  # a port taken between our check and the bind: new ports, again
+                said = r.stdout + r.stderr
+                if r.returncode == 0 or not ("cannot listen" in said or "in use" in said):
+                    break
+                run("stop")
+                port, admin = free_port(), free_port_run(3)
+                env.update(CLUSTER_BROKER_PORT=str(port), CLUSTER_ADMIN_PORT_BASE=str(admin))
+                r = run("start")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertEqual(run("status").returncode, 0)
             answered = set()
