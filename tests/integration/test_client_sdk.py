@@ -170,7 +170,10 @@ class ClientSdkTest(unittest.TestCase):
         self.assertGreaterEqual(summary["subscriber"]["service_restarts_seen"], 1, summary)
 
     def test_slow_mirror_overflows_and_stays_exact(self):
-        s = self.run_driver("mirror", "--n", "600", "--slow-ms", "3", timeout=180)
+        # The first change's callback stalls 1.5 s: the 4-slot queue fills whatever the pace of
+        # the writes (under TSan a merely slow callback kept up with them, and nothing overflowed).
+        s = self.run_driver("mirror", "--n", "600", "--slow-ms", "3", "--stall-ms", "1500",
+                            timeout=180)
         self.assertGreaterEqual(s["overflow_events"], 1, s)
         self.assertGreaterEqual(s["snapshots"], 1, s)
 
