@@ -40,6 +40,20 @@ Reply ErrorReply(std::string_view code, std::string message) {
   return r;
 }
 
+wire::RequestParts PingParts() {
+  wire::RequestParts p;
+  p.type = "ping";
+  return p;
+}
+
+wire::RequestParts UnsubscribeParts(const std::string& subscription_id) {
+  wire::RequestParts p;
+  p.type = "subscription";
+  p.operation = "unsubscribe";
+  p.subscription_id = subscription_id;
+  return p;
+}
+
 std::string RandomNonce() {
   std::mt19937_64 rng(std::random_device{}() ^
                       static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
@@ -302,11 +316,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
     }
     auto promise = std::make_shared<std::promise<Reply>>();
     auto f = promise->get_future();
-    wire::RequestParts parts;
-    parts.type = "subscription";
-    parts.operation = "unsubscribe";
-    parts.subscription_id = server_id;
-    auto p = MakePending(parts, std::chrono::milliseconds(0));
+    auto p = MakePending(UnsubscribeParts(server_id), std::chrono::milliseconds(0));
     p->on_reply = [promise](Reply r) {
       // Already ended by the service (a clean session, a restart): what was asked is done.
       if (!r.ok && r.error.code == "not_found") {
@@ -358,10 +368,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
             }
             auto old = *it;
             it = waiting_.erase(it);
-            old->done = true;
-            by_id_.erase(old->id);
-            --queued_;
-            dropped.push_back(old);
+            dropped.push_back(TakeLocked(old->id));
           }
         } else {
           const bool room = room_cv_.wait_until(
@@ -481,21 +488,29 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
     }
   }
 
+  // Takes request `id` out of the table (answered, expired or dropped): it is done, and its
+  // place in the queue or the in-flight window is free. Null if it is not there (any more).
+  std::shared_ptr<Pending> TakeLocked(const std::string& id) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return nullptr;
+    auto p = it->second;
+    by_id_.erase(it);
+    p->done = true;
+    if (p->sent) {
+      --in_flight_;
+    } else {
+      --queued_;
+    }
+    return p;
+  }
+
   void Complete(const std::string& id, Reply r) {
     std::shared_ptr<Pending> p;
     bool kick = false;
     {
       std::lock_guard lock(mu_);
-      auto it = by_id_.find(id);
-      if (it == by_id_.end()) return;  // timed out, or a second answer to a resent request
-      p = it->second;
-      by_id_.erase(it);
-      p->done = true;
-      if (p->sent) {
-        --in_flight_;
-      } else {
-        --queued_;
-      }
+      p = TakeLocked(id);
+      if (!p) return;  // timed out, or a second answer to a resent request
       ++stats_.replies;
       kick = !waiting_.empty();
       room_cv_.notify_all();
@@ -593,7 +608,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
       if (!s->overflowing) {
         s->overflowing = true;
         SubscriptionEvent ev{SubscriptionEvent::Kind::kOverflow, {}, s->position, s->dropped};
-        PostEvent(s, ev, /*force=*/true);
+        PostEvent(s, ev);  // events do not count against the notification queue
       }
       RepairLocked(s);
       return;
@@ -651,11 +666,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   void SubscribeLocked(const std::shared_ptr<SubscriptionState>& s) {
     if (!s->server_id.empty()) {  // the old one, if the service still has it (external mode)
       by_server_id_.erase(s->server_id);
-      wire::RequestParts un;
-      un.type = "subscription";
-      un.operation = "unsubscribe";
-      un.subscription_id = s->server_id;
-      SubmitInternalLocked(un, [](Reply) {});
+      SubmitInternalLocked(UnsubscribeParts(s->server_id), [](Reply) {});
       s->server_id.clear();
     }
     s->phase = Phase::kSubscribing;
@@ -678,11 +689,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
       if (auto v = r.data.Get("subscription_id")) id = v->AsString().value_or("");
     if (s->phase != Phase::kSubscribing) {
       if (!id.empty() && !stopping_) {  // unsubscribed meanwhile: end the one just made
-        wire::RequestParts un;
-        un.type = "subscription";
-        un.operation = "unsubscribe";
-        un.subscription_id = id;
-        SubmitInternalLocked(un, [](Reply) {});
+        SubmitInternalLocked(UnsubscribeParts(id), [](Reply) {});
       }
       return;
     }
@@ -864,9 +871,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
     dq_cv_.notify_one();
   }
 
-  void PostEvent(const std::shared_ptr<SubscriptionState>& s, SubscriptionEvent ev,
-                 bool force = false) {
-    (void)force;  // events do not count against the notification queue
+  void PostEvent(const std::shared_ptr<SubscriptionState>& s, SubscriptionEvent ev) {
     if (!s->on_event) return;
     Post([s, ev] {
       if (!s->cancelled) s->on_event(ev);
@@ -942,9 +947,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
           if (o_.liveness_interval.count() > 0 && now >= next_ping) {
             next_ping = now + o_.liveness_interval;
             if (!subs_.empty()) {
-              wire::RequestParts ping;
-              ping.type = "ping";
-              SubmitInternalLocked(ping, [](Reply) {});
+              SubmitInternalLocked(PingParts(), [](Reply) {});
             }
           }
           drain = !waiting_.empty() && in_flight_ < o_.max_in_flight + internal_room_ &&
@@ -1000,13 +1003,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   // reaches nobody. Pings go out directly (not through the queue), every kProbeInterval, until
   // one is answered on this connection.
   void Probe(uint64_t gen) {
-    auto p = std::make_shared<Pending>();
-    p->id = nonce_ + "-" + std::to_string(next_id_.fetch_add(1) + 1);
-    wire::RequestParts ping;
-    ping.type = "ping";
-    p->payload = wire::RenderRequest(p->id, ping);
-    p->timeout = std::max(o_.request_timeout, std::chrono::milliseconds(1000));
-    p->deadline = Clock::now() + p->timeout;
+    auto p =
+        MakePending(PingParts(), std::max(o_.request_timeout, std::chrono::milliseconds(1000)));
     p->internal = true;
     p->on_reply = [this, gen](Reply r) {
       if (!r.ok) return;
@@ -1039,16 +1037,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
       const std::string id = deadlines_.begin()->second;
       deadlines_.erase(deadlines_.begin());
-      auto it = by_id_.find(id);
-      if (it == by_id_.end()) continue;
-      auto p = it->second;
-      by_id_.erase(it);
-      p->done = true;
-      if (p->sent) {
-        --in_flight_;
-      } else {
-        --queued_;
-      }
+      auto p = TakeLocked(id);
+      if (!p) continue;
       ++stats_.timeouts;
       out.emplace_back(p, TimeoutReply(*p, p->sent ? "sent" : "never sent: not connected"));
     }
@@ -1361,11 +1351,7 @@ std::future<Reply> Client::Meta(const Entity& e, Ms timeout) {
   return impl_->Call(Parts("meta", e), timeout);
 }
 
-std::future<Reply> Client::Ping(Ms timeout) {
-  wire::RequestParts p;
-  p.type = "ping";
-  return impl_->Call(p, timeout);
-}
+std::future<Reply> Client::Ping(Ms timeout) { return impl_->Call(PingParts(), timeout); }
 
 void Client::Read(const Entity& e, const ReadOptions& o, ReplyCallback cb, Ms timeout) {
   MQTTSPEC_CHECK_ENTITY(e, std::move(cb));
