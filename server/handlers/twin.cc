@@ -83,6 +83,33 @@ adapters::Record NewTwin(const std::string& id, const std::string& device, const
           {twin::kTwinInSync, Value{twin::JsonValuesEqual(value, Value{})}}};
 }
 
+// The answer to a twin write that left `row` (changed or not): the request to push to the device
+// when an app changed it, the After hooks, and silence for an equal report.
+Answer AnswerTwinWrite(Call& c, Row row, bool changed, bool report, const std::string& device,
+                       const std::string& key, const std::vector<int>& all) {
+  Answer answer;
+  const auto* request = std::get_if<std::string>(&Cell(row, twin::kTwinRequest));  // JSON text
+  if (changed && !report && request)
+    answer.deliveries.push_back(TwinDelivery{device, key, *request, VersionOf(row)});
+  protocol::Reply reply;
+  reply.model = &c.model();
+  reply.columns = all;
+  if (report && !changed) {  // an equal report again: nothing happened, nobody is answered
+    reply.rows.push_back(std::move(row));
+    answer.reply = std::move(reply);
+    return answer;
+  }
+  std::vector<Row> rows{std::move(row)};
+  if (auto st = c.pipe.After(HookType::kAfterUpdate, &rows, &reply.columns, true); !st.ok()) {
+    answer.error = st.error();
+    answer.committed = changed;
+    return answer;
+  }
+  reply.rows.push_back(rows.empty() ? std::nullopt : std::optional<Row>(std::move(rows.front())));
+  answer.reply = std::move(reply);
+  return answer;
+}
+
 }  // namespace
 
 std::mutex& TwinKeyLocks::For(const std::string& id) {
@@ -191,27 +218,7 @@ Answer HandleTwinUpdate(Call& c) {
                     "try again",
                     *id, kMaxAttempts)));
 
-  Answer answer;
-  const auto* request = std::get_if<std::string>(&Cell(*row, twin::kTwinRequest));  // JSON text
-  if (changed && !report && request)
-    answer.deliveries.push_back(TwinDelivery{device, key, *request, VersionOf(*row)});
-  protocol::Reply reply;
-  reply.model = &m;
-  reply.columns = all;
-  if (report && !changed) {  // an equal report again: nothing happened, nobody is answered
-    reply.rows.push_back(std::move(row));
-    answer.reply = std::move(reply);
-    return answer;
-  }
-  std::vector<Row> rows{std::move(*row)};
-  if (auto st = c.pipe.After(HookType::kAfterUpdate, &rows, &reply.columns, true); !st.ok()) {
-    answer.error = st.error();
-    answer.committed = changed;
-    return answer;
-  }
-  reply.rows.push_back(rows.empty() ? std::nullopt : std::optional<Row>(std::move(rows.front())));
-  answer.reply = std::move(reply);
-  return answer;
+  return AnswerTwinWrite(c, std::move(*row), changed, report, device, key, all);
 }
 
 }  // namespace mqttspec::server
