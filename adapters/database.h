@@ -94,6 +94,13 @@ struct RecordedWrite {
   std::vector<Value> keys;  // the primary keys it created, updated or deleted, in order
 };
 
+// Whose a record is, and until when (ListWrites).
+struct RecordKey {
+  std::string client_id;
+  std::string request_id;
+  int64_t expires_at_ms;
+};
+
 // Receives committed changes. The adapter calls OnCommitted after each commit, in commit order,
 // from the committing thread and before the next write can commit (one call per commit: a group
 // commit's call holds the changes of all its writes, in order), so an implementation must be
@@ -199,6 +206,11 @@ class Database {
   virtual Result<std::optional<RecordedWrite>> FindWrite(const std::string& client_id,
                                                          const std::string& request_id,
                                                          int64_t now_ms) = 0;
+  // The unexpired records (at `now_ms`) after (after_client, after_id) in key order, at most
+  // `limit` of them: what the service reads at start to know which writes may be repeats
+  // (server/recorded_keys.h). Errors: unavailable, internal.
+  virtual Result<std::vector<RecordKey>> ListWrites(int64_t now_ms, const std::string& after_client,
+                                                    const std::string& after_id, size_t limit) = 0;
 };
 
 }  // namespace mqttspec::adapters

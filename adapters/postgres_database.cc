@@ -553,6 +553,22 @@ Result<std::optional<RecordedWrite>> PostgresDatabase::FindWrite(const std::stri
       });
 }
 
+Result<std::vector<RecordKey>> PostgresDatabase::ListWrites(int64_t now_ms,
+                                                            const std::string& after_client,
+                                                            const std::string& after_id,
+                                                            size_t limit) {
+  return WithConnection<std::vector<RecordKey>>(
+      [&](PostgresConnection& conn) -> Result<std::vector<RecordKey>> {
+        pqxx::nontransaction tx(conn.get());
+        pqxx::result r = conn.Exec(tx, sql_.ListWrites(now_ms, after_client, after_id, limit));
+        std::vector<RecordKey> out;
+        out.reserve(r.size());
+        for (const auto& row : r)
+          out.push_back(RecordKey{row[0].c_str(), row[1].c_str(), row[2].as<int64_t>()});
+        return out;
+      });
+}
+
 Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
                                                   const std::vector<Record>& records,
                                                   const WriteTag* tag) {

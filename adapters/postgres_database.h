@@ -84,6 +84,8 @@ class PostgresDatabase : public Database, public Introspector {
   Result<std::optional<RecordedWrite>> FindWrite(const std::string& client_id,
                                                  const std::string& request_id,
                                                  int64_t now_ms) override;
+  Result<std::vector<RecordKey>> ListWrites(int64_t now_ms, const std::string& after_client,
+                                            const std::string& after_id, size_t limit) override;
 
   // Models for every table of `schema` that has a single-column primary key, with field types,
   // nullability, uniqueness and identity columns read from the catalog. Errors: unavailable.

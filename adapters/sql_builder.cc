@@ -546,6 +546,21 @@ Statement SqlBuilder::FindWrite(const std::string& client_id, const std::string&
   return st;
 }
 
+Statement SqlBuilder::ListWrites(int64_t now_ms, const std::string& after_client,
+                                 const std::string& after_id, size_t limit) const {
+  Statement st;
+  st.sql =
+      "SELECT client_id, request_id, expires_at FROM " + RequestsTable() + " WHERE expires_at >= ";
+  AppendParam(st, Value{now_ms});
+  st.sql += " AND (client_id, request_id) > (";
+  AppendParam(st, Value{after_client});
+  st.sql += ", ";
+  AppendParam(st, Value{after_id});
+  st.sql += ") ORDER BY client_id, request_id LIMIT ";
+  AppendParam(st, Value{static_cast<int64_t>(limit)});
+  return st;
+}
+
 Statement SqlBuilder::TrimWrites(int64_t now_ms, int64_t limit) const {
   Statement st;
   st.sql = "DELETE FROM " + RequestsTable() +

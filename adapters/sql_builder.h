@@ -62,6 +62,10 @@ class SqlBuilder {
   Statement FindWrite(const std::string& client_id, const std::string& request_id,
                       int64_t now_ms) const;
   // Deletes at most `limit` records that expired before `now_ms`.
+  // Unexpired records after (after_client, after_id) in key order: client_id, request_id,
+  // expires_at.
+  Statement ListWrites(int64_t now_ms, const std::string& after_client, const std::string& after_id,
+                       size_t limit) const;
   Statement TrimWrites(int64_t now_ms, int64_t limit) const;
 
   // The change log (database.h ChangeLogOptions): `mqttspec_changes` on SQLite,

@@ -370,6 +370,22 @@ Result<std::optional<RecordedWrite>> SqliteDatabase::FindWrite(const std::string
       RecordedWrite{std::get<std::string>(r[0]), std::move(keys).value()});
 }
 
+Result<std::vector<RecordKey>> SqliteDatabase::ListWrites(int64_t now_ms,
+                                                          const std::string& after_client,
+                                                          const std::string& after_id,
+                                                          size_t limit) {
+  ReaderLease conn(*this);
+  auto rows = conn->Query(sql_.ListWrites(now_ms, after_client, after_id, limit), 3);
+  if (!rows.ok()) return rows.take_error();
+  std::vector<RecordKey> out;
+  out.reserve(rows.value().size());
+  for (Row& r : rows.value()) {
+    out.push_back(RecordKey{std::move(std::get<std::string>(r[0])),
+                            std::move(std::get<std::string>(r[1])), std::get<int64_t>(r[2])});
+  }
+  return out;
+}
+
 Result<std::vector<Row>> SqliteDatabase::Create(const Model& m, const std::vector<Record>& records,
                                                 const WriteTag* tag) {
   std::vector<Row> out;

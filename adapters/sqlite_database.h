@@ -70,6 +70,8 @@ class SqliteDatabase : public Database {
   Result<std::optional<RecordedWrite>> FindWrite(const std::string& client_id,
                                                  const std::string& request_id,
                                                  int64_t now_ms) override;
+  Result<std::vector<RecordKey>> ListWrites(int64_t now_ms, const std::string& after_client,
+                                            const std::string& after_id, size_t limit) override;
 
  private:
   explicit SqliteDatabase(const SqliteOptions& options);

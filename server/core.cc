@@ -82,10 +82,19 @@ Result<std::unique_ptr<Core>> Core::Create(const Config& c, bool load_plugins) {
   ro.parse.max_filters = c.limits.max_filters;
   ro.max_payload_bytes = c.limits.max_payload_bytes;
   ro.dedup_window_s = c.limits.dedup_window_s;
+  ro.records_shared = c.cluster.enabled;
   core->subscriptions_ =
       std::make_unique<Subscriptions>(c.topic_prefix, c.limits.max_subscriptions_per_client);
   core->router_ = std::make_unique<Router>(core->models_, *core->db_, ro,
                                            core->subscriptions_.get(), &core->hooks_);
+  if (!ro.records_shared && ro.dedup_window_s > 0) {
+    if (auto st = core->router_->LoadRecordedWrites(); !st.ok()) {
+      spdlog::warn(
+          "cannot read the records of earlier writes ({}): the writes of the next {} s "
+          "are each looked up in the database",
+          st.error().message, ro.dedup_window_s);
+    }
+  }
   spdlog::info("{} model(s), database {}", core->models_.All().size(),
                c.database.driver == "postgres" ? "postgres" : "sqlite (" + c.database.path + ")");
   return core;

@@ -49,12 +49,33 @@ Router::Router(registry::ModelRegistry& models, adapters::Database& db, RouterOp
       subscriptions_(subscriptions),
       hooks_(hooks),
       dedup_(options.dedup_window_s, options.dedup_capacity),
+      recorded_(int64_t{options.dedup_window_s} * 1000),
       twin_locks_(std::make_unique<TwinKeyLocks>()) {}
 
 Router::~Router() = default;
 
 Router::Stats Router::stats() const {
-  return Stats{requests_.load(), errors_.load(), dedup_hits_.load()};
+  return Stats{requests_.load(), errors_.load(), dedup_hits_.load(), record_lookups_.load()};
+}
+
+Status Router::LoadRecordedWrites() {
+  // Until the read is through (and if it fails) every write of the window is looked up.
+  const int64_t now = adapters::UnixMillis();
+  std::string client, id;
+  std::vector<std::pair<int64_t, uint64_t>> found;  // (expiry, hash)
+  for (;;) {
+    auto page = db_.ListWrites(now, client, id, 10000);
+    if (!page.ok()) return page.take_error();
+    for (const auto& r : page.value())
+      found.emplace_back(r.expires_at_ms, RecordedKeys::Hash(r.client_id, r.request_id));
+    if (page.value().size() < 10000) break;
+    client = page.value().back().client_id;
+    id = page.value().back().request_id;
+  }
+  std::sort(found.begin(), found.end());  // slices of expiry time fill in order
+  for (const auto& [expires, hash] : found) recorded_.Add(hash, expires);
+  records_known_.store(true);
+  return OkStatus();
 }
 
 std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome* outcome_out) {
@@ -108,7 +129,13 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
     tag.request_id = req.id;
     tag.digest = PayloadDigest(payload);
     tag.expires_at_ms = adapters::UnixMillis() + int64_t{options_.dedup_window_s} * 1000;
-    if (!dedup_.Complete()) {  // an earlier run of the service may have applied it: ask the database
+    // An earlier run of the service (or, with records_shared, another instance) may have
+    // applied it: ask the database.
+    if (options_.records_shared ||
+        (!dedup_.Complete() &&
+         (!records_known_.load() ||
+          recorded_.MayContain(RecordedKeys::Hash(client.id, req.id), adapters::UnixMillis())))) {
+      record_lookups_.fetch_add(1, std::memory_order_relaxed);
       auto found = db_.FindWrite(client.id, req.id, adapters::UnixMillis());
       if (!found.ok()) {  // unknown whether it was applied: apply nothing
         errors_.fetch_add(1, std::memory_order_relaxed);
@@ -125,6 +152,7 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
   }
   std::string response = Execute(client, req, outcome, dedup ? &tag : nullptr);
   if (dedup) {
+    recorded_.Add(RecordedKeys::Hash(client.id, req.id), tag.expires_at_ms);
     dedup_.Remember(key, std::string(payload), response);
     std::lock_guard lock(inflight_mu_);
     inflight_.erase(inflight_.find(key));

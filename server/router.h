@@ -24,6 +24,7 @@
 #include "protocol/request.h"
 #include "registry/model_registry.h"
 #include "server/dedup_cache.h"
+#include "server/recorded_keys.h"
 #include "server/subscriptions.h"
 #include "server/twin_outbox.h"
 
@@ -37,6 +38,11 @@ struct RouterOptions {
   int64_t max_payload_bytes = 262144;
   int dedup_window_s = 60;
   size_t dedup_capacity = 100000;  // remembered writes, oldest forgotten first
+  // Other processes write records to the same database (cluster.enabled): a write the
+  // DedupCache does not know is always looked up in the database, since a client's retry may
+  // follow a write another instance applied. Otherwise this process knows every record
+  // (RecordedKeys, after LoadRecordedWrites) and looks up only the writes that may be repeats.
+  bool records_shared = false;
 };
 
 class Router {
@@ -76,9 +82,16 @@ class Router {
   std::string HandleTwin(ClientInfo& client, const TwinMessage& message, std::string_view payload,
                          Outcome* outcome = nullptr);
 
+  // Reads which writes the database holds unexpired records of (an earlier run's), so that only
+  // possible repeats are looked up there (RecordedKeys). Call once at start, before requests;
+  // without it (or if it fails) every write of the first window is looked up. Not with
+  // records_shared.
+  Status LoadRecordedWrites();
+
   // Counts for the admin API and tests.
   struct Stats {
     uint64_t requests = 0, errors = 0, dedup_hits = 0;
+    uint64_t record_lookups = 0;  // writes looked up in the database (FindWrite)
   };
   Stats stats() const;
 
@@ -104,12 +117,14 @@ class Router {
   Subscriptions* subscriptions_;
   const hooks::HookRegistry* hooks_;
   DedupCache dedup_;
+  RecordedKeys recorded_;
+  std::atomic<bool> records_known_{false};  // LoadRecordedWrites went through
   std::unique_ptr<TwinKeyLocks> twin_locks_;
   // Dedup keys of writes being executed: a repeat of one waits for its answer (AwaitTurn) —
   // a client's next request may start while its write waits for a group commit.
   std::mutex inflight_mu_;
   std::unordered_multiset<std::string> inflight_;
-  std::atomic<uint64_t> requests_{0}, errors_{0}, dedup_hits_{0};
+  std::atomic<uint64_t> requests_{0}, errors_{0}, dedup_hits_{0}, record_lookups_{0};
 };
 
 }  // namespace mqttspec::server

@@ -430,6 +430,34 @@ TEST_P(DatabaseConformanceTest, TaggedWritesAreRecordedInTheirOwnTransactionAndE
   EXPECT_TRUE(find("r1", now).has_value());  // unexpired ones stay
 }
 
+// ListWrites pages through the unexpired records in key order (the service's start-up read).
+TEST_P(DatabaseConformanceTest, ListWritesPagesThroughTheUnexpiredRecordsInKeyOrder) {
+  Seed();
+  const int64_t now = UnixMillis();
+  for (const char* client : {"b", "a"}) {
+    for (const char* id : {"2", "1", "3"}) {
+      const WriteTag tg{client, id, "d", now + 60000};
+      ASSERT_TRUE(db_->Create(*users_, {{{kName, S(std::string(client) + id)}}}, &tg).ok());
+    }
+  }
+  const WriteTag old{"a", "0", "d", now - 1};
+  ASSERT_TRUE(db_->Create(*users_, {{{kName, S("old")}}}, &old).ok());
+  std::vector<std::string> seen;
+  std::string client, id;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = db_->ListWrites(now, client, id, 4);
+    ASSERT_TRUE(page.ok()) << page.error().message;
+    for (const auto& r : page.value()) {
+      seen.push_back(r.client_id + r.request_id);
+      EXPECT_EQ(r.expires_at_ms, now + 60000);
+    }
+    if (page.value().size() < 4) break;
+    client = page.value().back().client_id;
+    id = page.value().back().request_id;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"a1", "a2", "a3", "b1", "b2", "b3"}));
+}
+
 // Group commit: tagged writes sharing transactions, one of them failing, are recorded exactly
 // when they were applied.
 TEST_P(DatabaseConformanceTest, ConcurrentTaggedWritesAreRecordedExactlyWhenApplied) {

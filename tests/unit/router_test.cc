@@ -264,6 +264,109 @@ TEST(DedupCacheTest, CompleteOnlyAWindowAfterItBeganAndNotAfterForgettingForCapa
   EXPECT_TRUE(small.Complete());
 }
 
+TEST(RecordedKeysTest, KnowsEachHashUntilItsRecordExpiresAndSaysMaybeOnceItForgot) {
+  const int64_t t = 1'000'000;
+  RecordedKeys keys(60'000);
+  const uint64_t a = RecordedKeys::Hash("c1", "r1"), b = RecordedKeys::Hash("c1", "r2");
+  EXPECT_NE(a, b);
+  EXPECT_NE(RecordedKeys::Hash("c1", "r1"), RecordedKeys::Hash("c1r", "1"));
+  EXPECT_FALSE(keys.MayContain(a, t));
+  keys.Add(a, t + 60'000);
+  for (int i = 0; i < 5000; ++i)
+    keys.Add(RecordedKeys::Hash("c", std::to_string(i)), t + 60'000 + i * 10);
+  keys.Add(b, t + 120'000);
+  EXPECT_EQ(keys.size(), 5002u);
+  EXPECT_TRUE(keys.MayContain(a, t));  // in a sealed slice
+  EXPECT_TRUE(keys.MayContain(b, t));  // in the open one
+  EXPECT_TRUE(keys.MayContain(RecordedKeys::Hash("c", "4321"), t + 60'000));
+  EXPECT_FALSE(keys.MayContain(RecordedKeys::Hash("c", "5000"), t));
+  EXPECT_FALSE(keys.MayContain(RecordedKeys::Hash("c2", "r1"), t));
+  // Expired records are forgotten, a slice at a time (slices of 1 s for a 60 s window).
+  EXPECT_FALSE(keys.MayContain(a, t + 62'000));
+  EXPECT_TRUE(keys.MayContain(b, t + 62'000));
+  EXPECT_LT(keys.size(), 5002u);
+  EXPECT_FALSE(keys.MayContain(b, t + 122'000));
+  EXPECT_EQ(keys.size(), 0u);
+
+  // Beyond its capacity it forgets the oldest slice, and answers "maybe" until that slice's
+  // records have expired.
+  RecordedKeys small(60'000, 3);
+  small.Add(a, t + 1000);
+  small.Add(b, t + 5000);
+  small.Add(RecordedKeys::Hash("c", "x"), t + 9000);
+  EXPECT_FALSE(small.MayContain(RecordedKeys::Hash("c", "y"), t));
+  small.Add(RecordedKeys::Hash("c", "z"), t + 13'000);  // a's slice goes
+  EXPECT_EQ(small.size(), 3u);
+  EXPECT_TRUE(small.MayContain(RecordedKeys::Hash("c", "y"), t));
+  EXPECT_TRUE(small.MayContain(RecordedKeys::Hash("c", "y"), t + 2000));  // a's slice: till t+2000
+  EXPECT_FALSE(small.MayContain(RecordedKeys::Hash("c", "y"), t + 2001));
+  EXPECT_TRUE(small.MayContain(b, t + 2001));
+  small.UnknownUntil(t + 4000);
+  EXPECT_TRUE(small.MayContain(RecordedKeys::Hash("c", "y"), t + 3000));
+}
+
+// After a restart the service reads which writes it recorded: only a repeat of one of those is
+// looked up in the database; the other writes of the first window are not.
+TEST_F(RouterTest, AfterARestartOnlyPossibleRepeatsAreLookedUpInTheDatabase) {
+  const std::string create =
+      R"({"id":"w1","operation":"create","entity":"users","data":{"name":"Once"}})";
+  ASSERT_TRUE(Send(create)["success"].GetBool());
+  EXPECT_EQ(router_->stats().record_lookups, 1u);  // this Router never read the records
+  RouterOptions o;
+  o.max_payload_bytes = 4096;
+  router_ = std::make_unique<Router>(models_, *db_, o);  // the restart
+  ASSERT_TRUE(router_->LoadRecordedWrites().ok());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(Send(R"({"id":"n)" + std::to_string(i) +
+                     R"(","operation":"create","entity":"users","data":{"name":"New"}})")["success"]
+                    .GetBool());
+  }
+  EXPECT_EQ(router_->stats().record_lookups, 0u);
+  ASSERT_TRUE(Send(create)["success"].GetBool());  // the repeat: looked up, answered, not applied
+  EXPECT_EQ(router_->stats().record_lookups, 1u);
+  EXPECT_EQ(router_->stats().dedup_hits, 1u);
+  EXPECT_EQ(CountUsers(), 21);
+  // A write of this run, forgotten by a small DedupCache, is still known to have a record.
+  o.dedup_capacity = 1;
+  router_ = std::make_unique<Router>(models_, *db_, o);
+  ASSERT_TRUE(router_->LoadRecordedWrites().ok());
+  const std::string other =
+      R"({"id":"w2","operation":"create","entity":"users","data":{"name":"Two"}})";
+  ASSERT_TRUE(Send(other)["success"].GetBool());
+  Send(R"({"id":"w3","operation":"create","entity":"users","data":{"name":"Three"}})");
+  ASSERT_TRUE(Send(other)["success"].GetBool());
+  EXPECT_EQ(router_->stats().dedup_hits, 1u);
+  EXPECT_EQ(CountUsers(), 23);
+}
+
+// Several instances writing records to one database (cluster.enabled): a client's retry may
+// reach another instance than the one that applied it — with its dedup cache complete for long
+// — and must not be applied twice there. Two Routers on one database play the two instances.
+TEST_F(RouterTest, WithSharedRecordsARetryOnAnotherInstanceIsNotAppliedTwice) {
+  const std::string create =
+      R"({"id":"x1","operation":"create","entity":"users","data":{"name":"Once"}})";
+  RouterOptions shared;
+  shared.dedup_window_s = 1;  // its cache is complete after a second
+  shared.records_shared = true;
+  RouterOptions alone = shared;
+  alone.records_shared = false;
+  Router other(models_, *db_, shared), sole(models_, *db_, alone);
+  ASSERT_TRUE(sole.LoadRecordedWrites().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  ASSERT_TRUE(Send(create)["success"].GetBool());  // applied by the first instance (window 60 s)
+  ClientInfo info{"c1", "", "", {}};
+  rapidjson::Document d;
+  d.Parse(other.Handle(info, create).c_str());  // the retry, on the other instance
+  ASSERT_TRUE(d["success"].GetBool());
+  EXPECT_EQ(other.stats().dedup_hits, 1u);
+  EXPECT_EQ(CountUsers(), 1);
+  // A sole writer knows the records are all its own: it does not look. (Shown with a Router
+  // that is not the only writer here, to make the difference visible.)
+  sole.Handle(info, create);
+  EXPECT_EQ(sole.stats().record_lookups, 0u);
+  EXPECT_EQ(CountUsers(), 2);
+}
+
 TEST_F(RouterTest, BadRequestsGetTheirErrorCodeAndWriteNothing) {
   Send(R"({"id":"c","operation":"create","entity":"users","data":{"name":"A","email":"a@x"}})");
   const std::pair<const char*, const char*> cases[] = {

@@ -313,6 +313,7 @@ TEST(SqlBuilderTest, ValuesNeverAppearInSqlTextOfAnyStatement) {
         b->RecordWrite(tag, evil),
         b->WithRecord(b->Insert(*users, record), *users, tag),
         b->FindWrite(evil, evil, magic),
+        b->ListWrites(magic, evil, evil, static_cast<size_t>(magic)),
         b->TrimWrites(magic, magic),
     };
     for (const Statement& st : statements) {
