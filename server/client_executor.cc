@@ -123,7 +123,7 @@ void ClientExecutor::Turn(std::unique_lock<std::mutex>& lock, Current& c) {
   c.active = s.active = true;
 }
 
-void ClientExecutor::Finish(std::unique_lock<std::mutex>& lock, Current& c) {
+void ClientExecutor::Finish(std::unique_lock<std::mutex>& lock, Current& c, bool takes_next) {
   Turn(lock, c);  // tasks finish in order
   Strand& s = *c.strand;
   s.finished = c.ticket + 1;
@@ -132,7 +132,7 @@ void ClientExecutor::Finish(std::unique_lock<std::mutex>& lock, Current& c) {
     c.taken = s.taken = false;
     if (!s.tasks.empty()) {
       ready_.push_back(c.client);  // back of the line: clients take turns
-      WakeOrStart();
+      if (!takes_next) WakeOrStart();
     }
   }
   Wake(s);
@@ -162,7 +162,7 @@ bool ClientExecutor::TryRunHere(const std::string& client, Task& task) {
   }
   task();
   std::unique_lock lock(mu_);
-  Finish(lock, c);  // what was posted meanwhile goes to the workers, in order
+  Finish(lock, c, /*takes_next=*/false);  // what was posted meanwhile goes to the workers
   return true;
 }
 
@@ -195,10 +195,13 @@ void ClientExecutor::Work() {
     entry.task();
     entry.task = nullptr;
     lock.lock();
-    Finish(lock, c);
+    Finish(lock, c, /*takes_next=*/true);
     current_ = nullptr;
     --running_;
-    if (!ready_.empty()) ready_cv_.notify_one();
+    // This thread takes the next ready client itself (the wait below returns at once): wake
+    // another only for a second one. Waking one for the first cost two context switches per
+    // request whenever the woken thread found nothing left (bench/RESULTS.md §Writes).
+    if (ready_.size() > 1) ready_cv_.notify_one();
   }
 }
 

@@ -87,7 +87,9 @@ class ClientExecutor {
   Current Start(const std::string& client, Strand& s, bool pipelined);
   void Detach(Current& c);                            // mu_ held: the next task may start
   void Turn(std::unique_lock<std::mutex>& lock, Current& c);  // AwaitTurn, mu_ held
-  void Finish(std::unique_lock<std::mutex>& lock, Current& c);
+  // Ends the task (in order). `takes_next`: the calling worker goes on to the next ready client
+  // itself, so a client that still has tasks needs no other thread woken.
+  void Finish(std::unique_lock<std::mutex>& lock, Current& c, bool takes_next);
   // Waits on `cv` until `until` holds, not counted as running meanwhile.
   void Idle(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
             const std::function<bool()>& until);
