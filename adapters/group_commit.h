@@ -13,7 +13,8 @@
 // Waiting is a BlockingRegion (common/blocking.h): the executor runs other clients' requests
 // meanwhile, which is what fills the next batch. Once queued, the job's place in the commit
 // order is fixed (OrderFixed, if options.pipeline: the client's next request may start and queue
-// its write behind it); after its commit, the caller awaits its turn (AwaitTurn) before it goes on.
+// its write behind it); the caller awaits its turn (AwaitTurn) and its commit before it goes on —
+// pipelined, the turn first (see Submit).
 // A waiting thread sleeps on its own condition variable: the leader wakes the jobs it ran and the
 // next leader, nobody else.
 // Thread-safety: Submit from any thread; the Runner runs on one thread at a time.
@@ -87,6 +88,7 @@ class GroupCommit {
 
  private:
   void Wait(WriteJob& job);  // until the job's batch is done, leading batches as needed
+  bool Done(const WriteJob& job) const;
 
   GroupCommitOptions options_;
   Runner runner_;

@@ -13,6 +13,9 @@
 //   finished (answered), and gives the request the client's strand back. Reads call it before
 //   reading (they see every earlier write), a write after its commit (its After hooks and answer
 //   follow the earlier ones'), every request before its answer leaves.
+// - ReleaseTurn(): a request that let its client's next one start (OrderFixed) and then awaited
+//   its turn gives the strand up again while it waits for something else (its commit); it awaits
+//   its turn again before it goes on.
 // Thread-safety: the observer is per thread; its callbacks run on the calling thread.
 
 namespace mqttspec {
@@ -24,6 +27,7 @@ class BlockingObserver {
   virtual void OnUnblock() = 0;  // it runs again
   virtual void OnOrderFixed() {}
   virtual void AwaitTurn() {}
+  virtual void ReleaseTurn() {}
 };
 
 // The calling thread's observer (nullptr: none).
@@ -53,6 +57,10 @@ inline void OrderFixed() {
 
 inline void AwaitTurn() {
   if (auto* o = ThreadBlockingObserver()) o->AwaitTurn();
+}
+
+inline void ReleaseTurn() {
+  if (auto* o = ThreadBlockingObserver()) o->ReleaseTurn();
 }
 
 }  // namespace mqttspec

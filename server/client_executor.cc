@@ -65,6 +65,15 @@ void ClientExecutor::Blocking::AwaitTurn() {
   executor.Turn(lock, *c);
 }
 
+void ClientExecutor::Blocking::ReleaseTurn() {
+  Current* c = current_;
+  if (!c) return;
+  std::lock_guard lock(executor.mu_);
+  if (c->taken || !c->active) return;  // holds the client's place (not detached): keeps it
+  c->active = c->strand->active = false;
+  Wake(*c->strand);
+}
+
 std::condition_variable& ClientExecutor::ThreadWaiter() {
   thread_local std::condition_variable cv;  // a thread waits for one thing at a time
   return cv;

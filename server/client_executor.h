@@ -103,6 +103,7 @@ class ClientExecutor {
     void OnUnblock() override;
     void OnOrderFixed() override;
     void AwaitTurn() override;
+    void ReleaseTurn() override;
     ClientExecutor& executor;
   };
   Blocking blocking_;

@@ -3,15 +3,18 @@
 // bound a batch, and jobs left over by the time cap run next, in order.
 #include "adapters/group_commit.h"
 
-#include "common/blocking.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include "common/blocking.h"
 
 namespace mqttspec::adapters {
 namespace {
@@ -164,37 +167,67 @@ TEST(GroupCommit, AJobsErrorIsItsOwn) {
 }
 
 // Counts the hints Submit gives the executor (common/blocking.h) on this thread.
-struct CountingObserver : BlockingObserver {
-  int blocks = 0, unblocks = 0, order_fixed = 0, turns = 0;
-  void OnBlock() override { ++blocks; }
-  void OnUnblock() override { ++unblocks; }
-  void OnOrderFixed() override { ++order_fixed; }
-  void AwaitTurn() override { ++turns; }
+struct RecordingObserver : BlockingObserver {
+  std::string calls;  // B(lock) U(nblock) F(order fixed) T(urn) R(elease turn)
+  std::function<void()> on_first_turn;
+  void OnBlock() override { calls += 'B'; }
+  void OnUnblock() override { calls += 'U'; }
+  void OnOrderFixed() override { calls += 'F'; }
+  void AwaitTurn() override {
+    calls += 'T';
+    if (on_first_turn) std::exchange(on_first_turn, nullptr)();
+  }
+  void ReleaseTurn() override { calls += 'R'; }
 };
 
-// With `pipeline`, a queued write lets its client's next request start (OrderFixed); without it
-// (SQLite synchronous=normal: commits are fast) the client waits for the commit.
+GroupCommit::Runner RunAll() {
+  return [](const std::vector<WriteJob*>& batch, GroupCommit::Deadline) {
+    for (WriteJob* job : batch) {
+      std::vector<Change> changes;
+      job->status = job->run(changes);
+    }
+    return batch.size();
+  };
+}
+
+// With `pipeline`, a queued write lets its client's next request start (OrderFixed) and awaits
+// its turn first, giving it up again while it waits for its commit; without it (SQLite
+// synchronous=normal: commits are fast) the client waits for the commit, holding its place.
+// Either way the answer follows the client's earlier ones (the last call is AwaitTurn).
 TEST(GroupCommit, OrderFixedOnlyWhenPipelining) {
   for (bool pipeline : {true, false}) {
-    GroupCommitOptions o{1000, 1s, pipeline};
-    GroupCommit gc(o, [](const std::vector<WriteJob*>& batch, GroupCommit::Deadline) {
-      for (WriteJob* job : batch) {
-        std::vector<Change> changes;
-        job->status = job->run(changes);
-      }
-      return batch.size();
-    });
-    CountingObserver counts;
-    ThreadBlockingObserver() = &counts;
+    GroupCommit gc(GroupCommitOptions{1000, 1s, pipeline}, RunAll());
+    RecordingObserver observer;
+    ThreadBlockingObserver() = &observer;
     WriteJob job;
     job.run = [](std::vector<Change>&) { return OkStatus(); };
     EXPECT_TRUE(gc.Submit(job).ok());
     ThreadBlockingObserver() = nullptr;
-    EXPECT_EQ(counts.order_fixed, pipeline ? 1 : 0) << "pipeline " << pipeline;
-    EXPECT_EQ(counts.turns, 1);  // the answer still follows the client's earlier ones
-    EXPECT_EQ(counts.blocks, 1);
-    EXPECT_EQ(counts.unblocks, 1);
+    EXPECT_EQ(observer.calls, pipeline ? "FTRBUT" : "BUT") << "pipeline " << pipeline;
   }
+}
+
+// Pipelined, a write whose batch committed while it awaited its turn (another thread led it)
+// goes on at once: one wait (the turn), not two (the commit, then the turn).
+TEST(GroupCommit, AWriteCommittedWhileItAwaitedItsTurnDoesNotWaitAgain) {
+  GroupCommit gc(GroupCommitOptions{1000, 1s, true}, RunAll());
+  RecordingObserver observer;
+  observer.on_first_turn = [&] {
+    std::thread other([&] {  // another client's write: it leads the batch, ours included
+      WriteJob job;
+      job.run = [](std::vector<Change>&) { return OkStatus(); };
+      EXPECT_TRUE(gc.Submit(job).ok());
+    });
+    other.join();
+  };
+  ThreadBlockingObserver() = &observer;
+  WriteJob job;
+  job.run = [](std::vector<Change>&) { return OkStatus(); };
+  EXPECT_TRUE(gc.Submit(job).ok());
+  ThreadBlockingObserver() = nullptr;
+  EXPECT_EQ(observer.calls, "FT");
+  EXPECT_EQ(gc.stats().batches, 1u);
+  EXPECT_EQ(gc.stats().jobs, 2u);
 }
 
 }  // namespace
