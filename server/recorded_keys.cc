@@ -14,8 +14,9 @@ uint64_t RecordedKeys::Hash(std::string_view client_id, std::string_view request
   return a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
 }
 
-void RecordedKeys::Add(uint64_t hash, int64_t expires_at_ms) {
+void RecordedKeys::Add(uint64_t hash, int64_t expires_at_ms, int64_t now_ms) {
   std::lock_guard lock(mu_);
+  Expire(now_ms);
   if (expires_at_ms > open_until_) {
     if (!open_.empty()) Seal();
     open_until_ = expires_at_ms + slice_ms_;

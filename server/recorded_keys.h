@@ -31,8 +31,9 @@ class RecordedKeys {
 
   static uint64_t Hash(std::string_view client_id, std::string_view request_id);
 
-  // A record of `hash` exists (or may) until `expires_at_ms` (Unix time).
-  void Add(uint64_t hash, int64_t expires_at_ms);
+  // A record of `hash` exists (or may) until `expires_at_ms` (Unix time); `now_ms`: the time
+  // now, before which expired slices are dropped (so that they go also while nobody asks).
+  void Add(uint64_t hash, int64_t expires_at_ms, int64_t now_ms);
   // Whether the database may hold an unexpired record of `hash` at `now_ms`: a hash that is
   // here, or any hash while something is not known.
   bool MayContain(uint64_t hash, int64_t now_ms);

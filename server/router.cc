@@ -62,18 +62,26 @@ Status Router::LoadRecordedWrites() {
   // Until the read is through (and if it fails) every write of the window is looked up.
   const int64_t now = adapters::UnixMillis();
   std::string client, id;
-  std::vector<std::pair<int64_t, uint64_t>> found;  // (expiry, hash)
+  std::vector<std::pair<int64_t, uint64_t>> found;  // (expiry, hash), at most what it can hold
+  int64_t unkept_until = 0;                         // the latest expiry of the records beyond that
   for (;;) {
     auto page = db_.ListWrites(now, client, id, 10000);
     if (!page.ok()) return page.take_error();
-    for (const auto& r : page.value())
-      found.emplace_back(r.expires_at_ms, RecordedKeys::Hash(r.client_id, r.request_id));
+    for (const auto& r : page.value()) {
+      if (found.size() < RecordedKeys::kDefaultCapacity) {
+        found.emplace_back(r.expires_at_ms, RecordedKeys::Hash(r.client_id, r.request_id));
+      } else {
+        unkept_until = std::max(unkept_until, r.expires_at_ms);
+      }
+    }
     if (page.value().size() < 10000) break;
     client = page.value().back().client_id;
     id = page.value().back().request_id;
   }
   std::sort(found.begin(), found.end());  // slices of expiry time fill in order
-  for (const auto& [expires, hash] : found) recorded_.Add(hash, expires);
+  for (const auto& [expires, hash] : found) recorded_.Add(hash, expires, now);
+  // More records than it holds: writes are looked up until the ones left out have expired.
+  if (unkept_until > 0) recorded_.UnknownUntil(unkept_until);
   records_known_.store(true);
   return OkStatus();
 }
@@ -152,7 +160,7 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
   }
   std::string response = Execute(client, req, outcome, dedup ? &tag : nullptr);
   if (dedup) {
-    recorded_.Add(RecordedKeys::Hash(client.id, req.id), tag.expires_at_ms);
+    recorded_.Add(RecordedKeys::Hash(client.id, req.id), tag.expires_at_ms, adapters::UnixMillis());
     dedup_.Remember(key, std::string(payload), response);
     std::lock_guard lock(inflight_mu_);
     inflight_.erase(inflight_.find(key));

@@ -271,10 +271,10 @@ TEST(RecordedKeysTest, KnowsEachHashUntilItsRecordExpiresAndSaysMaybeOnceItForgo
   EXPECT_NE(a, b);
   EXPECT_NE(RecordedKeys::Hash("c1", "r1"), RecordedKeys::Hash("c1r", "1"));
   EXPECT_FALSE(keys.MayContain(a, t));
-  keys.Add(a, t + 60'000);
+  keys.Add(a, t + 60'000, t);
   for (int i = 0; i < 5000; ++i)
-    keys.Add(RecordedKeys::Hash("c", std::to_string(i)), t + 60'000 + i * 10);
-  keys.Add(b, t + 120'000);
+    keys.Add(RecordedKeys::Hash("c", std::to_string(i)), t + 60'000 + i * 10, t);
+  keys.Add(b, t + 120'000, t);
   EXPECT_EQ(keys.size(), 5002u);
   EXPECT_TRUE(keys.MayContain(a, t));  // in a sealed slice
   EXPECT_TRUE(keys.MayContain(b, t));  // in the open one
@@ -291,11 +291,11 @@ TEST(RecordedKeysTest, KnowsEachHashUntilItsRecordExpiresAndSaysMaybeOnceItForgo
   // Beyond its capacity it forgets the oldest slice, and answers "maybe" until that slice's
   // records have expired.
   RecordedKeys small(60'000, 3);
-  small.Add(a, t + 1000);
-  small.Add(b, t + 5000);
-  small.Add(RecordedKeys::Hash("c", "x"), t + 9000);
+  small.Add(a, t + 1000, t);
+  small.Add(b, t + 5000, t);
+  small.Add(RecordedKeys::Hash("c", "x"), t + 9000, t);
   EXPECT_FALSE(small.MayContain(RecordedKeys::Hash("c", "y"), t));
-  small.Add(RecordedKeys::Hash("c", "z"), t + 13'000);  // a's slice goes
+  small.Add(RecordedKeys::Hash("c", "z"), t + 13'000, t);  // a's slice goes
   EXPECT_EQ(small.size(), 3u);
   EXPECT_TRUE(small.MayContain(RecordedKeys::Hash("c", "y"), t));
   EXPECT_TRUE(small.MayContain(RecordedKeys::Hash("c", "y"), t + 2000));  // a's slice: till t+2000
@@ -303,6 +303,16 @@ TEST(RecordedKeysTest, KnowsEachHashUntilItsRecordExpiresAndSaysMaybeOnceItForgo
   EXPECT_TRUE(small.MayContain(b, t + 2001));
   small.UnknownUntil(t + 4000);
   EXPECT_TRUE(small.MayContain(RecordedKeys::Hash("c", "y"), t + 3000));
+
+  // Adding drops what expired, also when nobody asks (the answers in memory may be complete
+  // for hours): the hashes do not pile up to the capacity.
+  RecordedKeys steady(1000);
+  for (int s = 0; s < 100; ++s) {
+    for (int i = 0; i < 100; ++i)
+      steady.Add(RecordedKeys::Hash("c", std::to_string(s * 100 + i)), t + s * 1000 + 1000,
+                 t + s * 1000);
+  }
+  EXPECT_LE(steady.size(), 400u);
 }
 
 // After a restart the service reads which writes it recorded: only a repeat of one of those is
