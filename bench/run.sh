@@ -202,16 +202,8 @@ admin:
   listen: ""
 log:
   level: info
-models:
-  - name: public.items
-    primary_key: id
-    fields:
-      - {name: id, type: integer, auto_increment: true}
-      - {name: grp, type: integer, nullable: false, index: true}
-      - {name: name, type: text, nullable: false}
-      - {name: score, type: real}
-      - {name: created_at, type: timestamp, default: now}
 EOF
+  cat "$ROOT/bench/items_model.yaml" >>"$dir/mqttspec.yaml"
   if [[ -n $workers ]]; then echo "workers: $workers" >>"$dir/mqttspec.yaml"; fi
 }
 

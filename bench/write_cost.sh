@@ -48,16 +48,8 @@ database: {driver: sqlite, path: $dir/bench.db, synchronous: $SYNC}
 qos: {request: 1, response: 1, notification: 1}
 admin: {listen: ""}
 $extra
-models:
-  - name: public.items
-    primary_key: id
-    fields:
-      - {name: id, type: integer, auto_increment: true}
-      - {name: grp, type: integer, nullable: false, index: true}
-      - {name: name, type: text, nullable: false}
-      - {name: score, type: real}
-      - {name: created_at, type: timestamp, default: now}
 EOF
+    cat "$ROOT/bench/items_model.yaml" >>"$dir/mqttspec.yaml"
     "$BUILD/bin/mqttspecd" --config "$dir/mqttspec.yaml" >"$dir/mqttspecd.log" 2>&1 &
     SPID=$!
     for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done

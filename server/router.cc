@@ -86,6 +86,13 @@ Status Router::LoadRecordedWrites() {
   return OkStatus();
 }
 
+bool Router::MayBeRecorded(const std::string& client_id, const std::string& request_id) {
+  if (options_.records_shared) return true;  // other instances record writes too
+  if (dedup_.Complete()) return false;       // every answer of the window is in memory
+  return !records_known_.load() ||
+         recorded_.MayContain(RecordedKeys::Hash(client_id, request_id), adapters::UnixMillis());
+}
+
 std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome* outcome_out) {
   Outcome scratch;
   Outcome& outcome = outcome_out ? *outcome_out : scratch;
@@ -137,12 +144,7 @@ std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome
     tag.request_id = req.id;
     tag.digest = PayloadDigest(payload);
     tag.expires_at_ms = adapters::UnixMillis() + int64_t{options_.dedup_window_s} * 1000;
-    // An earlier run of the service (or, with records_shared, another instance) may have
-    // applied it: ask the database.
-    if (options_.records_shared ||
-        (!dedup_.Complete() &&
-         (!records_known_.load() ||
-          recorded_.MayContain(RecordedKeys::Hash(client.id, req.id), adapters::UnixMillis())))) {
+    if (MayBeRecorded(client.id, req.id)) {  // applied by an earlier run or another instance?
       record_lookups_.fetch_add(1, std::memory_order_relaxed);
       auto found = db_.FindWrite(client.id, req.id, adapters::UnixMillis());
       if (!found.ok()) {  // unknown whether it was applied: apply nothing

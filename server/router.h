@@ -96,6 +96,9 @@ class Router {
   Stats stats() const;
 
  private:
+  // Whether a write the DedupCache does not know may have a record in the database (applied by
+  // an earlier run, or by another instance with records_shared): then it is looked up there.
+  bool MayBeRecorded(const std::string& client_id, const std::string& request_id);
   // Runs the request through its handler; a write is recorded with `tag` (may be null).
   std::string Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome,
                       const adapters::WriteTag* tag);
