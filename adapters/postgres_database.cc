@@ -191,13 +191,15 @@ PostgresDatabase::PostgresDatabase(PostgresOptions options)
 PostgresDatabase::~PostgresDatabase() = default;
 
 namespace {
-std::vector<Row> Rows(const pqxx::result& r, const Model& m, const std::vector<int>& columns) {
+// The rows of `r`, from its column `first` on: the model's fields `columns`.
+std::vector<Row> Rows(const pqxx::result& r, const Model& m, const std::vector<int>& columns,
+                      size_t first = 0) {
   std::vector<Row> out;
   out.reserve(r.size());
   for (const auto& row : r) {
     Row values(columns.size());
     for (size_t c = 0; c < columns.size(); ++c) {
-      const auto& field = row[static_cast<pqxx::row::size_type>(c)];
+      const auto& field = row[static_cast<pqxx::row::size_type>(first + c)];
       if (field.is_null()) continue;
       values[c] = FromText(m.field(static_cast<size_t>(columns[c])), field.c_str(), field.size());
     }
@@ -522,15 +524,20 @@ void PostgresDatabase::RecordTagged(const WriteTag* tag, const Model& m,
     batch_conn_->Exec(*batch_tx_, st);
 }
 
-Statement PostgresDatabase::Annotated(Statement write, const Model& m, Change::Kind kind,
-                                      const std::string* old_data, const WriteTag* tag) {
-  const int64_t now = UnixMillis();
+void PostgresDatabase::RunTrims(const WriteTag* tag, int64_t now) {
   if (tag) {
     if (auto trim = recorder_.TrimIfDue(now)) batch_conn_->Exec(*batch_tx_, *trim);
   }
-  if (!logs_changes()) return tag ? sql_.WithRecord(std::move(write), m, *tag) : write;
+  if (!logs_changes()) return;
   if (auto trim = trimmer_.TrimIfDue(now)) batch_conn_->Exec(*batch_tx_, *trim);
-  return sql_.WithLog(std::move(write), m, kind, old_data, now, tag);
+}
+
+Statement PostgresDatabase::Annotated(Statement write, const Model& m, Change::Kind kind,
+                                      const WriteTag* tag) {
+  const int64_t now = UnixMillis();
+  RunTrims(tag, now);
+  if (!logs_changes()) return tag ? sql_.WithRecord(std::move(write), m, *tag) : write;
+  return sql_.WithLog(std::move(write), m, kind, nullptr, now, tag);
 }
 
 int64_t PostgresDatabase::ChangeSeqOf(const pqxx::result& r, const Model& m) const {
@@ -590,9 +597,9 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
     std::vector<int64_t> seqs;
     const bool record_within = tag && records.size() == 1;
     for (const Record& r : records) {
-      pqxx::result result =
-          batch_conn_->Exec(*batch_tx_, Annotated(sql_.Insert(m, r), m, Change::Kind::kCreate,
-                                                  nullptr, record_within ? tag : nullptr));
+      pqxx::result result = batch_conn_->Exec(
+          *batch_tx_,
+          Annotated(sql_.Insert(m, r), m, Change::Kind::kCreate, record_within ? tag : nullptr));
       auto rows = Rows(result, m, all);
       if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
       out.push_back(std::move(rows.front()));
@@ -624,26 +631,30 @@ Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value&
   const auto all = All(m);
   std::optional<Row> result;
   WriteJob job;
+  // One statement (the row before, locked, and the update; UpdateInOne), so alone it runs in
+  // autocommit: one round trip instead of BEGIN / SELECT … FOR UPDATE / UPDATE / COMMIT.
+  job.single_statement = true;
   job.run = [&](std::vector<Change>& out) -> Status {
     result.reset();
-    // The row before, locked, tells subscribers whether the row left their filter.
-    Statement lock = sql_.SelectByKey(m, key, all, scope);
-    lock.sql += " FOR UPDATE";
-    auto before = Rows(batch_conn_->Exec(*batch_tx_, lock), m, all);
-    if (before.empty()) return OkStatus();
-    if (changes.empty()) {
-      result = std::move(before.front());
+    if (changes.empty()) {  // nothing to write: the row as it is
+      Statement lock = sql_.SelectByKey(m, key, all, scope);
+      lock.sql += " FOR UPDATE";
+      result = First(Rows(batch_conn_->Exec(*batch_tx_, lock), m, all)).value();
       return OkStatus();
     }
-    const std::string old_data = logs_changes() ? EncodeRow(m, before.front()) : std::string();
+    const int64_t now = UnixMillis();
+    RunTrims(tag, now);
     pqxx::result r = batch_conn_->Exec(
-        *batch_tx_,
-        Annotated(sql_.Update(m, key, changes, scope), m, Change::Kind::kUpdate, &old_data, tag));
-    auto after = Rows(r, m, all);
-    if (after.empty()) return OkStatus();
+        *batch_tx_, sql_.UpdateInOne(m, key, changes, scope, logs_changes(), now, tag));
+    if (r.empty()) return OkStatus();
+    auto before = Rows(r, m, all);
+    auto after = Rows(r, m, all, all.size());
+    if (r[0][static_cast<pqxx::row::size_type>(all.size() + m.primary_index())].is_null())
+      return OkStatus();  // not updated (cannot happen: the row was locked)
     result = after.front();
-    out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front(),
-                         ChangeSeqOf(r, m)});
+    const int64_t seq =
+        logs_changes() ? r[0][static_cast<pqxx::row::size_type>(2 * all.size())].as<int64_t>(0) : 0;
+    out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front(), seq});
     return OkStatus();
   };
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
@@ -659,7 +670,7 @@ Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value&
   job.single_statement = true;  // with a tag too: its record rides in the statement
   job.run = [&](std::vector<Change>& out) -> Status {
     pqxx::result r = batch_conn_->Exec(
-        *batch_tx_, Annotated(sql_.Delete(m, key, scope), m, Change::Kind::kDelete, nullptr, tag));
+        *batch_tx_, Annotated(sql_.Delete(m, key, scope), m, Change::Kind::kDelete, tag));
     auto rows = Rows(r, m, all);
     result.reset();
     if (rows.empty()) return OkStatus();

@@ -124,11 +124,13 @@ class PostgresDatabase : public Database, public Introspector {
   // Inside a job: records a tagged write's `changes` (recorded_writes.h); nothing without a tag.
   void RecordTagged(const WriteTag* tag, const registry::Model& model,
                     const std::vector<Change>& changes);
+  // Inside a job: the trims of records (with a `tag`) and of the change log that are due.
+  void RunTrims(const WriteTag* tag, int64_t now);
   // Inside a job: the statement to run for `write` (returning at most one row) — with its
-  // change-log row (SqlBuilder::WithLog; `old_data`: an update's row before) and the record of a
-  // tagged write (`tag`, may be null; WithRecord) riding in it — after the trims that are due.
+  // change-log row (SqlBuilder::WithLog) and the record of a tagged write (`tag`, may be null;
+  // WithRecord) riding in it — after the trims that are due. (An update: UpdateInOne.)
   Statement Annotated(Statement write, const registry::Model& model, Change::Kind kind,
-                      const std::string* old_data, const WriteTag* tag);
+                      const WriteTag* tag);
   // The change_seq of a row Annotated's statement returned (0 when the log is off).
   int64_t ChangeSeqOf(const pqxx::result& result, const registry::Model& model) const;
 

@@ -420,23 +420,26 @@ Statement SqlBuilder::LogChange(const Model& m, Change::Kind kind, const Value& 
   return st;
 }
 
-Statement SqlBuilder::WithLog(Statement write, const Model& m, Change::Kind kind,
-                              const std::string* old_data, int64_t now_ms,
+void SqlBuilder::AppendLogged(Statement& st, const Model& m, Change::Kind kind,
+                              const std::string* old_data, bool old_from_b, int64_t now_ms,
                               const WriteTag* tag) const {
-  Statement st;
-  st.params = std::move(write.params);
-  st.sql = "WITH w AS (" + write.sql + "), c AS (INSERT INTO " + ChangesTable() +
-           " (change_seq, \"schema\", entity, record_id, operation, data, old_data, committed_at) "
-           "SELECT " +
-           NewestChangeExpr() + " + 1, ";
+  st.sql += ", c AS (INSERT INTO " + ChangesTable() +
+            " (change_seq, \"schema\", entity, record_id, operation, data, old_data, "
+            "committed_at) SELECT " +
+            NewestChangeExpr() + " + 1, ";
   AppendParam(st, Value{m.schema()});
   st.sql += "::text, ";
   AppendParam(st, Value{m.entity()});
   st.sql += "::text, w." + Quote(m.primary().name) + "::text, ";
   AppendParam(st, Value{std::string(ChangeKindName(kind))});
   st.sql += "::text, to_jsonb(w), ";
-  AppendParam(st, old_data ? Value{*old_data} : Value{});
-  st.sql += "::jsonb, ";
+  if (old_from_b) {
+    st.sql += "(SELECT to_jsonb(b) FROM b)";
+  } else {
+    AppendParam(st, old_data ? Value{*old_data} : Value{});
+    st.sql += "::jsonb";
+  }
+  st.sql += ", ";
   AppendParam(st, Value{now_ms});
   st.sql += "::bigint FROM w RETURNING change_seq)";
   if (tag) {
@@ -444,7 +447,50 @@ Statement SqlBuilder::WithLog(Statement write, const Model& m, Change::Kind kind
     AppendRecord(st, *tag, nullptr, &m);
     st.sql += ")";
   }
+}
+
+Statement SqlBuilder::WithLog(Statement write, const Model& m, Change::Kind kind,
+                              const std::string* old_data, int64_t now_ms,
+                              const WriteTag* tag) const {
+  Statement st;
+  st.params = std::move(write.params);
+  st.sql = "WITH w AS (" + write.sql + ")";
+  AppendLogged(st, m, kind, old_data, false, now_ms, tag);
   st.sql += " SELECT w.*, (SELECT change_seq FROM c) FROM w";
+  return st;
+}
+
+Statement SqlBuilder::UpdateInOne(const Model& m, const Value& key, const Record& changes,
+                                  const FilterList& scope, bool log, int64_t now_ms,
+                                  const WriteTag* tag) const {
+  // b: the row before, locked (FOR UPDATE: a concurrent writer's newer version, re-checked
+  // against key and scope); w: the update of that row, joined on its key.
+  Statement st;
+  st.sql = "WITH b AS (SELECT ";
+  AppendAllColumns(m, st.sql);
+  st.sql += " FROM " + Table(m);
+  AppendKeyAndScope(m, key, scope, st);
+  st.sql += " FOR UPDATE), w AS (UPDATE " + Table(m) + " AS u SET ";
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (i) st.sql += ", ";
+    st.sql += Quote(m.field(static_cast<size_t>(changes[i].field)).name) + " = ";
+    AppendParam(st, changes[i].value);
+  }
+  const std::string pk = Quote(m.primary().name);
+  st.sql += " FROM b WHERE u." + pk + " = b." + pk + " RETURNING ";
+  for (size_t i = 0; i < m.fields().size(); ++i)
+    st.sql += (i ? ", u." : "u.") + Quote(m.field(i).name);
+  st.sql += ")";
+  if (log) {
+    AppendLogged(st, m, Change::Kind::kUpdate, nullptr, true, now_ms, tag);
+  } else if (tag) {
+    st.sql += ", r AS (";
+    AppendRecord(st, *tag, nullptr, &m);
+    st.sql += ")";
+  }
+  st.sql += " SELECT b.*, w.*";
+  if (log) st.sql += ", (SELECT change_seq FROM c)";
+  st.sql += " FROM b LEFT JOIN w ON true";
   return st;
 }
 

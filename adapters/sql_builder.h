@@ -84,6 +84,14 @@ class SqlBuilder {
   // (WithRecord). Returns w's row followed by its change_seq: one round trip, as without the log.
   Statement WithLog(Statement write, const registry::Model& model, Change::Kind kind,
                     const std::string* old_data, int64_t now_ms, const WriteTag* tag) const;
+  // PostgreSQL: an update of at most one row as one statement — the row before, locked, and the
+  // update of it, with the change-log row (`log`; its old_data is to_jsonb of the row before, as
+  // the capture trigger writes it) and a tagged write's record riding in it. Returns the row
+  // before (the model's fields), the row after (all null if not updated) and, with `log`, the
+  // change_seq; no row when the key (within `scope`) has none. One round trip for a lone update.
+  Statement UpdateInOne(const registry::Model& model, const Value& key, const Record& changes,
+                        const FilterList& scope, bool log, int64_t now_ms,
+                        const WriteTag* tag) const;
   // At most `limit` changes with change_seq > `after`, in order: change_seq, schema, entity,
   // operation, data, old_data (JSON text).
   Statement ChangesAfter(int64_t after, int64_t limit) const;
@@ -122,6 +130,11 @@ class SqlBuilder {
   std::string RequestsTable() const;
   std::string ChangesTable() const;
   std::string NewestChangeExpr() const;  // (SELECT coalesce(max(change_seq), 0) FROM …)
+  // ", c AS (…)": the change-log row of the CTE w (old_data: the parameter `old_data`, or with
+  // `old_from_b` to_jsonb of the CTE b), then ", r AS (…)": a tagged write's record.
+  void AppendLogged(Statement& st, const registry::Model& model, Change::Kind kind,
+                    const std::string* old_data, bool old_from_b, int64_t now_ms,
+                    const WriteTag* tag) const;
   // The upsert of a write's record: `keys` as a parameter, or (null) the keys of the rows of the
   // CTE w, a write of `written`, with no record when w is empty.
   void AppendRecord(Statement& st, const WriteTag& tag, const std::string* keys,

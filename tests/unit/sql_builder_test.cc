@@ -316,6 +316,11 @@ TEST(SqlBuilderTest, ValuesNeverAppearInSqlTextOfAnyStatement) {
         b->ListWrites(magic, evil, evil, static_cast<size_t>(magic)),
         b->TrimWrites(magic, magic),
     };
+    if (b == &kPostgres) {
+      for (bool log : {false, true})
+        statements.push_back(
+            b->UpdateInOne(*users, Value{evil}, record, all_ors, log, magic, &tag));
+    }
     for (const Statement& st : statements) {
       EXPECT_EQ(st.sql.find("DROP"), std::string::npos) << st.sql;
       EXPECT_EQ(st.sql.find(std::to_string(magic)), std::string::npos) << st.sql;
@@ -345,6 +350,15 @@ TEST(SqlBuilderTest, PostgresPlaceholdersCountUpOnePerParam) {
   ASSERT_EQ(rec.params.size(), 5u);
   EXPECT_NE(rec.sql.find("$5::bigint"), std::string::npos) << rec.sql;
   EXPECT_EQ(rec.sql.find("$6"), std::string::npos) << rec.sql;
+  // An update in one statement: key and scope (b), the new values (w), the log's four values,
+  // the record's four.
+  const WriteTag tag{"c", "r", "d", 1};
+  Statement up = kPostgres.UpdateInOne(*users, I(7), {{kName, S("b")}},
+                                       {Cond(kAge, Op::kGt, {I(1)})}, true, 5, &tag);
+  ASSERT_EQ(up.params.size(), 11u);
+  EXPECT_NE(up.sql.find("$11::bigint"), std::string::npos) << up.sql;
+  EXPECT_EQ(up.sql.find("$12"), std::string::npos) << up.sql;
+  EXPECT_NE(up.sql.find("FOR UPDATE"), std::string::npos) << up.sql;
 }
 
 TEST(SqlBuilderTest, SqlitePlaceholdersAreQuestionMarksOnly) {
