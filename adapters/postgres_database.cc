@@ -1,6 +1,7 @@
 #include "adapters/postgres_database.h"
 
 #include <fmt/format.h>
+#include <libpq-fe.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -123,24 +124,8 @@ class PostgresConnection {
       conn_->prepare(name, st.sql);
       it = prepared_.emplace(st.sql, std::move(name)).first;
     }
-    std::vector<std::string> storage;
-    storage.reserve(st.params.size());
-    std::vector<const char*> params;
-    params.reserve(st.params.size());
-    for (const Value& v : st.params) {
-      switch (v.index()) {
-        case 0: params.push_back(nullptr); continue;
-        case 1: storage.push_back(std::get<bool>(v) ? "true" : "false"); break;
-        case 2: storage.push_back(std::to_string(std::get<int64_t>(v))); break;
-        case 3: storage.push_back(fmt::format("{}", std::get<double>(v))); break;
-        case 4: storage.push_back(std::get<std::string>(v)); break;
-      }
-      params.push_back(nullptr);  // pointers are taken once storage stops moving
-    }
-    for (size_t i = 0, s = 0; i < st.params.size(); ++i) {
-      if (st.params[i].index() != 0) params[i] = storage[s++].c_str();
-    }
-    return tx.exec_prepared(it->second, pqxx::prepare::make_dynamic_params(params));
+    PgParams params(st.params);
+    return tx.exec_prepared(it->second, pqxx::prepare::make_dynamic_params(params.pointers()));
   }
 
  private:
@@ -180,7 +165,8 @@ PostgresDatabase::PostgresDatabase(PostgresOptions options)
           options_.group_commit,
           [this](const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline) {
             return RunBatch(batch, deadline);
-          })) {
+          })),
+      pipeline_(std::make_unique<PgPipeline>(options_.url, options_.query_timeout_ms)) {
   if (!options_.changes.capture.empty()) options_.changes.shared = true;
   for (int i = 0; i < std::max(1, options_.pool_size); ++i) {
     slots_.push_back(std::make_unique<PostgresConnection>(options_));
@@ -190,22 +176,58 @@ PostgresDatabase::PostgresDatabase(PostgresOptions options)
 
 PostgresDatabase::~PostgresDatabase() = default;
 
+// A statement's rows by column index, read by libpqxx or by libpq (the pipeline's results).
+class PgRows {
+ public:
+  explicit PgRows(const pqxx::result& r) : pqxx_(&r) {}
+  explicit PgRows(const pg_result* r) : libpq_(r) {}
+  size_t size() const {
+    return pqxx_ ? pqxx_->size() : libpq_ ? static_cast<size_t>(PQntuples(libpq_)) : 0;
+  }
+  // The value's text, nothing for SQL NULL.
+  std::optional<std::string_view> at(size_t row, size_t col) const {
+    if (pqxx_) {
+      const auto field = (*pqxx_)[static_cast<pqxx::result::size_type>(row)]
+                                 [static_cast<pqxx::row::size_type>(col)];
+      if (field.is_null()) return std::nullopt;
+      return std::string_view(field.c_str(), field.size());
+    }
+    const int r = static_cast<int>(row), c = static_cast<int>(col);
+    if (PQgetisnull(libpq_, r, c)) return std::nullopt;
+    return std::string_view(PQgetvalue(libpq_, r, c),
+                            static_cast<size_t>(PQgetlength(libpq_, r, c)));
+  }
+  int64_t Int(size_t row, size_t col) const {
+    int64_t v = 0;
+    if (auto text = at(row, col)) std::from_chars(text->data(), text->data() + text->size(), v);
+    return v;
+  }
+
+ private:
+  const pqxx::result* pqxx_ = nullptr;
+  const pg_result* libpq_ = nullptr;
+};
+
 namespace {
+
 // The rows of `r`, from its column `first` on: the model's fields `columns`.
-std::vector<Row> Rows(const pqxx::result& r, const Model& m, const std::vector<int>& columns,
+std::vector<Row> Rows(const PgRows& r, const Model& m, const std::vector<int>& columns,
                       size_t first = 0) {
   std::vector<Row> out;
   out.reserve(r.size());
-  for (const auto& row : r) {
+  for (size_t row = 0; row < r.size(); ++row) {
     Row values(columns.size());
     for (size_t c = 0; c < columns.size(); ++c) {
-      const auto& field = row[static_cast<pqxx::row::size_type>(first + c)];
-      if (field.is_null()) continue;
-      values[c] = FromText(m.field(static_cast<size_t>(columns[c])), field.c_str(), field.size());
+      if (auto text = r.at(row, first + c))
+        values[c] = FromText(m.field(static_cast<size_t>(columns[c])), text->data(), text->size());
     }
     out.push_back(std::move(values));
   }
   return out;
+}
+
+std::vector<Row> Rows(const pqxx::result& r, const Model& m, const std::vector<int>& columns) {
+  return Rows(PgRows(r), m, columns);
 }
 
 std::vector<int> All(const Model& m) {
@@ -219,6 +241,17 @@ Result<std::optional<Row>> First(std::vector<Row> rows) {
   return std::optional<Row>(std::move(rows.front()));
 }
 }  // namespace
+
+// A write of this adapter. With a `statement`, the job is that one statement (after the trims
+// due), whose rows `finish` reads — so a batch of such jobs can leave as one pipeline
+// (RunPipelined), and `run` (set by Planned) runs it on a libpqxx connection otherwise. Without
+// one, `run` holds the job's steps.
+struct PostgresDatabase::PgJob : WriteJob {
+  const WriteTag* tag = nullptr;  // a tagged write makes the records' trim due
+  std::function<Statement(int64_t now)> statement;
+  // Reads the statement's rows; only ever succeeds (the statement's success is the job's).
+  std::function<void(const PgRows& rows, std::vector<Change>& changes)> finish;
+};
 
 template <typename T, typename F>
 Result<T> PostgresDatabase::WithConnection(F&& work) {
@@ -401,6 +434,24 @@ Result<ChangePage> PostgresDatabase::ReadChanges(int64_t after, size_t limit) {
 
 size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
                                   GroupCommit::Deadline deadline) {
+  // A job that failed in the pipeline: the batch runs again with savepoints, without it.
+  std::optional<size_t> failed;
+  bool ran_nothing = false;  // the pipeline's connection was lost first: the batch runs below
+  if (Pipelined(batch)) {
+    auto outcome = RunPipelined(batch, ran_nothing);
+    if (ran_nothing) {
+      // as if there were no pipeline
+    } else if (!outcome.ok()) {  // nothing of the batch is known to be committed
+      for (WriteJob* job : batch) job->Fail(outcome.error());
+      return batch.size();
+    } else if (!outcome.value()) {
+      TellCommitted(listener_, batch);
+      return batch.size();
+    } else {
+      failed = outcome.value();
+      savepoints_.JobFailed();
+    }
+  }
   // A job's own failure (an SQL error, or an error it returns) is its status; a lost connection
   // or a commit in doubt ends the batch (WithConnection retries a lost connection once: nothing
   // of the batch was committed then).
@@ -408,7 +459,7 @@ size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
   auto done = WithConnection<Ok>([&](PostgresConnection& conn) -> Result<Ok> {
     batch_conn_ = &conn;
     ran = 0;
-    if (batch.size() == 1) {
+    if (batch.size() == 1 && !failed) {
       ran = 1;
       RunAlone(conn, *batch.front());
       return Ok{};
@@ -418,10 +469,9 @@ size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
     // so every failing job is rolled back to its savepoint (which throws if it cannot be) before
     // the next one runs, and the COMMIT only ever ends a healthy transaction.
     pqxx::nontransaction tx(conn.get());
-    // After a failed run without savepoints, its failed job keeps its error (a timeout is not
-    // waited for twice) and the jobs up to it run again, deadline or not.
-    std::optional<size_t> failed;
-    if (savepoints_.WithoutSavepoints()) {  // first without savepoints: a round trip per job less
+    // After a failed run without savepoints (or a failed pipeline), its failed job keeps its
+    // error (a timeout is not waited for twice) and the jobs up to it run again, deadline or not.
+    if (!failed && savepoints_.WithoutSavepoints()) {  // a round trip per job less
       failed = RunWithoutSavepoints(tx, batch, deadline, ran);
       if (!failed) return Ok{};
       ran = 0;
@@ -438,6 +488,70 @@ size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
   }
   TellCommitted(listener_, std::span(batch).first(ran));
   return ran;
+}
+
+bool PostgresDatabase::Pipelined(const std::vector<WriteJob*>& batch) {
+  // A lone job in autocommit is one round trip already.
+  if (!pipeline_ || (batch.size() == 1 && batch.front()->single_statement && !shares_log()))
+    return false;
+  for (WriteJob* job : batch) {
+    if (!static_cast<PgJob*>(job)->statement) return false;
+  }
+  std::lock_guard lock(migrate_mu_);  // migrations run first, on a pooled connection
+  return requests_ready_ && pending_.empty();
+}
+
+Result<std::optional<size_t>> PostgresDatabase::RunPipelined(const std::vector<WriteJob*>& batch,
+                                                             bool& ran_nothing) {
+  constexpr size_t kNone = SIZE_MAX;
+  std::vector<Statement> statements;
+  std::vector<size_t> job_of;  // per statement: its job's index, kNone for the batch's own
+  auto add = [&](Statement st, size_t job) {
+    statements.push_back(std::move(st));
+    job_of.push_back(job);
+  };
+  add(Statement{"BEGIN", {}}, kNone);
+  if (shares_log()) add(SqlBuilder::BeginSharedWrite(), kNone);
+  const int64_t now = UnixMillis();
+  std::vector<size_t> last(batch.size());  // each job's statement (after its trims)
+  for (size_t j = 0; j < batch.size(); ++j) {
+    auto& job = static_cast<PgJob&>(*batch[j]);
+    for (Statement& trim : DueTrims(job.tag, now)) add(std::move(trim), j);
+    last[j] = statements.size();
+    add(job.statement(now), j);
+  }
+  add(Statement{"COMMIT", {}}, kNone);
+
+  std::vector<PgResult> results;
+  std::optional<PgPipeline::Failure> failure;
+  pipelined_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    failure = pipeline_->Run(statements, results);
+  } catch (const pqxx::in_doubt_error&) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "database unavailable; the write may or may not have happened");
+  } catch (const pqxx::broken_connection& e) {  // nothing ran: libpqxx's connections try it
+    spdlog::debug("postgres pipeline: {}", e.what());
+    ran_nothing = true;
+    return MakeError(ErrorCode::kUnavailable, "database unavailable");
+  } catch (const std::exception& e) {
+    return PgError(e);
+  }
+  if (failure) {
+    const Error error = PgError(pqxx::sql_error(failure->message, "", failure->sqlstate.c_str()));
+    const size_t j = job_of[failure->index];
+    if (j == kNone) return error;  // BEGIN, the log's lock or COMMIT: the batch's own failure
+    for (WriteJob* job : batch) job->changes.clear();
+    batch[j]->Fail(error);
+    return std::optional<size_t>(j);
+  }
+  for (size_t j = 0; j < batch.size(); ++j) {
+    auto& job = static_cast<PgJob&>(*batch[j]);
+    job.changes.clear();
+    job.status = OkStatus();
+    job.finish(PgRows(results[last[j]].get()), job.changes);
+  }
+  return std::optional<size_t>();
 }
 
 bool PostgresDatabase::RunJob(WriteJob& job, pqxx::transaction_base& tx) {
@@ -524,25 +638,44 @@ void PostgresDatabase::RecordTagged(const WriteTag* tag, const Model& m,
     batch_conn_->Exec(*batch_tx_, st);
 }
 
-void PostgresDatabase::RunTrims(const WriteTag* tag, int64_t now) {
+std::vector<Statement> PostgresDatabase::DueTrims(const WriteTag* tag, int64_t now) {
+  std::vector<Statement> out;
   if (tag) {
-    if (auto trim = recorder_.TrimIfDue(now)) batch_conn_->Exec(*batch_tx_, *trim);
+    if (auto trim = recorder_.TrimIfDue(now)) out.push_back(std::move(*trim));
   }
-  if (!logs_changes()) return;
-  if (auto trim = trimmer_.TrimIfDue(now)) batch_conn_->Exec(*batch_tx_, *trim);
+  if (logs_changes()) {
+    if (auto trim = trimmer_.TrimIfDue(now)) out.push_back(std::move(*trim));
+  }
+  return out;
+}
+
+Statement PostgresDatabase::Annotate(Statement write, const Model& m, Change::Kind kind,
+                                     const WriteTag* tag, int64_t now) const {
+  if (!logs_changes()) return tag ? sql_.WithRecord(std::move(write), m, *tag) : write;
+  return sql_.WithLog(std::move(write), m, kind, nullptr, now, tag);
 }
 
 Statement PostgresDatabase::Annotated(Statement write, const Model& m, Change::Kind kind,
                                       const WriteTag* tag) {
   const int64_t now = UnixMillis();
-  RunTrims(tag, now);
-  if (!logs_changes()) return tag ? sql_.WithRecord(std::move(write), m, *tag) : write;
-  return sql_.WithLog(std::move(write), m, kind, nullptr, now, tag);
+  for (const Statement& trim : DueTrims(tag, now)) batch_conn_->Exec(*batch_tx_, trim);
+  return Annotate(std::move(write), m, kind, tag, now);
 }
 
-int64_t PostgresDatabase::ChangeSeqOf(const pqxx::result& r, const Model& m) const {
-  if (!logs_changes() || r.empty()) return 0;
-  return r[0][static_cast<pqxx::row::size_type>(m.fields().size())].as<int64_t>(0);
+int64_t PostgresDatabase::ChangeSeqOf(const PgRows& r, size_t column) const {
+  if (!logs_changes() || r.size() == 0) return 0;
+  return r.Int(0, column);
+}
+
+void PostgresDatabase::Planned(PgJob& job) {
+  job.single_statement = true;
+  job.run = [this, &job](std::vector<Change>& changes) -> Status {
+    const int64_t now = UnixMillis();
+    for (const Statement& trim : DueTrims(job.tag, now)) batch_conn_->Exec(*batch_tx_, trim);
+    pqxx::result r = batch_conn_->Exec(*batch_tx_, job.statement(now));
+    job.finish(PgRows(r), changes);
+    return OkStatus();
+  };
 }
 
 Result<std::optional<RecordedWrite>> PostgresDatabase::FindWrite(const std::string& client_id,
@@ -586,11 +719,27 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
   }
   const bool catch_up = explicit_key && m.primary().auto_increment;
   std::vector<Row> out;
-  WriteJob job;
+  PgJob job;
   job.rows = records.size();
-  // Alone, a single insert runs in autocommit: one round trip instead of BEGIN / INSERT / COMMIT.
-  // Its change-log row and a tag's record ride in the insert's statement (Annotated).
-  job.single_statement = records.size() == 1 && !catch_up;
+  if (records.size() == 1 && !catch_up) {
+    // One statement: alone it runs in autocommit (one round trip instead of BEGIN / INSERT /
+    // COMMIT), batched it can leave in a pipeline. Its change-log row and a tag's record ride in
+    // the insert's statement (Annotate).
+    job.tag = tag;
+    job.statement = [&](int64_t now) {
+      return Annotate(sql_.Insert(m, records.front()), m, Change::Kind::kCreate, tag, now);
+    };
+    job.finish = [&](const PgRows& r, std::vector<Change>& changes) {
+      out = Rows(r, m, all);  // INSERT … RETURNING: one row
+      if (out.empty()) return;
+      changes.push_back(
+          Change{Change::Kind::kCreate, &m, {}, out.front(), ChangeSeqOf(r, all.size())});
+    };
+    Planned(job);
+    if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
+    if (out.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
+    return out;
+  }
   job.run = [&](std::vector<Change>& changes) -> Status {
     out.clear();
     out.reserve(records.size());
@@ -603,7 +752,7 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
       auto rows = Rows(result, m, all);
       if (rows.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
       out.push_back(std::move(rows.front()));
-      seqs.push_back(ChangeSeqOf(result, m));
+      seqs.push_back(ChangeSeqOf(PgRows(result), all.size()));
     }
     if (catch_up) {
       // An identity column does not see keys given explicitly; SQLite's AUTOINCREMENT does.
@@ -630,33 +779,31 @@ Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value&
                                                     const WriteTag* tag) {
   const auto all = All(m);
   std::optional<Row> result;
-  WriteJob job;
-  // One statement (the row before, locked, and the update; UpdateInOne), so alone it runs in
+  PgJob job;
+  // One statement — the row before, locked, and the update (UpdateInOne) — so alone it runs in
   // autocommit: one round trip instead of BEGIN / SELECT … FOR UPDATE / UPDATE / COMMIT.
-  job.single_statement = true;
-  job.run = [&](std::vector<Change>& out) -> Status {
-    result.reset();
-    if (changes.empty()) {  // nothing to write: the row as it is
-      Statement lock = sql_.SelectByKey(m, key, all, scope);
-      lock.sql += " FOR UPDATE";
-      result = First(Rows(batch_conn_->Exec(*batch_tx_, lock), m, all)).value();
-      return OkStatus();
-    }
-    const int64_t now = UnixMillis();
-    RunTrims(tag, now);
-    pqxx::result r = batch_conn_->Exec(
-        *batch_tx_, sql_.UpdateInOne(m, key, changes, scope, logs_changes(), now, tag));
-    if (r.empty()) return OkStatus();
-    auto before = Rows(r, m, all);
-    auto after = Rows(r, m, all, all.size());
-    if (r[0][static_cast<pqxx::row::size_type>(all.size() + m.primary_index())].is_null())
-      return OkStatus();  // not updated (cannot happen: the row was locked)
-    result = after.front();
-    const int64_t seq =
-        logs_changes() ? r[0][static_cast<pqxx::row::size_type>(2 * all.size())].as<int64_t>(0) : 0;
-    out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()), after.front(), seq});
-    return OkStatus();
+  if (!changes.empty()) job.tag = tag;  // nothing to write: no record either
+  job.statement = [&](int64_t now) {
+    if (!changes.empty()) return sql_.UpdateInOne(m, key, changes, scope, logs_changes(), now, tag);
+    Statement lock = sql_.SelectByKey(m, key, all, scope);  // the row as it is
+    lock.sql += " FOR UPDATE";
+    return lock;
   };
+  job.finish = [&](const PgRows& r, std::vector<Change>& out) {
+    result.reset();
+    if (r.size() == 0) return;
+    auto before = Rows(r, m, all);
+    if (changes.empty()) {
+      result = std::move(before.front());
+      return;
+    }
+    if (!r.at(0, all.size() + m.primary_index())) return;  // not updated: cannot be (locked)
+    auto after = Rows(r, m, all, all.size());
+    result = after.front();
+    out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()),
+                         std::move(after.front()), ChangeSeqOf(r, 2 * all.size())});
+  };
+  Planned(job);
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
   return result;
 }
@@ -666,19 +813,20 @@ Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value&
                                                     const WriteTag* tag) {
   const auto all = All(m);
   std::optional<Row> result;
-  WriteJob job;
-  job.single_statement = true;  // with a tag too: its record rides in the statement
-  job.run = [&](std::vector<Change>& out) -> Status {
-    pqxx::result r = batch_conn_->Exec(
-        *batch_tx_, Annotated(sql_.Delete(m, key, scope), m, Change::Kind::kDelete, tag));
+  PgJob job;
+  job.tag = tag;  // its record rides in the statement
+  job.statement = [&](int64_t now) {
+    return Annotate(sql_.Delete(m, key, scope), m, Change::Kind::kDelete, tag, now);
+  };
+  job.finish = [&](const PgRows& r, std::vector<Change>& out) {
     auto rows = Rows(r, m, all);
     result.reset();
-    if (rows.empty()) return OkStatus();
+    if (rows.empty()) return;
     result = rows.front();
     out.push_back(
-        Change{Change::Kind::kDelete, &m, std::move(rows.front()), {}, ChangeSeqOf(r, m)});
-    return OkStatus();
+        Change{Change::Kind::kDelete, &m, std::move(rows.front()), {}, ChangeSeqOf(r, all.size())});
   };
+  Planned(job);
   if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
   return result;
 }

@@ -20,6 +20,7 @@
 // (one insert or delete in autocommit: one round trip).
 // Thread-safety: all methods may be called from any thread.
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,7 @@
 #include "adapters/change_log.h"
 #include "adapters/database.h"
 #include "adapters/group_commit.h"
+#include "adapters/pg_pipeline.h"
 #include "adapters/recorded_writes.h"
 #include "adapters/sql_builder.h"
 
@@ -49,6 +51,7 @@ struct PostgresOptions {
 };
 
 class PostgresConnection;
+class PgRows;
 
 class PostgresDatabase : public Database, public Introspector {
  public:
@@ -92,6 +95,8 @@ class PostgresDatabase : public Database, public Introspector {
   Introspector* introspector() override { return this; }
   Status Ping() override;  // SELECT 1 on a pooled connection
   Result<std::vector<registry::ModelPtr>> Introspect(const std::string& schema) override;
+  // Batches that left as one pipeline (committed or not).
+  uint64_t pipelined_batches() const { return pipelined_.load(std::memory_order_relaxed); }
 
  private:
   class Lease;
@@ -103,6 +108,16 @@ class PostgresDatabase : public Database, public Introspector {
   // without savepoints, again with one per job if a job failed (SavepointPolicy; alone: no
   // savepoint, one statement in autocommit); then the listener.
   size_t RunBatch(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline);
+  // A batch of one-statement jobs (PgJob::statement; not a lone one in autocommit) leaves as one
+  // pipeline, once the migrations have run:
+  bool Pipelined(const std::vector<WriteJob*>& batch);
+  // BEGIN, the jobs' statements and COMMIT in one round trip (PgPipeline). Nothing if it
+  // committed; else the index of the job that failed (its status says why; nothing committed);
+  // an error of the batch's own (its BEGIN or COMMIT, a lost connection) is returned. A
+  // connection that could not be made, or was closed before anything ran, sets `ran_nothing`:
+  // the batch then runs on a pooled connection (which retries once), as without a pipeline.
+  Result<std::optional<size_t>> RunPipelined(const std::vector<WriteJob*>& batch,
+                                             bool& ran_nothing);
   // Its steps, on the batch's connection (`ran`: the jobs run so far, kept if one throws):
   // one job and its status (an SQL error becomes the status; a lost connection throws);
   bool RunJob(WriteJob& job, pqxx::transaction_base& tx);
@@ -124,15 +139,21 @@ class PostgresDatabase : public Database, public Introspector {
   // Inside a job: records a tagged write's `changes` (recorded_writes.h); nothing without a tag.
   void RecordTagged(const WriteTag* tag, const registry::Model& model,
                     const std::vector<Change>& changes);
-  // Inside a job: the trims of records (with a `tag`) and of the change log that are due.
-  void RunTrims(const WriteTag* tag, int64_t now);
+  struct PgJob;
+  // Makes `run` of a one-statement job: its trims and its statement on the batch's connection.
+  void Planned(PgJob& job);
+  // The trims that are due: of the records (for a write with a `tag`) and of the change log.
+  std::vector<Statement> DueTrims(const WriteTag* tag, int64_t now);
+  // `write` with its change-log row and a tag's record riding in it (WithLog, WithRecord).
+  Statement Annotate(Statement write, const registry::Model& model, Change::Kind kind,
+                     const WriteTag* tag, int64_t now) const;
   // Inside a job: the statement to run for `write` (returning at most one row) — with its
   // change-log row (SqlBuilder::WithLog) and the record of a tagged write (`tag`, may be null;
   // WithRecord) riding in it — after the trims that are due. (An update: UpdateInOne.)
   Statement Annotated(Statement write, const registry::Model& model, Change::Kind kind,
                       const WriteTag* tag);
-  // The change_seq of a row Annotated's statement returned (0 when the log is off).
-  int64_t ChangeSeqOf(const pqxx::result& result, const registry::Model& model) const;
+  // The change_seq in `column` of the row a write's statement returned (0 when the log is off).
+  int64_t ChangeSeqOf(const PgRows& rows, size_t column) const;
 
   PostgresOptions options_;
   SqlBuilder sql_{Dialect::kPostgres};
@@ -151,6 +172,8 @@ class PostgresDatabase : public Database, public Introspector {
   WriteRecorder recorder_{sql_};  // the batch's leader's
   ChangeTrimmer trimmer_;         // the batch's leader's
   std::unique_ptr<GroupCommit> commits_;
+  std::unique_ptr<PgPipeline> pipeline_;  // the batch's leader's; a connection of its own
+  std::atomic<uint64_t> pipelined_{0};
 
   std::mutex migrate_mu_;  // guards pending_ (models live as long as the registry), requests_ready_
   std::vector<const registry::Model*> pending_;

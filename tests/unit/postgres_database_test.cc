@@ -9,6 +9,7 @@
 
 #include "adapters/postgres_database.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <rapidjson/document.h>
@@ -512,6 +513,87 @@ TEST_F(PostgresDatabaseTest, ConnectionsKilledByTheServerAreReplacedTransparentl
     auto c = db->Create(*users_, {{{kName, S("b")}}});
     ASSERT_TRUE(c.ok()) << "round " << round << ": " << c.error().message;
   }
+}
+
+// Writes that queue while a commit is in flight leave as one pipeline (BEGIN, their statements,
+// COMMIT: one round trip); a failing one fails alone and the others commit; a pipeline connection
+// the server dropped while idle is made again before the next batch.
+TEST_F(PostgresDatabaseTest, BatchedWritesLeaveAsOnePipelineAndFailAlone) {
+  auto db = Open();
+  ASSERT_TRUE(db->Migrate(*users_).ok());
+  constexpr int kThreads = 8, kEach = 30;
+  int total = 0;  // rows created and not deleted
+  for (int round = 0; round < 2; ++round) {
+    std::atomic<int> created{0}, conflicts{0}, updated{0}, deleted{0}, other{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          // Every third create repeats the email of the one before: a conflict.
+          const int n = i % 3 == 2 ? i - 1 : i;
+          const std::string email = fmt::format("r{}-t{}-{}@x", round, t, n);
+          auto c = db->Create(*users_, {{{kName, S("n")}, {kEmail, Value{email}}}});
+          if (!c.ok()) {
+            (c.error().code == ErrorCode::kConflict ? conflicts : other)++;
+            continue;
+          }
+          ++created;
+          const Value key = c.value()[0][kId];
+          auto u = db->Update(*users_, key, {{kAge, I(i)}}, {});
+          if (u.ok() && u.value() && (*u.value())[kAge] == I(i))
+            ++updated;
+          else
+            ++other;
+          if (i % 3 != 0) continue;  // (not one whose email the next conflicts with)
+          auto d = db->Delete(*users_, key, {});
+          if (d.ok() && d.value())
+            ++deleted;
+          else
+            ++other;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(other.load(), 0) << "round " << round;
+    EXPECT_EQ(conflicts.load(), kThreads * (kEach / 3));
+    EXPECT_EQ(updated.load(), created.load());
+    auto r = db->Read(AllOf(users_, 1));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_GT(db->pipelined_batches(), 0u) << "no batch of writes formed";
+    // Nothing else is left behind: the rows that stay are the created ones not deleted.
+    total += created.load() - deleted.load();
+    EXPECT_EQ(r.value().total, total) << "round " << round;
+    EXPECT_GE(KillConnections(), 1);  // the pipeline's connection too, while idle
+  }
+}
+
+// A pipeline whose statements and results outgrow the socket's buffers: sending reads meanwhile,
+// so neither side blocks for good.
+TEST_F(PostgresDatabaseTest, BigPipelinesDoNotDeadlock) {
+  auto db = Open();
+  ASSERT_TRUE(db->Migrate(*users_).ok());
+  constexpr int kThreads = 16;
+  std::vector<Value> keys;
+  for (int t = 0; t < kThreads; ++t) {
+    auto c = db->Create(*users_, {{{kName, S("n")}}});
+    ASSERT_TRUE(c.ok());
+    keys.push_back(c.value()[0][kId]);
+  }
+  const std::string big(256 * 1024, 'x');  // each update sends it and gets it back twice
+  const uint64_t before = db->pipelined_batches();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 6; ++i) {
+        auto u = db->Update(*users_, keys[t], {{kNote, Value{big + std::to_string(i)}}}, {});
+        if (!u.ok() || !u.value()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(db->pipelined_batches(), before);
 }
 
 // Many callers share a pool of one connection: they wait for it, none fails.
