@@ -174,7 +174,12 @@ PostgresDatabase::PostgresDatabase(PostgresOptions options)
   }
 }
 
-PostgresDatabase::~PostgresDatabase() = default;
+PostgresDatabase::~PostgresDatabase() {
+  const auto stats = commits_->stats();
+  if (stats.jobs > 0)
+    spdlog::info("postgres writes: {} in {} commits (largest {}), {} pipelined", stats.jobs,
+                 stats.batches, stats.largest, pipelined_.load());
+}
 
 // A statement's rows by column index, read by libpqxx or by libpq (the pipeline's results).
 class PgRows {

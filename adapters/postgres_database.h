@@ -14,10 +14,14 @@
 // ISO 8601 UTC with milliseconds, `like` is case-sensitive and `ilike` not.
 //
 // Ordering: reads run in parallel on the pool. Writes are group-committed (group_commit.h): the
-// writes that arrive while a commit is in flight run together on one pooled connection in the
-// next transaction, each in its own savepoint (a failing one rolls back alone), with one commit;
-// listeners hear of the changes after it, in commit order. A write alone keeps its short form
-// (one insert or delete in autocommit: one round trip).
+// writes that arrive while a commit is in flight run together in the next transaction, with one
+// commit; listeners hear of the changes after it, in commit order. A create of one row, an update
+// and a delete are one statement each (an update: SqlBuilder::UpdateInOne), so a batch of them
+// leaves as one libpq pipeline — BEGIN, the statements, COMMIT: one round trip — on a connection
+// of its own (PgPipeline). If one fails, the batch runs again on a pooled connection with a
+// savepoint per write, without the failed one (which fails alone); so do batches with other
+// writes (a create of several rows). A write alone keeps its short form: its one statement in
+// autocommit, one round trip.
 // Thread-safety: all methods may be called from any thread.
 
 #include <atomic>

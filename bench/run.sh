@@ -315,19 +315,7 @@ children_cpu() {
   times >"$WORK/times"
   CHILDREN_CPU=$(tail -1 "$WORK/times" | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } print n }')
 }
-# The PostgreSQL server is no child of ours (pg_ctl daemonizes it): its CPU, in ticks = the
-# postmaster's and its live children's own time + what the postmaster reaped of exited backends.
-PG_PM=""
-pg_ticks() {
-  local p t=0 x
-  [[ -n $PG_PM ]] || { echo 0; return; }
-  for p in $PG_PM $(pgrep -P "$PG_PM" || true); do
-    x=$(sed -E 's/^.*\) //' "/proc/$p/stat" 2>/dev/null | awk -v pm=$([[ $p == "$PG_PM" ]] && echo 1 || echo 0) \
-      '{ s = $12 + $13; if (pm) s += $14 + $15; print s }') || continue
-    t=$((t + ${x:-0}))
-  done
-  echo "$t"
-}
+source "$ROOT/bench/pg_ticks.sh"  # pg_ticks: the server's CPU (PG_PM, set below)
 
 if has "$DATABASES" postgres; then
   [[ -x $PGCLUSTER ]] || { log "$PGCLUSTER not found"; exit 1; }

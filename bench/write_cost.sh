@@ -13,18 +13,29 @@
 # service in embedded mode, 10 000 rows pre-filled and 500 creates at 1 in flight (the p50 is
 # printed), then creates at 4 connections × 16 in flight for TPUT_S seconds (default 6) measured
 # from the process's counters. Needs build/bin/mqttspecd and build/bin/mqttspec_bench (BUILD=).
+# DB=postgres: a fresh database per variant on a private cluster (tests/pg/pgcluster.sh, with fsync
+# and synchronous_commit on unless PG_DURABLE=0), and one more column: the server's CPU per request.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 ROUNDS=${ROUNDS:-1}
 TPUT_S=${TPUT_S:-6}
 SYNC=${SYNC:-normal}
+DB=${DB:-sqlite}
+PG_DURABLE=${PG_DURABLE:-1}
 BENCH=$BUILD/bin/mqttspec_bench
 MOSQUITTO=${MOSQUITTO:-$(command -v mosquitto)}
 [[ $# -gt 0 ]] || set -- default
 WORK=$(mktemp -d /tmp/mqttspec-write-cost.XXXXXX)
 SPID=""
-trap '[[ -n $SPID ]] && kill "$SPID" 2>/dev/null; rm -rf "$WORK"' EXIT
+PGDIR=""
+trap '[[ -n $SPID ]] && kill "$SPID" 2>/dev/null; [[ -n $PGDIR ]] && "$ROOT/tests/pg/pgcluster.sh" stop "$PGDIR" >/dev/null; rm -rf "$WORK"' EXIT
+source "$ROOT/bench/pg_ticks.sh"
+if [[ $DB == postgres ]]; then
+  PGDIR=$WORK/pg
+  PG_ADMIN_URL=$(PGCLUSTER_DURABLE=$PG_DURABLE PGCLUSTER_OWNER_PID=$$ "$ROOT/tests/pg/pgcluster.sh" start "$PGDIR")
+  PG_PM=$(head -1 "$(cat "$PGDIR/pgdata")/data/postmaster.pid")
+fi
 
 counters() {  # PID → "wchar rchar cpu_ticks voluntary_switches"
   echo "$(awk '/^wchar/{w=$2} /^rchar/{r=$2} END{print w, r}' "/proc/$1/io")" \
@@ -32,8 +43,8 @@ counters() {  # PID → "wchar rchar cpu_ticks voluntary_switches"
     "$(cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt/{s += $2} END{print s}')"
 }
 
-printf '| round | variant | req/s, 4×16 | p50 µs, 1 in flight | KiB written / req | KiB read / req | CPU µs / req | switches / req |\n'
-printf '|---|---|---:|---:|---:|---:|---:|---:|\n'
+printf '| round | variant | req/s, 4×16 | p50 µs, 1 in flight | KiB written / req | KiB read / req | CPU µs / req | switches / req | PostgreSQL CPU µs / req |\n'
+printf '|---|---|---:|---:|---:|---:|---:|---:|---:|\n'
 for round in $(seq "$ROUNDS"); do
   for v in "$@"; do
     name=${v%%=*}
@@ -42,9 +53,15 @@ for round in $(seq "$ROUNDS"); do
     dir=$WORK/$round-$name
     mkdir -p "$dir"
     port=$("$BENCH" free-port)
+    database="database: {driver: sqlite, path: $dir/bench.db, synchronous: $SYNC}"
+    if [[ $DB == postgres ]]; then
+      db="r${round}_${name//[^a-z0-9]/_}"
+      psql "$PG_ADMIN_URL" -XqAtc "CREATE DATABASE \"$db\"" >/dev/null
+      database="database: {driver: postgres, url: \"${PG_ADMIN_URL%/*}/$db\"}"
+    fi
     cat >"$dir/mqttspec.yaml" <<EOF
 broker: {mode: embedded, host: 127.0.0.1, port: $port, mosquitto: $MOSQUITTO, data_dir: $dir/broker}
-database: {driver: sqlite, path: $dir/bench.db, synchronous: $SYNC}
+$database
 qos: {request: 1, response: 1, notification: 1}
 admin: {listen: ""}
 $extra
@@ -60,9 +77,11 @@ EOF
     timeout 120 "$BENCH" run "${common[@]}" --prefill 10000 --warmup 500 --samples 500 \
       --latency-s 2 --tput-requests 1 --tput-s 0.01 >"$dir/latency.log" 2>&1
     read -r w0 r0 t0 c0 < <(counters "$mpid")
+    p0=$(pg_ticks)
     timeout 120 "$BENCH" run "${common[@]}" --prefill 0 --warmup 100 --samples 100 --latency-s 0.1 \
       --tput-requests 1000000 --tput-s "$TPUT_S" >"$dir/tput.log" 2>&1
     read -r w1 r1 t1 c1 < <(counters "$mpid")
+    p1=$(pg_ticks)
     kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=""
     # requests the counters saw: the measured ones, the warm-up (1000) and the 1-in-flight part
     n=$(($(grep -o 'n=[0-9]*)$' "$dir/tput.log" | tr -dc 0-9) + 1000 + 200))
@@ -70,8 +89,10 @@ EOF
     p50=$(grep -o 'in flight: p50 *[0-9.]*' "$dir/latency.log" | head -1 | awk '{print $NF}')
     tck=$(getconf CLK_TCK)
     awk -v r="$round" -v v="$name" -v rps="$rps" -v p50="$p50" -v n="$n" -v w=$((w1 - w0)) \
-      -v rd=$((r1 - r0)) -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v tck="$tck" 'BEGIN {
-        printf "| %s | %s | %s | %s | %.1f | %.1f | %.0f | %.1f |\n", r, v, rps, p50,
-          w / n / 1024, rd / n / 1024, t / tck * 1e6 / n, c / n }'
+      -v rd=$((r1 - r0)) -v t=$((t1 - t0)) -v c=$((c1 - c0)) -v tck="$tck" -v pg=$((p1 - p0)) \
+      -v db="$DB" 'BEGIN {
+        printf "| %s | %s | %s | %s | %.1f | %.1f | %.0f | %.1f | %s |\n", r, v, rps, p50,
+          w / n / 1024, rd / n / 1024, t / tck * 1e6 / n, c / n,
+          db == "postgres" ? sprintf("%.0f", pg / tck * 1e6 / n) : "–" }'
   done
 done
