@@ -42,29 +42,32 @@ void PgPipeline::Reset() {
   prepared_.clear();
 }
 
-void PgPipeline::Note(const pg_result* r) {
+bool PgPipeline::Answered(const pg_result* r) {
   const auto status = PQresultStatus(r);
-  if (status != PGRES_FATAL_ERROR || PQstatus(conn_) == CONNECTION_OK) {
-    answered_ = true;
-    return;
-  }
+  if (status == PGRES_PIPELINE_ABORTED) return false;  // skipped after an error: did not run
+  if (status != PGRES_FATAL_ERROR) return true;
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  if (state && std::string_view(state).substr(0, 3) == "57P") terminated_ = true;  // its goodbye
+  if (state && std::string_view(state).substr(0, 3) == "57P") {  // its goodbye
+    terminated_ = true;
+    return false;
+  }
+  return PQstatus(conn_) == CONNECTION_OK;
 }
 
 void PgPipeline::Lost() {
-  // What the server still said: its goodbye (FATAL, class 57P: terminated, shutting down) as its
-  // first answer means it ran nothing of ours — it answers in order, and a session being
-  // terminated runs nothing further.
+  // What the server still said. It answers in order, and says goodbye (FATAL, class 57P:
+  // terminated, shutting down) before it closes a session, running nothing after it: a goodbye
+  // before the answer to the last statement means the last statement did not run.
   for (size_t i = 0; conn_ && i < 2 * sent_ + 4; ++i) {
     PgResult r(PQgetResult(conn_));
-    if (r) Note(r.get());
-    if (PQstatus(conn_) != CONNECTION_OK && !r) break;
+    if (r && Answered(r.get())) last_ran_ = true;  // perhaps the last one's: in doubt
+    if (!r && PQstatus(conn_) != CONNECTION_OK) break;
   }
   std::string why = conn_ ? PQerrorMessage(conn_) : "";
-  const bool ran_nothing = !answered_ && terminated_;
+  const bool last_did_not_run = terminated_ && !last_ran_;
   Reset();
-  if (ran_nothing) throw pqxx::broken_connection("the server closed the session: " + why);
+  if (last_did_not_run)
+    throw pqxx::broken_connection("the server ended the session before the pipeline ended: " + why);
   throw pqxx::in_doubt_error("connection lost during a pipeline: " + why);
 }
 
@@ -95,7 +98,9 @@ void PgPipeline::Connect() {
     if (conn_) return;
   }
   Reset();
-  conn_ = PQconnectdb(url_.c_str());
+  const char* keys[] = {"dbname", "fallback_application_name", nullptr};
+  const char* values[] = {url_.c_str(), "mqttspec-writer", nullptr};
+  conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string why = PQerrorMessage(conn_);
     Reset();
@@ -128,7 +133,7 @@ std::optional<PgPipeline::Failure> PgPipeline::Run(const std::vector<Statement>&
                                                    std::vector<PgResult>& results) {
   results.clear();
   results.resize(statements.size());
-  answered_ = terminated_ = false;
+  last_ran_ = terminated_ = false;
   sent_ = 0;
   Connect();
   if (prepared_.size() + statements.size() > kMaxPrepared && !prepared_.empty()) {
@@ -175,7 +180,7 @@ std::optional<PgPipeline::Failure> PgPipeline::Run(const std::vector<Statement>&
   for (const Sent& s : sent) {
     PgResult r(PQgetResult(conn_));
     if (!r) Lost();
-    Note(r.get());
+    if (Answered(r.get()) && !s.prepare && s.index + 1 == statements.size()) last_ran_ = true;
     switch (PQresultStatus(r.get())) {
       case PGRES_COMMAND_OK:
       case PGRES_TUPLES_OK:
@@ -186,7 +191,7 @@ std::optional<PgPipeline::Failure> PgPipeline::Run(const std::vector<Statement>&
         break;
       case PGRES_PIPELINE_ABORTED: break;  // after the failure: did not run
       default: {
-        if (PQstatus(conn_) != CONNECTION_OK) Lost();
+        if (terminated_ || PQstatus(conn_) != CONNECTION_OK) Lost();
         const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
         if (!failure) failure = Failure{s.index, state ? state : "", PQresultErrorMessage(r.get())};
       }

@@ -8,11 +8,12 @@
 // Errors: an SQL error stops the pipeline at its statement — the server skips the rest up to the
 // Sync (a COMMIT among them does not run) and Run rolls back the open transaction — and Run
 // returns the statement's index with the error. A connection that cannot be made throws
-// pqxx::broken_connection (nothing ran); so does one the server closed (saying so: FATAL, class
-// 57P) before it answered any statement of the pipeline — it answers in order, and a session
-// being terminated runs nothing further. Any other loss once the pipeline left throws
-// pqxx::in_doubt_error (a COMMIT in it may or may not have happened). A connection the server
-// closed while idle is noticed before sending and made again.
+// pqxx::broken_connection (nothing ran); so does a session the server ended (saying so: FATAL,
+// class 57P) before it answered the last statement — it answers in order and runs nothing after
+// its goodbye, so the last statement (a COMMIT) did not run. Any other loss once the pipeline
+// left throws pqxx::in_doubt_error (a COMMIT in it may or may not have happened). A connection
+// the server closed while idle is noticed before sending and made again. The session's
+// application_name is mqttspec-writer.
 // Sending never deadlocks on a big pipeline: the socket is non-blocking, and while the statements
 // are flushed the results already arriving are read into libpq's buffer.
 // Thread-safety: one thread at a time (the group commit's leader).
@@ -71,9 +72,11 @@ class PgPipeline {
   void Connect();              // throws pqxx::broken_connection
   void Reset();                // closes the connection
   // The connection failed during Run: reads what the server still said, Resets, throws
-  // pqxx::broken_connection if the server ran nothing of the pipeline, else in_doubt_error.
+  // pqxx::broken_connection if the last statement did not run, else in_doubt_error.
   [[noreturn]] void Lost();
-  void Note(const pg_result* r);  // a result of this pipeline: an answer, or the goodbye
+  // Whether a result of this pipeline answers a statement (not the connection's end; a goodbye
+  // sets terminated_).
+  bool Answered(const pg_result* r);
   void Flush();                // sends what libpq buffered, reading meanwhile
   void Exec(const char* sql);  // outside the pipeline; throws pqxx::broken_connection
 
@@ -84,7 +87,7 @@ class PgPipeline {
   std::unordered_map<std::string, std::string> prepared_;  // SQL → statement name
   uint64_t next_ = 0;
   size_t sent_ = 0;                             // this pipeline's messages so far
-  bool answered_ = false, terminated_ = false;  // by this pipeline's results (Note)
+  bool last_ran_ = false, terminated_ = false;  // by this pipeline's results (Answered)
 };
 
 }  // namespace mqttspec::adapters

@@ -535,7 +535,7 @@ Result<std::optional<size_t>> PostgresDatabase::RunPipelined(const std::vector<W
   } catch (const pqxx::in_doubt_error&) {
     return MakeError(ErrorCode::kUnavailable,
                      "database unavailable; the write may or may not have happened");
-  } catch (const pqxx::broken_connection& e) {  // nothing ran: libpqxx's connections try it
+  } catch (const pqxx::broken_connection& e) {  // nothing committed: a pooled connection tries
     spdlog::debug("postgres pipeline: {}", e.what());
     ran_nothing = true;
     return MakeError(ErrorCode::kUnavailable, "database unavailable");

@@ -118,8 +118,9 @@ class PostgresDatabase : public Database, public Introspector {
   // BEGIN, the jobs' statements and COMMIT in one round trip (PgPipeline). Nothing if it
   // committed; else the index of the job that failed (its status says why; nothing committed);
   // an error of the batch's own (its BEGIN or COMMIT, a lost connection) is returned. A
-  // connection that could not be made, or was closed before anything ran, sets `ran_nothing`:
-  // the batch then runs on a pooled connection (which retries once), as without a pipeline.
+  // connection that could not be made, or a session the server ended before the COMMIT ran, sets
+  // `ran_nothing` (nothing committed): the batch then runs on a pooled connection (which retries
+  // once), as without a pipeline.
   Result<std::optional<size_t>> RunPipelined(const std::vector<WriteJob*>& batch,
                                              bool& ran_nothing);
   // Its steps, on the batch's connection (`ran`: the jobs run so far, kept if one throws):

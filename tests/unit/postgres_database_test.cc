@@ -567,6 +567,74 @@ TEST_F(PostgresDatabaseTest, BatchedWritesLeaveAsOnePipelineAndFailAlone) {
   }
 }
 
+// The server ends the writer's session while a pipelined batch waits for a lock (a restart, an
+// administrator): it says so before the COMMIT ran, so nothing of the batch committed — the batch
+// runs again on a pooled connection and every write succeeds once, none answered "may or may not
+// have happened".
+TEST_F(PostgresDatabaseTest, ABatchWhoseSessionEndsBeforeItsCommitRunsAgain) {
+  auto db = Open();
+  ASSERT_TRUE(db->Migrate(*users_).ok());
+  auto x = db->Create(*users_, {{{kName, S("x")}}});
+  auto y = db->Create(*users_, {{{kName, S("y")}}});
+  ASSERT_TRUE(x.ok() && y.ok());
+  const Value kx = x.value()[0][kId], ky = y.value()[0][kId];
+  const std::string table = "\"public\".\"users\"";
+  auto lock = [&](pqxx::connection& c, const Value& key) {
+    auto tx = std::make_unique<pqxx::work>(c);
+    tx->exec("SELECT 1 FROM " + table + " WHERE id = " + std::to_string(std::get<int64_t>(key)) +
+             " FOR UPDATE");
+    return tx;
+  };
+  // Backends of `application` waiting for a lock (any application: "").
+  auto waiting = [&](const std::string& application) {
+    Table t = Sql("SELECT pid FROM pg_stat_activity WHERE datname = '" + scratch_->name() +
+                  "' AND wait_event_type = 'Lock'" +
+                  (application.empty() ? "" : " AND application_name = '" + application + "'"));
+    return t.empty() ? std::string() : t[0][0];
+  };
+  auto await = [&](const std::string& application) {
+    for (int i = 0; i < 500; ++i) {
+      if (auto pid = waiting(application); !pid.empty()) return pid;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return std::string();
+  };
+  pqxx::connection cy(scratch_->url()), cx(scratch_->url());
+  auto hold_y = lock(cy, ky);
+  auto hold_x = lock(cx, kx);
+  // A lone write waits for y (in autocommit, on a pooled connection) while the batch forms.
+  auto first = std::async(std::launch::async, [&] {
+    return db->Update(*users_, ky, {{kAge, I(1)}}, {});
+  });
+  ASSERT_FALSE(await("").empty()) << "the lone write never waited for its lock";
+  auto update = std::async(std::launch::async, [&] {
+    return db->Update(*users_, kx, {{kAge, I(2)}}, {});
+  });
+  auto create = std::async(std::launch::async, [&] {
+    return db->Create(*users_, {{{kName, S("z")}}});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both queue behind it
+  hold_y->commit();
+  // The batch (update of x, create of z) leaves as one pipeline and waits for x.
+  const std::string writer = await("mqttspec-writer");
+  ASSERT_FALSE(writer.empty()) << "the batch never waited in the pipeline";
+  Sql("SELECT pg_terminate_backend(" + writer + ")");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  hold_x->commit();
+  auto f = first.get();
+  auto u = update.get();
+  auto c = create.get();
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_TRUE(u.value());
+  EXPECT_EQ((*u.value())[kAge], I(2));
+  EXPECT_EQ(Sql("SELECT count(*) FROM " + table + " WHERE name = 'z'"), (Table{{"1"}}));
+  EXPECT_EQ(
+      Sql("SELECT age FROM " + table + " WHERE id = " + std::to_string(std::get<int64_t>(kx))),
+      (Table{{"2"}}));
+}
+
 // A pipeline whose statements and results outgrow the socket's buffers: sending reads meanwhile,
 // so neither side blocks for good.
 TEST_F(PostgresDatabaseTest, BigPipelinesDoNotDeadlock) {
