@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <pqxx/except>
 #include <string_view>
+#include <unordered_set>
 
 namespace mqttspec::adapters {
 
@@ -136,9 +137,16 @@ std::optional<PgPipeline::Failure> PgPipeline::Run(const std::vector<Statement>&
   last_ran_ = terminated_ = false;
   sent_ = 0;
   Connect();
-  if (prepared_.size() + statements.size() > kMaxPrepared && !prepared_.empty()) {
-    Exec("DEALLOCATE ALL");  // filters make many shapes: keep the cache bounded
+  // Filters make many shapes: the cache stays bounded. (Counted in shapes, not statements: a
+  // batch of 1000 writes has a handful.)
+  std::unordered_set<std::string_view> fresh;
+  for (const Statement& st : statements) {
+    if (!prepared_.contains(st.sql)) fresh.insert(st.sql);
+  }
+  if (prepared_.size() + fresh.size() > kMaxPrepared && !prepared_.empty()) {
+    Exec("DEALLOCATE ALL");
     prepared_.clear();
+    ++deallocations_;
   }
   if (!PQenterPipelineMode(conn_)) Lost();
 

@@ -67,6 +67,9 @@ class PgPipeline {
   // statements that did not run) and returns the failure, if one failed.
   std::optional<Failure> Run(const std::vector<Statement>& statements,
                              std::vector<PgResult>& results);
+  // How often the cache of prepared statements was emptied (more shapes than kMaxPrepared).
+  uint64_t deallocations() const { return deallocations_; }
+  static constexpr size_t kMaxPrepared = 256;
 
  private:
   void Connect();              // throws pqxx::broken_connection
@@ -80,12 +83,12 @@ class PgPipeline {
   void Flush();                // sends what libpq buffered, reading meanwhile
   void Exec(const char* sql);  // outside the pipeline; throws pqxx::broken_connection
 
-  static constexpr size_t kMaxPrepared = 256;
   std::string url_;
   int query_timeout_ms_;
   pg_conn* conn_ = nullptr;
   std::unordered_map<std::string, std::string> prepared_;  // SQL → statement name
   uint64_t next_ = 0;
+  uint64_t deallocations_ = 0;
   size_t sent_ = 0;                             // this pipeline's messages so far
   bool last_ran_ = false, terminated_ = false;  // by this pipeline's results (Answered)
 };

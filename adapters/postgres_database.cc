@@ -177,8 +177,8 @@ PostgresDatabase::PostgresDatabase(PostgresOptions options)
 PostgresDatabase::~PostgresDatabase() {
   const auto stats = commits_->stats();
   if (stats.jobs > 0)
-    spdlog::info("postgres writes: {} in {} commits (largest {}), {} pipelined", stats.jobs,
-                 stats.batches, stats.largest, pipelined_.load());
+    spdlog::debug("postgres writes: {} in {} commits (largest {}), {} pipelined", stats.jobs,
+                  stats.batches, stats.largest, pipelined_.load());
 }
 
 // A statement's rows by column index, read by libpqxx or by libpq (the pipeline's results).
