@@ -59,7 +59,7 @@ void PgPipeline::Lost() {
   // What the server still said. It answers in order, and says goodbye (FATAL, class 57P:
   // terminated, shutting down) before it closes a session, running nothing after it: a goodbye
   // before the answer to the last statement means the last statement did not run.
-  for (size_t i = 0; conn_ && i < 2 * sent_ + 4; ++i) {
+  for (size_t i = 0; conn_ && i < 2 * sent_.size() + 4; ++i) {
     PgResult r(PQgetResult(conn_));
     if (r && Answered(r.get())) last_ran_ = true;  // perhaps the last one's: in doubt
     if (!r && PQstatus(conn_) != CONNECTION_OK) break;
@@ -130,36 +130,10 @@ void PgPipeline::Flush() {
   }
 }
 
-std::optional<PgPipeline::Failure> PgPipeline::Run(const std::vector<Statement>& statements,
-                                                   std::vector<PgResult>& results) {
-  results.clear();
-  results.resize(statements.size());
-  last_ran_ = terminated_ = false;
-  sent_ = 0;
-  Connect();
-  // Filters make many shapes: the cache stays bounded. (Counted in shapes, not statements: a
-  // batch of 1000 writes has a handful.)
-  std::unordered_set<std::string_view> fresh;
-  for (const Statement& st : statements) {
-    if (!prepared_.contains(st.sql)) fresh.insert(st.sql);
-  }
-  if (prepared_.size() + fresh.size() > kMaxPrepared && !prepared_.empty()) {
-    Exec("DEALLOCATE ALL");
-    prepared_.clear();
-    ++deallocations_;
-  }
-  if (!PQenterPipelineMode(conn_)) Lost();
-
-  // What was sent, in order: a prepare (of `sql` as `name`) or statement i.
-  struct Sent {
-    bool prepare;
-    size_t index;
-    const std::string* sql;
-    std::string name;
-  };
-  std::vector<Sent> sent;
-  sent.reserve(statements.size() + 1);
-  std::unordered_map<std::string, std::string> preparing;  // in this pipeline
+void PgPipeline::Send(const std::vector<Statement>& statements) {
+  sent_.clear();
+  sent_.reserve(statements.size() + 1);
+  std::unordered_map<std::string_view, std::string> preparing;  // in this pipeline
   for (size_t i = 0; i < statements.size(); ++i) {
     const Statement& st = statements[i];
     std::string name;
@@ -170,22 +144,23 @@ std::optional<PgPipeline::Failure> PgPipeline::Run(const std::vector<Statement>&
     } else {
       name = fmt::format("p{}", next_++);
       if (!PQsendPrepare(conn_, name.c_str(), st.sql.c_str(), 0, nullptr)) Lost();
-      sent.push_back(Sent{true, i, &st.sql, name});
-      ++sent_;
+      sent_.push_back(Sent{true, i, name});
       preparing.emplace(st.sql, name);
     }
     PgParams params(st.params);
     if (!PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(params.pointers().size()),
                              params.pointers().data(), nullptr, nullptr, 0))
       Lost();
-    sent.push_back(Sent{false, i, nullptr, {}});
-    ++sent_;
+    sent_.push_back(Sent{false, i, {}});
   }
   if (!PQpipelineSync(conn_)) Lost();
   Flush();
+}
 
+std::optional<PgPipeline::Failure> PgPipeline::Receive(const std::vector<Statement>& statements,
+                                                       std::vector<PgResult>& results) {
   std::optional<Failure> failure;
-  for (const Sent& s : sent) {
+  for (const Sent& s : sent_) {
     PgResult r(PQgetResult(conn_));
     if (!r) Lost();
     if (Answered(r.get()) && !s.prepare && s.index + 1 == statements.size()) last_ran_ = true;
@@ -193,7 +168,7 @@ std::optional<PgPipeline::Failure> PgPipeline::Run(const std::vector<Statement>&
       case PGRES_COMMAND_OK:
       case PGRES_TUPLES_OK:
         if (s.prepare)
-          prepared_.emplace(*s.sql, s.name);
+          prepared_.emplace(statements[s.index].sql, s.name);
         else
           results[s.index] = std::move(r);
         break;
@@ -207,6 +182,30 @@ std::optional<PgPipeline::Failure> PgPipeline::Run(const std::vector<Statement>&
     PgResult end(PQgetResult(conn_));  // each statement's results end with a null
     if (end) Lost();
   }
+  return failure;
+}
+
+std::optional<PgPipeline::Failure> PgPipeline::Run(const std::vector<Statement>& statements,
+                                                   std::vector<PgResult>& results) {
+  results.clear();
+  results.resize(statements.size());
+  last_ran_ = terminated_ = false;
+  sent_.clear();
+  Connect();
+  // Filters make many shapes: the cache stays bounded. (Counted in shapes, not statements: a
+  // batch of 1000 writes has a handful.)
+  std::unordered_set<std::string_view> fresh;
+  for (const Statement& st : statements) {
+    if (!prepared_.contains(st.sql)) fresh.insert(st.sql);
+  }
+  if (prepared_.size() + fresh.size() > kMaxPrepared && !prepared_.empty()) {
+    Exec("DEALLOCATE ALL");
+    prepared_.clear();
+    ++deallocations_;
+  }
+  if (!PQenterPipelineMode(conn_)) Lost();
+  Send(statements);
+  std::optional<Failure> failure = Receive(statements, results);
   PgResult sync(PQgetResult(conn_));
   if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) Lost();
   if (!PQexitPipelineMode(conn_)) Lost();

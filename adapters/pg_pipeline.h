@@ -82,6 +82,11 @@ class PgPipeline {
   bool Answered(const pg_result* r);
   void Flush();                // sends what libpq buffered, reading meanwhile
   void Exec(const char* sql);  // outside the pipeline; throws pqxx::broken_connection
+  // Run's steps: every statement (and the prepare of each new one) and the Sync, flushed; then
+  // each statement's result into `results`, the first failure returned.
+  void Send(const std::vector<Statement>& statements);
+  std::optional<Failure> Receive(const std::vector<Statement>& statements,
+                                 std::vector<PgResult>& results);
 
   std::string url_;
   int query_timeout_ms_;
@@ -89,7 +94,14 @@ class PgPipeline {
   std::unordered_map<std::string, std::string> prepared_;  // SQL → statement name
   uint64_t next_ = 0;
   uint64_t deallocations_ = 0;
-  size_t sent_ = 0;                             // this pipeline's messages so far
+  // What this pipeline sent so far, in order: a prepare of statement `index` (as `name`), or
+  // statement `index` itself.
+  struct Sent {
+    bool prepare;
+    size_t index;
+    std::string name;
+  };
+  std::vector<Sent> sent_;
   bool last_ran_ = false, terminated_ = false;  // by this pipeline's results (Answered)
 };
 

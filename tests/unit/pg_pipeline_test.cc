@@ -18,19 +18,17 @@
 namespace mqttspec::adapters {
 namespace {
 
-class PostgresPipelineTest : public ::testing::Test {
+class PostgresPipelineTest : public pgtest::ScratchDatabaseTest {
  protected:
   void SetUp() override {
-    NEED_POSTGRES(cfg_);
-    scratch_ = std::make_unique<pgtest::ScratchDatabase>(cfg_.admin_url);
-    std::string error;
-    ASSERT_TRUE(scratch_->Create(&error)) << error;
+    pgtest::ScratchDatabaseTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     scratch_->Exec("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)");
     pipeline_ = std::make_unique<PgPipeline>(scratch_->url(), 5000);
   }
   void TearDown() override {
     pipeline_.reset();
-    scratch_.reset();
+    pgtest::ScratchDatabaseTest::TearDown();
   }
   static Statement Insert(int64_t id, std::string v) {
     return Statement{"INSERT INTO t (id, v) VALUES ($1, $2) RETURNING id, v",
@@ -40,8 +38,6 @@ class PostgresPipelineTest : public ::testing::Test {
     return PQgetvalue(r.get(), row, col);
   }
 
-  pgtest::PgConfig cfg_;
-  std::unique_ptr<pgtest::ScratchDatabase> scratch_;
   std::unique_ptr<PgPipeline> pipeline_;
 };
 

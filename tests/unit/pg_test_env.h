@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -58,3 +59,23 @@ class ScratchDatabase {
       GTEST_SKIP() << cfg.problem;                      \
     }                                                   \
   } while (0)
+
+namespace mqttspec::adapters::pgtest {
+
+// A test with a scratch database of its own on the tests' server (skipped without one). A
+// fixture that adds to SetUp calls this one first and returns if it skipped or failed.
+class ScratchDatabaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NEED_POSTGRES(cfg_);
+    scratch_ = std::make_unique<ScratchDatabase>(cfg_.admin_url);
+    std::string error;
+    ASSERT_TRUE(scratch_->Create(&error)) << error;
+  }
+  void TearDown() override { scratch_.reset(); }
+
+  PgConfig cfg_;
+  std::unique_ptr<ScratchDatabase> scratch_;
+};
+
+}  // namespace mqttspec::adapters::pgtest

@@ -42,13 +42,11 @@ class Recorder : public ChangeListener {
   std::vector<int64_t> seqs_;
 };
 
-class PostgresClusterTest : public ::testing::Test {
+class PostgresClusterTest : public pgtest::ScratchDatabaseTest {
  protected:
   void SetUp() override {
-    NEED_POSTGRES(cfg_);
-    scratch_ = std::make_unique<pgtest::ScratchDatabase>(cfg_.admin_url);
-    std::string error;
-    ASSERT_TRUE(scratch_->Create(&error)) << error;
+    pgtest::ScratchDatabaseTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     users_ = Users();
   }
 
@@ -69,8 +67,6 @@ class PostgresClusterTest : public ::testing::Test {
     return page.ok() ? page.value().changes : std::vector<LoggedChange>{};
   }
 
-  pgtest::PgConfig cfg_;
-  std::unique_ptr<pgtest::ScratchDatabase> scratch_;
   registry::ModelPtr users_;
 };
 

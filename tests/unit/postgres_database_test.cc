@@ -110,13 +110,11 @@ template <typename T>
   return ::testing::AssertionSuccess();
 }
 
-class PostgresDatabaseTest : public ::testing::Test {
+class PostgresDatabaseTest : public pgtest::ScratchDatabaseTest {
  protected:
   void SetUp() override {
-    NEED_POSTGRES(cfg_);
-    scratch_ = std::make_unique<pgtest::ScratchDatabase>(cfg_.admin_url);
-    std::string error;
-    ASSERT_TRUE(scratch_->Create(&error)) << error;
+    pgtest::ScratchDatabaseTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     db_ = Open();
     users_ = Users();
     ASSERT_NE(users_, nullptr);
@@ -124,7 +122,7 @@ class PostgresDatabaseTest : public ::testing::Test {
 
   void TearDown() override {
     db_.reset();
-    scratch_.reset();
+    pgtest::ScratchDatabaseTest::TearDown();
   }
 
   std::unique_ptr<PostgresDatabase> Open(int pool_size = 2, int timeout_ms = 5000) {
@@ -161,8 +159,6 @@ class PostgresDatabaseTest : public ::testing::Test {
     return t.empty() ? -1 : std::stoi(t[0][0]);
   }
 
-  pgtest::PgConfig cfg_;
-  std::unique_ptr<pgtest::ScratchDatabase> scratch_;
   std::unique_ptr<PostgresDatabase> db_;
   ModelPtr users_;
 };
