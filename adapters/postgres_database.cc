@@ -497,8 +497,7 @@ size_t PostgresDatabase::RunBatch(const std::vector<WriteJob*>& batch,
 
 bool PostgresDatabase::Pipelined(const std::vector<WriteJob*>& batch) {
   // A lone job in autocommit is one round trip already.
-  if (!pipeline_ || (batch.size() == 1 && batch.front()->single_statement && !shares_log()))
-    return false;
+  if (batch.size() == 1 && batch.front()->single_statement && !shares_log()) return false;
   for (WriteJob* job : batch) {
     if (!static_cast<PgJob*>(job)->statement) return false;
   }

@@ -108,7 +108,8 @@ class PostgresDatabase : public Database, public Introspector {
   template <typename T, typename F>
   Result<T> WithConnection(F&& work);
   Status RunPendingMigrations(PostgresConnection& conn);
-  // GroupCommit's runner: the batch's jobs on one pooled connection, in one transaction, first
+  // GroupCommit's runner: the batch as one pipeline where it can (Pipelined); else, or again
+  // after a job failed in it, the batch's jobs on one pooled connection in one transaction, first
   // without savepoints, again with one per job if a job failed (SavepointPolicy; alone: no
   // savepoint, one statement in autocommit); then the listener.
   size_t RunBatch(const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline);
