@@ -5,8 +5,9 @@
 //
 //   sdk_check crud      --uri U --id ID             CRUD, meta, errors, callbacks, timeouts, Stop
 //   sdk_check stream    --uri U --id ID --n N       a writer and a subscriber; exact stream
-//   sdk_check mirror    --uri U --id ID --n N [--slow-ms S] [--stall-ms T]
-//                                                   a slow Mirror that overflows (and resyncs)
+//   sdk_check mirror    --uri U --id ID --n N [--slow-ms S] [--stall-ms T] [--trim]
+//                                                   a slow Mirror that overflows (and resyncs
+//                                                   when --trim lets the log's trim run)
 //   sdk_check flood     --uri U --id ID --n N --policy block|fail|drop
 //   sdk_check backoff   --uri U --id ID             no broker: back-off bounds, Stop mid-reconnect
 #include <mqttspec/client.h>
@@ -55,6 +56,7 @@ struct Args {
   int n = 1000;
   int slow_ms = 0;
   int stall_ms = 0;  // mirror: the first change's callback takes this long
+  bool trim = false;  // mirror: after the writes, wait for the log's trim (while the stall lasts)
   std::string Get(int argc, char** argv, int& i) { return i + 1 < argc ? argv[++i] : ""; }
 };
 
@@ -341,6 +343,14 @@ int MirrorScenario(const Args& a) {
     }
     CHECK(r.ok || r.error.code == "not_found", Code(r));
   }
+  if (a.trim) {
+    // The change log is trimmed at most once a second, by a write: writes that all went by
+    // within a second of the last trim are all still in the log. One more write (outside the
+    // view) after a second trims it to changes.max_rows while the callback still stalls.
+    std::this_thread::sleep_for(1100ms);
+    auto r = writer.Create("users", User("x" + tag)).get();
+    CHECK(r.ok, Code(r));
+  }
   // The truth, read directly, then wait for the view to match it.
   mqttspec::ReadOptions ro;
   ro.filters = {{"name", "like", tag + "%"}, {"status", "eq", "active"}};
@@ -495,6 +505,8 @@ int main(int argc, char** argv) {
       a.slow_ms = std::atoi(a.Get(argc, argv, i).c_str());
     else if (k == "--stall-ms")
       a.stall_ms = std::atoi(a.Get(argc, argv, i).c_str());
+    else if (k == "--trim")
+      a.trim = true;
     else if (k == "--prefix")
       a.prefix = a.Get(argc, argv, i);
   }
