@@ -61,9 +61,11 @@ struct GroupCommitOptions {
   size_t max_rows = 1000;
   std::chrono::microseconds max_time{10000};
   // A queued job lets its client's next request start (OrderFixed), so one client's writes share
-  // commits too. Worth it where a commit waits for a disk or a network (SQLite synchronous=full,
-  // PostgreSQL); where commits are fast (synchronous=normal) handing the client to another
-  // thread costs more than it saves (measured in bench/RESULTS.md §Writes), so it is off there.
+  // commits too. Both adapters pipeline: where a commit waits for a disk or a network (SQLite
+  // synchronous=full, PostgreSQL) and — since a job's thread sleeps once, not twice — where
+  // commits are fast too (synchronous=normal: bigger batches write a third of the WAL bytes per
+  // write; bench/RESULTS.md §Writes, 2026-12-04 evening). false: a job holds its client until
+  // it committed.
   bool pipeline = true;
 };
 

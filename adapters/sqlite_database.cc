@@ -49,11 +49,7 @@ SqliteDatabase::SqliteDatabase(const SqliteOptions& options)
     : options_(options),
       trimmer_(sql_, options.changes),
       commits_(std::make_unique<GroupCommit>(
-          [&] {
-            GroupCommitOptions o = options.group_commit;
-            o.pipeline = options.synchronous_full;  // a commit waits for an fsync
-            return o;
-          }(),
+          options.group_commit,
           [this](const std::vector<WriteJob*>& batch, GroupCommit::Deadline deadline) {
             return RunBatch(batch, deadline);
           })) {}

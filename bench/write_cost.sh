@@ -13,6 +13,8 @@
 # service in embedded mode, 10 000 rows pre-filled and 500 creates at 1 in flight (the p50 is
 # printed), then creates at 4 connections × 16 in flight for TPUT_S seconds (default 6) measured
 # from the process's counters. Needs build/bin/mqttspecd and build/bin/mqttspec_bench (BUILD=).
+# PERF_DIR=dir: a perf profile (-g) of the broker process during the measured part, one file per
+# round and variant (perf report -i dir/1-default.data).
 # DB=postgres: a fresh database per variant on a private cluster (tests/pg/pgcluster.sh, with fsync
 # and synchronous_commit on unless PG_DURABLE=0), and one more column: the server's CPU per request.
 set -euo pipefail
@@ -78,10 +80,18 @@ EOF
       --latency-s 2 --tput-requests 1 --tput-s 0.01 >"$dir/latency.log" 2>&1
     read -r w0 r0 t0 c0 < <(counters "$mpid")
     p0=$(pg_ticks)
+    perf_pid=""
+    if [[ -n ${PERF_DIR:-} ]]; then  # a profile of the broker process during the measured part
+      mkdir -p "$PERF_DIR"
+      perf record -q -g -p "$mpid" -o "$PERF_DIR/$round-$name.data" -- sleep "$TPUT_S" \
+        >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
     timeout 120 "$BENCH" run "${common[@]}" --prefill 0 --warmup 100 --samples 100 --latency-s 0.1 \
       --tput-requests 1000000 --tput-s "$TPUT_S" >"$dir/tput.log" 2>&1
     read -r w1 r1 t1 c1 < <(counters "$mpid")
     p1=$(pg_ticks)
+    [[ -n $perf_pid ]] && wait "$perf_pid"
     kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=""
     # requests the counters saw: the measured ones, the warm-up (1000) and the 1-in-flight part
     n=$(($(grep -o 'n=[0-9]*)$' "$dir/tput.log" | tr -dc 0-9) + 1000 + 200))
