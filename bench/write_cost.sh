@@ -13,8 +13,8 @@
 # service in embedded mode, 10 000 rows pre-filled and 500 creates at 1 in flight (the p50 is
 # printed), then creates at 4 connections × 16 in flight for TPUT_S seconds (default 6) measured
 # from the process's counters. Needs build/bin/mqttspecd and build/bin/mqttspec_bench (BUILD=).
-# PERF_DIR=dir: a perf profile (-g) of the broker process during the measured part, one file per
-# round and variant (perf report -i dir/1-default.data).
+# PERF_DIR=dir: a perf profile (-g -a) during the measured part, one file per round and variant,
+# beside the broker's pid (perf report -i dir/1-default.data --pid $(cat dir/1-default.pid)).
 # DB=postgres: a fresh database per variant on a private cluster (tests/pg/pgcluster.sh, with fsync
 # and synchronous_commit on unless PG_DURABLE=0), and one more column: the server's CPU per request.
 set -euo pipefail
@@ -82,9 +82,11 @@ EOF
     p0=$(pg_ticks)
     perf_pid=""
     if [[ -n ${PERF_DIR:-} ]]; then  # a profile of the broker process during the measured part
+      # system-wide: `perf record -p` misses the threads the process starts after it attached
+      # (the executor starts workers on demand); perf report --pid picks the broker out
       mkdir -p "$PERF_DIR"
-      perf record -q -g -p "$mpid" -o "$PERF_DIR/$round-$name.data" -- sleep "$TPUT_S" \
-        >/dev/null 2>&1 &
+      echo "$mpid" >"$PERF_DIR/$round-$name.pid"
+      perf record -q -g -a -o "$PERF_DIR/$round-$name.data" -- sleep "$TPUT_S" >/dev/null 2>&1 &
       perf_pid=$!
     fi
     timeout 120 "$BENCH" run "${common[@]}" --prefill 0 --warmup 100 --samples 100 --latency-s 0.1 \
