@@ -965,7 +965,8 @@ class ExternalBrokerRestart(FaultTestCase):
         self.assertEqual(missing[:10], [], f"{len(missing)} requests never answered "
                                            f"(of {len(down_ids)} published while down)")
         self.assertLess(first - t_up, self.RECONNECT_BOUND_S)
-        errors = [m for a in answers_snapshot.values() for _, m in a if m.get("success") is not True]
+        errors = [m for a in answers_snapshot.values() for _, m in a
+                  if m.get("success") is not True]
         self.assertEqual(errors[:5], [], f"{len(errors)} error answers\n" + svc.log_tail())
         self.assertEqual(svc.server.pid, pid)
         self.assertTrue(svc.alive())
