@@ -12,6 +12,15 @@ GroupCommit::GroupCommit(GroupCommitOptions options, Runner runner)
   options_.max_rows = std::max<size_t>(1, options_.max_rows);
 }
 
+GroupCommit::~GroupCommit() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  commit_cv_.notify_one();
+  if (committer_.joinable()) committer_.join();
+}
+
 GroupCommit::Stats GroupCommit::stats() const {
   std::lock_guard lock(mu_);
   return stats_;
@@ -47,6 +56,28 @@ Status GroupCommit::Submit(WriteJob& job) {
   return job.status;
 }
 
+void GroupCommit::SubmitAsync(WriteJob* job) {
+  std::unique_lock lock(mu_);
+  // Suspending lets the client's next request start: its write must queue behind this one, so
+  // both happen under mu_ (the executor's lock is taken inside ours, never the other way round).
+  Resumer resume = Suspend();
+  if (!resume) {  // nothing to go on with meanwhile: wait
+    lock.unlock();
+    (void)Submit(*job);  // its outcome is in job->status
+    Continuation done = std::move(job->on_done);
+    done();
+    return;
+  }
+  job->done_ = false;
+  job->waiter_ = nullptr;
+  job->resume_ = std::move(resume);
+  queue_.push_back(job);
+  if (leading_) return;  // the batch in flight hands the queue on
+  // None in flight: lead one now. (The job may be gone afterwards: its continuation owns it.)
+  BlockingRegion leading;
+  LeadOne(lock);
+}
+
 bool GroupCommit::Done(const WriteJob& job) const {
   std::lock_guard lock(mu_);
   return job.done_;
@@ -60,37 +91,64 @@ void GroupCommit::Wait(WriteJob& job) {
       job.waiter_->wait(lock);
       continue;
     }
-    leading_ = true;
-    std::vector<WriteJob*> batch;
-    size_t rows = 0;
-    while (!queue_.empty() &&
-           (batch.empty() || rows + queue_.front()->rows <= options_.max_rows)) {
-      rows += queue_.front()->rows;
-      batch.push_back(queue_.front());
-      queue_.pop_front();
+    LeadOne(lock);
+  }
+}
+
+void GroupCommit::LeadOne(std::unique_lock<std::mutex>& lock) {
+  leading_ = true;
+  std::vector<WriteJob*> batch;
+  size_t rows = 0;
+  while (!queue_.empty() && (batch.empty() || rows + queue_.front()->rows <= options_.max_rows)) {
+    rows += queue_.front()->rows;
+    batch.push_back(queue_.front());
+    queue_.pop_front();
+  }
+  lock.unlock();
+  size_t ran = 0;
+  try {
+    ran = runner_(batch, std::chrono::steady_clock::now() + options_.max_time);
+  } catch (const std::exception& e) {  // the runner maps what it knows; this is a bug
+    for (WriteJob* j : batch) j->status = MakeError(ErrorCode::kInternal, e.what());
+    ran = batch.size();
+  }
+  ran = std::clamp<size_t>(ran, 1, batch.size());
+  lock.lock();
+  for (size_t i = batch.size(); i > ran; --i) queue_.push_front(batch[i - 1]);
+  ++stats_.batches;
+  stats_.jobs += ran;
+  stats_.largest = std::max<uint64_t>(stats_.largest, ran);
+  leading_ = false;
+  // Wake only whom it concerns (a notify_all woke every waiting writer for each batch): the
+  // blocked jobs that ran, and the next leader. The asynchronous ones are resumed below.
+  std::vector<std::pair<Resumer, Continuation>> resumed;
+  for (size_t i = 0; i < ran; ++i) {
+    WriteJob* j = batch[i];
+    j->done_ = true;
+    if (j->resume_) {
+      resumed.emplace_back(std::move(j->resume_), std::move(j->on_done));
+    } else {
+      j->waiter_->notify_one();  // the job may be gone once its thread runs: not touched after
     }
-    lock.unlock();
-    size_t ran = 0;
-    try {
-      ran = runner_(batch, std::chrono::steady_clock::now() + options_.max_time);
-    } catch (const std::exception& e) {  // the runner maps what it knows; this is a bug
-      for (WriteJob* j : batch) j->status = MakeError(ErrorCode::kInternal, e.what());
-      ran = batch.size();
-    }
-    ran = std::clamp<size_t>(ran, 1, batch.size());
-    lock.lock();
-    for (size_t i = 0; i < ran; ++i) batch[i]->done_ = true;
-    for (size_t i = batch.size(); i > ran; --i) queue_.push_front(batch[i - 1]);
-    ++stats_.batches;
-    stats_.jobs += ran;
-    stats_.largest = std::max<uint64_t>(stats_.largest, ran);
-    leading_ = false;
-    // Wake only whom it concerns (a notify_all woke every waiting writer for each batch): the
-    // jobs that ran, and the first queued one, which leads the next batch.
-    for (size_t i = 0; i < ran; ++i) {
-      if (batch[i] != &job) batch[i]->waiter_->notify_one();
-    }
-    if (!queue_.empty() && queue_.front() != &job) queue_.front()->waiter_->notify_one();
+  }
+  // The committer leads the next batch. (The first job's thread, if it has one, may not be
+  // waiting yet — it may await its turn first — and the jobs behind it would wait for it.)
+  if (!queue_.empty()) {
+    if (!committer_.joinable()) committer_ = std::thread([this] { Committer(); });
+    commit_cv_.notify_one();
+  }
+  if (resumed.empty()) return;
+  lock.unlock();
+  for (auto& [resume, done] : resumed) resume(std::move(done));  // in commit order
+  lock.lock();
+}
+
+void GroupCommit::Committer() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    commit_cv_.wait(lock, [&] { return !leading_ && (stopping_ || !queue_.empty()); });
+    if (queue_.empty()) return;  // stopping, and nothing left
+    LeadOne(lock);
   }
 }
 

@@ -1,34 +1,41 @@
 #pragma once
 // GroupCommit: one transaction, and so one fsync, for every write that arrives while the previous
-// commit is in flight. A writer Submit()s a WriteJob and waits. The first waiting thread that finds
-// no batch running leads: it takes the queued jobs in arrival order (up to max_rows rows), hands
-// them to the adapter's Runner — one transaction, each job in its own savepoint so a failing job
-// rolls back alone, one commit, then the listener hears of the committed changes in order — and
-// wakes their threads. Jobs that arrived meanwhile form the next batch, led by one of them. A lone
-// write pays one commit, as before; under load a commit is shared by many writes.
+// commit is in flight. A writer Submit()s a WriteJob and waits, or SubmitAsync()s it and goes on.
+// A writer that finds no batch running leads one itself: it takes the queued jobs in arrival
+// order (up to max_rows rows), hands them to the adapter's Runner — one transaction, each job in
+// its own savepoint so a failing job rolls back alone, one commit, then the listener hears of the
+// committed changes in order — and wakes their threads (SubmitAsync: resumes their tasks). Jobs
+// that arrived meanwhile form the next batch, led by the committer thread (started on first need),
+// which leads batches while jobs queue. A lone write pays one commit and no hand-over, as before;
+// under load a commit is shared by many writes.
 //
 // Bounds: a batch holds at most max_rows rows (a bigger job runs alone), and takes no further job
-// once it has run for max_time — the rest go back to the front of the queue. A job's thread waits
-// for at most the batch in flight and its own.
-// Waiting is a BlockingRegion (common/blocking.h): the executor runs other clients' requests
-// meanwhile, which is what fills the next batch. Once queued, the job's place in the commit
-// order is fixed (OrderFixed, if options.pipeline: the client's next request may start and queue
-// its write behind it); the caller awaits its turn (AwaitTurn) and its commit before it goes on —
-// pipelined, the turn first (see Submit).
-// A waiting thread sleeps on its own condition variable: the leader wakes the jobs it ran and the
-// next leader, nobody else.
-// Thread-safety: Submit from any thread; the Runner runs on one thread at a time.
+// once it has run for max_time — the rest go back to the front of the queue. A job waits for at
+// most the batch in flight and its own.
+// Submit's waiting is a BlockingRegion (common/blocking.h): the executor runs other clients'
+// requests meanwhile, which is what fills the next batch. Once queued, the job's place in the
+// commit order is fixed (OrderFixed, if options.pipeline: the client's next request may start and
+// queue its write behind it); the caller awaits its turn (AwaitTurn) and its commit before it
+// goes on — pipelined, the turn first (see Submit). A waiting thread sleeps on its own condition
+// variable: the leader wakes the jobs it ran, nobody else.
+// SubmitAsync: no thread waits for the job. The calling task suspends (common/blocking.h Suspend:
+// its thread goes on to other requests, the client's next request may start) and the job's
+// on_done runs as the task's continuation, on its client's turn, once the batch committed.
+// Thread-safety: Submit and SubmitAsync from any thread; the Runner runs on one thread at a time.
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "adapters/database.h"
+#include "common/blocking.h"
 #include "common/error.h"
 
 namespace mqttspec::adapters {
@@ -51,10 +58,21 @@ struct WriteJob {
     changes.clear();
   }
 
+  // SubmitAsync's: runs once the job's batch is done (status set), as the continuation of the
+  // task that submitted it. It may own the job (the job is not touched after it is taken).
+  Continuation on_done;
+
  private:
   friend class GroupCommit;
   bool done_ = false;                     // guarded by GroupCommit::mu_
   std::condition_variable* waiter_ = nullptr;  // its thread's, woken when done or to lead
+  Resumer resume_;                             // SubmitAsync's: queues on_done when done
+};
+
+// A job with what its statements produce (`value`, read once it committed).
+template <typename R, typename Base = WriteJob>
+struct JobOf : Base {
+  R value{};
 };
 
 struct GroupCommitOptions {
@@ -78,9 +96,29 @@ class GroupCommit {
   using Runner = std::function<size_t(const std::vector<WriteJob*>& batch, Deadline deadline)>;
 
   GroupCommit(GroupCommitOptions options, Runner runner);
+  ~GroupCommit();  // runs what is queued, then stops the committer thread
 
   // Blocks until the job has run and its batch committed (or failed); returns job.status.
   Status Submit(WriteJob& job);
+
+  // Runs the job as Submit does, then its on_done — as the continuation of the calling task, which
+  // suspends (common/blocking.h); where it cannot, Submit blocks and on_done runs before this
+  // returns. The caller must not touch the job after the call.
+  void SubmitAsync(WriteJob* job);
+
+  // SubmitAsync of `job`, whose outcome — its value, or its error — goes to `done`.
+  template <typename R, typename Job>
+  void SubmitAsync(std::shared_ptr<Job> job, std::function<void(Result<R>)> done) {
+    WriteJob* raw = job.get();
+    raw->on_done = [job = std::move(job), done = std::move(done)]() mutable {
+      if (job->status.ok()) {
+        done(std::move(job->value));
+      } else {
+        done(job->status.error());
+      }
+    };
+    SubmitAsync(raw);
+  }
 
   struct Stats {
     uint64_t batches = 0, jobs = 0, largest = 0;
@@ -91,6 +129,11 @@ class GroupCommit {
  private:
   void Wait(WriteJob& job);  // until the job's batch is done, leading batches as needed
   bool Done(const WriteJob& job) const;
+  // Runs one batch from the front of the queue (mu_ held by `lock`, released meanwhile), wakes
+  // its blocked jobs, resumes its asynchronous ones (outside mu_) and, if jobs are left, wakes
+  // the committer to lead the next batch.
+  void LeadOne(std::unique_lock<std::mutex>& lock);
+  void Committer();  // the committer thread: leads while jobs queue
 
   GroupCommitOptions options_;
   Runner runner_;
@@ -99,6 +142,9 @@ class GroupCommit {
   std::deque<WriteJob*> queue_;
   bool leading_ = false;  // a thread runs a batch
   Stats stats_;
+  std::condition_variable commit_cv_;  // the committer's
+  bool stopping_ = false;
+  std::thread committer_;  // started on first need
 };
 
 // Whether a batch runs its jobs without savepoints first. A savepoint costs each job two more

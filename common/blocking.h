@@ -16,9 +16,21 @@
 // - ReleaseTurn(): a request that let its client's next one start (OrderFixed) and then awaited
 //   its turn gives the strand up again while it waits for something else (its commit); it awaits
 //   its turn again before it goes on.
+// - Suspend(): the running request goes on later, as a continuation, instead of blocking its
+//   thread (a write queued for its group commit): it returns a Resumer, and the request ends for
+//   its thread when it returns — the client's next request may start (as after OrderFixed). The
+//   Resumer, called exactly once from any thread, runs the continuation on the pool at the
+//   request's turn (every earlier request of the client finished); the request finishes when the
+//   continuation returns. An empty Resumer: the thread cannot suspend (no pool, or a task that is
+//   not pipelined) — the caller blocks instead.
 // Thread-safety: the observer is per thread; its callbacks run on the calling thread.
 
+#include <functional>
+
 namespace mqttspec {
+
+using Continuation = std::function<void()>;
+using Resumer = std::function<void(Continuation)>;
 
 class BlockingObserver {
  public:
@@ -28,6 +40,7 @@ class BlockingObserver {
   virtual void OnOrderFixed() {}
   virtual void AwaitTurn() {}
   virtual void ReleaseTurn() {}
+  virtual Resumer Suspend() { return {}; }
 };
 
 // The calling thread's observer (nullptr: none).
@@ -61,6 +74,11 @@ inline void AwaitTurn() {
 
 inline void ReleaseTurn() {
   if (auto* o = ThreadBlockingObserver()) o->ReleaseTurn();
+}
+
+inline Resumer Suspend() {
+  if (auto* o = ThreadBlockingObserver()) return o->Suspend();
+  return {};
 }
 
 }  // namespace mqttspec

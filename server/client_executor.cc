@@ -42,7 +42,7 @@ void ClientExecutor::Blocking::OnBlock() {
   std::lock_guard lock(e.mu_);
   --e.running_;
   ++e.waiting_;
-  if (!e.ready_.empty()) e.WakeOrStart();  // another client's request may run meanwhile
+  if (e.HasWork()) e.WakeOrStart();  // another client's request may run meanwhile
 }
 
 void ClientExecutor::Blocking::OnUnblock() {
@@ -53,25 +53,58 @@ void ClientExecutor::Blocking::OnUnblock() {
 
 void ClientExecutor::Blocking::OnOrderFixed() {
   Current* c = current_;
-  if (!c || !c->pipelined || !c->taken) return;
+  if (!c || !c->pipelined || !c->taken || c->suspended) return;
   std::lock_guard lock(executor.mu_);
   executor.Detach(*c);
 }
 
 void ClientExecutor::Blocking::AwaitTurn() {
   Current* c = current_;
-  if (!c) return;
+  if (!c || c->suspended) return;  // suspended: its continuation runs at its turn
   std::unique_lock lock(executor.mu_);
   executor.Turn(lock, *c);
 }
 
 void ClientExecutor::Blocking::ReleaseTurn() {
   Current* c = current_;
-  if (!c) return;
+  if (!c || c->suspended) return;
   std::lock_guard lock(executor.mu_);
   if (c->taken || !c->active) return;  // holds the client's place (not detached): keeps it
   c->active = c->strand->active = false;
-  Wake(*c->strand);
+  executor.Wake(*c->strand);
+}
+
+Resumer ClientExecutor::Blocking::Suspend() {
+  Current* c = current_;
+  if (!c || !c->pipelined || c->suspended) return {};
+  ClientExecutor& e = executor;
+  {
+    std::lock_guard lock(e.mu_);
+    if (c->taken) {
+      e.Detach(*c);  // the client's next task may start
+    } else if (c->active) {
+      c->active = c->strand->active = false;
+      e.Wake(*c->strand);
+    }
+    c->suspended = true;
+  }
+  return [&e, client = c->client, ticket = c->ticket](Continuation k) {
+    e.Resume(client, ticket, std::move(k));
+  };
+}
+
+void ClientExecutor::Resume(const std::string& client, uint64_t ticket, Task task) {
+  std::lock_guard lock(mu_);
+  Strand& s = strands_.find(client)->second;  // kept: the suspended task has not finished
+  s.resumptions.emplace(ticket, std::move(task));
+  if (s.finished == ticket && !s.active) QueueResume(s);
+}
+
+void ClientExecutor::QueueResume(Strand& s) {
+  if (s.resume_queued) return;
+  s.resume_queued = true;
+  resumable_.push_back(*s.name);
+  WakeOrStart();
 }
 
 std::condition_variable& ClientExecutor::ThreadWaiter() {
@@ -83,6 +116,8 @@ void ClientExecutor::Wake(Strand& s) {
   if (s.active) return;
   if (auto it = s.turn_waiters.find(s.finished); it != s.turn_waiters.end()) {
     it->second->notify_one();  // the next task in order goes first
+  } else if (s.resumptions.count(s.finished)) {
+    QueueResume(s);  // so does a suspended one's continuation
   } else if (s.start_waiter) {
     s.start_waiter->notify_one();
   }
@@ -93,7 +128,7 @@ void ClientExecutor::Idle(std::unique_lock<std::mutex>& lock, std::condition_var
   if (until()) return;
   --running_;
   ++waiting_;
-  if (!ready_.empty()) WakeOrStart();
+  if (HasWork()) WakeOrStart();
   cv.wait(lock, until);
   --waiting_;
   ++running_;
@@ -151,7 +186,9 @@ void ClientExecutor::Finish(std::unique_lock<std::mutex>& lock, Current& c, bool
 
 void ClientExecutor::Post(const std::string& client, Task task, bool pipelined) {
   std::lock_guard lock(mu_);
-  Strand& s = strands_[client];
+  auto [it, created] = strands_.try_emplace(client);
+  Strand& s = it->second;
+  s.name = &it->first;
   s.tasks.push_back(Entry{std::move(task), pipelined});
   ++pending_;
   if (s.taken || s.tasks.size() > 1) return;  // its place is held, or it is queued already
@@ -164,7 +201,9 @@ bool ClientExecutor::TryRunHere(const std::string& client, Task& task) {
   {
     std::lock_guard lock(mu_);
     if (stopping_ || strands_.count(client)) return false;
-    Strand& s = strands_[client];
+    auto it = strands_.try_emplace(client).first;
+    Strand& s = it->second;
+    s.name = &it->first;
     c = Start(client, s, /*pipelined=*/false);
     c.active = s.active = true;
     ++pending_;
@@ -175,42 +214,65 @@ bool ClientExecutor::TryRunHere(const std::string& client, Task& task) {
   return true;
 }
 
+bool ClientExecutor::Next(std::unique_lock<std::mutex>& lock, Current& c, Task& task) {
+  if (!resumable_.empty()) {  // continuations first: they finish what has begun
+    std::string client = std::move(resumable_.front());
+    resumable_.pop_front();
+    Strand& s = strands_.find(client)->second;  // kept while a continuation is due
+    s.resume_queued = false;
+    auto it = s.resumptions.find(s.finished);
+    if (s.active || it == s.resumptions.end()) return false;  // Wake queues it at its turn
+    task = std::move(it->second);
+    s.resumptions.erase(it);
+    c = Current{std::move(client), &s, s.finished, /*pipelined=*/true, /*taken=*/false,
+                /*active=*/true};
+    s.active = true;
+    return true;
+  }
+  std::string client = std::move(ready_.front());
+  ready_.pop_front();
+  Strand& s = strands_.find(client)->second;
+  Entry entry = std::move(s.tasks.front());
+  s.tasks.pop_front();
+  task = std::move(entry.task);
+  c = Start(client, s, entry.pipelined);
+  if (entry.pipelined) {  // may start while earlier ones wait for their commits
+    std::condition_variable& cv = ThreadWaiter();
+    s.start_waiter = &cv;
+    Idle(lock, cv, [&] { return !s.active; });
+    s.start_waiter = nullptr;
+    c.active = s.active = true;
+  } else {
+    Turn(lock, c);
+  }
+  return true;
+}
+
 void ClientExecutor::Work() {
   ThreadBlockingObserver() = &blocking_;
   std::unique_lock lock(mu_);
   for (;;) {
-    ready_cv_.wait(lock, [&] {
-      return (stopping_ && ready_.empty()) || (!ready_.empty() && running_ < limit_);
-    });
-    if (ready_.empty()) return;  // stopping and nothing left
+    ready_cv_.wait(lock,
+                   [&] { return (stopping_ && !HasWork()) || (HasWork() && running_ < limit_); });
+    if (!HasWork()) return;  // stopping and nothing left
     ++running_;
-    std::string client = std::move(ready_.front());
-    ready_.pop_front();
-    Strand& s = strands_.find(client)->second;
-    Entry entry = std::move(s.tasks.front());
-    s.tasks.pop_front();
-    Current c = Start(client, s, entry.pipelined);
-    if (entry.pipelined) {  // may start while earlier ones wait for their commits
-      std::condition_variable& cv = ThreadWaiter();
-      s.start_waiter = &cv;
-      Idle(lock, cv, [&] { return !s.active; });
-      s.start_waiter = nullptr;
-      c.active = s.active = true;
-    } else {
-      Turn(lock, c);
+    Current c;
+    Task task;
+    if (Next(lock, c, task)) {
+      current_ = &c;
+      lock.unlock();
+      task();
+      task = nullptr;
+      lock.lock();
+      current_ = nullptr;
+      // A suspended task ends here for this thread; its continuation finishes it.
+      if (!c.suspended) Finish(lock, c, /*takes_next=*/true);
     }
-    current_ = &c;
-    lock.unlock();
-    entry.task();
-    entry.task = nullptr;
-    lock.lock();
-    Finish(lock, c, /*takes_next=*/true);
-    current_ = nullptr;
     --running_;
     // This thread takes the next ready client itself (the wait below returns at once): wake
     // another only for a second one. Waking one for the first cost two context switches per
     // request whenever the woken thread found nothing left (bench/RESULTS.md §Writes).
-    if (ready_.size() > 1) ready_cv_.notify_one();
+    if (ready_.size() + resumable_.size() > 1) ready_cv_.notify_one();
   }
 }
 

@@ -14,7 +14,13 @@
 // the strand; AwaitTurn() waits until every earlier task of the client has finished and takes the
 // strand back. Every task finishes in order (the executor awaits its turn at the end), so answers
 // leave in order. Other tasks (connect, disconnect) run only once every earlier task finished.
-// Thread-safety: Post, TryRunHere, Drain and stats may be called from any thread.
+//
+// A pipelined task may also Suspend() (common/blocking.h: its write waits for a group commit):
+// it ends for its thread when it returns, without finishing — the thread goes on to other work
+// instead of sleeping — and its client's next task may start. The Resumer it got queues the
+// continuation; a worker runs it at the task's turn (every earlier task of the client finished
+// and none runs code), and the task finishes when the continuation returns.
+// Thread-safety: Post, TryRunHere, Drain, stats and a Resumer may be called from any thread.
 
 #include <condition_variable>
 #include <cstdint>
@@ -60,6 +66,7 @@ class ClientExecutor {
     bool pipelined = false;
   };
   struct Strand {
+    const std::string* name = nullptr;  // its key in strands_
     std::deque<Entry> tasks;
     bool taken = false;  // a started task holds the client's place: no next task may start
     bool active = false;      // a task runs code now (taken, or a detached one after its commit)
@@ -70,6 +77,9 @@ class ClientExecutor {
     // waiting to start (at most one: it holds the client's place).
     std::unordered_map<uint64_t, std::condition_variable*> turn_waiters;
     std::condition_variable* start_waiter = nullptr;
+    // Continuations of suspended tasks, by ticket: one runs when its ticket's turn comes.
+    std::unordered_map<uint64_t, Task> resumptions;
+    bool resume_queued = false;  // in resumable_
   };
   // The task a worker thread runs (thread-local; the Blocking observer acts on it).
   struct Current {
@@ -79,10 +89,18 @@ class ClientExecutor {
     bool pipelined;
     bool taken;   // holds the client's place
     bool active;  // may run code
+    bool suspended = false;  // ends with its thread's run; a continuation finishes it
   };
 
   void Work();
+  bool HasWork() const { return !ready_.empty() || !resumable_.empty(); }  // mu_ held
   void WakeOrStart();  // a task is ready: wake an idle thread, or start one (mu_ held)
+  // The next continuation or task to run (mu_ held): false if the entry taken was stale (a
+  // continuation whose turn has not come: it is queued again when it does).
+  bool Next(std::unique_lock<std::mutex>& lock, Current& c, Task& task);
+  // A suspended task's continuation (its Resumer): queued, and run at its turn.
+  void Resume(const std::string& client, uint64_t ticket, Task task);
+  void QueueResume(Strand& s);  // its turn has come: a worker runs it (mu_ held)
   // Starts the strand's next task on this thread (mu_ held): ticket, place, Current.
   Current Start(const std::string& client, Strand& s, bool pipelined);
   void Detach(Current& c);                            // mu_ held: the next task may start
@@ -93,8 +111,9 @@ class ClientExecutor {
   // Waits on `cv` until `until` holds, not counted as running meanwhile.
   void Idle(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
             const std::function<bool()>& until);
-  // The strand was given up or a task finished: wake the waiter that may go on now (mu_ held).
-  static void Wake(Strand& s);
+  // The strand was given up or a task finished: wake the waiter that may go on now, or queue the
+  // continuation whose turn it is (mu_ held).
+  void Wake(Strand& s);
   static std::condition_variable& ThreadWaiter();  // the calling thread's
 
   struct Blocking : BlockingObserver {  // installed on every worker thread
@@ -104,6 +123,7 @@ class ClientExecutor {
     void OnOrderFixed() override;
     void AwaitTurn() override;
     void ReleaseTurn() override;
+    Resumer Suspend() override;
     ClientExecutor& executor;
   };
   Blocking blocking_;
@@ -113,6 +133,7 @@ class ClientExecutor {
   std::condition_variable ready_cv_, idle_cv_;
   std::unordered_map<std::string, Strand> strands_;
   std::deque<std::string> ready_;  // clients whose next task may start, with no worker
+  std::deque<std::string> resumable_;  // clients with a continuation whose turn has come
   size_t pending_ = 0;
   size_t limit_ = 1;        // tasks running at once, waiting ones not counted
   size_t max_threads_ = 1;  // limit_ + kMaxWaitingThreads

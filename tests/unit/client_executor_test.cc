@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -214,6 +216,83 @@ TEST(ClientExecutor, SlowClientDoesNotBlockOthers) {
   EXPECT_EQ(fast_done, 100);
   release = true;
   ex.Drain();
+}
+
+// A suspended task frees its thread (one thread here) and lets its client's next tasks start;
+// continuations run at their tasks' turns whatever order they are resumed in, a later read
+// awaits them, and Drain waits for them.
+TEST(ClientExecutor, SuspendedTasksFinishThroughTheirContinuationsInOrder) {
+  ClientExecutor ex(1);
+  std::mutex mu;
+  std::vector<std::string> log;
+  std::map<int, Resumer> resumers;
+  auto note = [&](const std::string& what) {
+    std::lock_guard lock(mu);
+    log.push_back(what);
+  };
+  for (int i = 1; i <= 2; ++i) {
+    ex.Post(
+        "a",
+        [&, i] {
+          Resumer r = Suspend();
+          ASSERT_TRUE(r);
+          AwaitTurn();  // suspended: no-op (its continuation runs at its turn)
+          std::lock_guard lock(mu);
+          log.push_back(std::to_string(i) + " suspended");
+          resumers[i] = std::move(r);
+        },
+        /*pipelined=*/true);
+  }
+  ex.Post(
+      "a",
+      [&] {
+        note("3 read");
+        AwaitTurn();
+        note("3 after");
+      },
+      /*pipelined=*/true);
+  ex.Post("a", [&] { note("4 disconnect"); });  // not pipelined: after all of them
+  auto logged = [&](const std::string& what) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mu);
+        if (std::find(log.begin(), log.end(), what) != log.end()) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  };
+  ASSERT_TRUE(logged("3 read"));
+  Resumer r1, r2;
+  {
+    std::lock_guard lock(mu);
+    r1 = std::move(resumers[1]);
+    r2 = std::move(resumers[2]);
+  }
+  r2([&] { note("2 done"); });  // resumed first, runs second
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(std::count(log.begin(), log.end(), "2 done"), 0) << "ran before task 1 finished";
+  }
+  std::thread other([&] { r1([&] { note("1 done"); }); });  // from any thread
+  other.join();
+  ex.Drain();
+  EXPECT_EQ(log, (std::vector<std::string>{"1 suspended", "2 suspended", "3 read", "1 done",
+                                           "2 done", "3 after", "4 disconnect"}));
+}
+
+// Only a pipelined task on the pool may suspend; elsewhere the caller blocks instead.
+TEST(ClientExecutor, OnlyPipelinedTasksSuspend) {
+  EXPECT_FALSE(Suspend());  // no pool
+  ClientExecutor ex(1);
+  std::atomic<int> empty{0};
+  ex.Post("a", [&] { empty += !Suspend(); });  // not pipelined
+  ClientExecutor::Task here = [&] { empty += !Suspend(); };
+  ASSERT_TRUE(ex.TryRunHere("b", here));
+  ex.Drain();
+  EXPECT_EQ(empty.load(), 2);
 }
 
 }  // namespace

@@ -8,13 +8,17 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/blocking.h"
+#include "server/client_executor.h"
 
 namespace mqttspec::adapters {
 namespace {
@@ -228,6 +232,89 @@ TEST(GroupCommit, AWriteCommittedWhileItAwaitedItsTurnDoesNotWaitAgain) {
   EXPECT_EQ(observer.calls, "FT");
   EXPECT_EQ(gc.stats().batches, 1u);
   EXPECT_EQ(gc.stats().jobs, 2u);
+}
+
+// SubmitAsync from the executor's pipelined tasks (server/client_executor.h): no thread waits
+// for a write. While the first batch is held, every other client's writes queue; the committer
+// leads them in batches; each write's continuation runs once, after its commit, in its client's
+// order — and the executor's two threads were never all blocked.
+TEST(GroupCommit, AsyncWritesResumeTheirTasksInOrderAfterTheirCommit) {
+  constexpr int kClients = 4, kWrites = 25;
+  std::mutex mu;
+  std::vector<int> committed;                 // job ids in commit order
+  std::map<int, std::vector<int>> continued;  // per client, job ids in continuation order
+  std::atomic<bool> hold{true};
+  std::atomic<int> batches_entered{0};
+  GroupCommit gc(GroupCommitOptions{1000, 1s, true},
+                 [&](const std::vector<WriteJob*>& batch, GroupCommit::Deadline) {
+                   if (batches_entered++ == 0) {
+                     auto deadline = std::chrono::steady_clock::now() + 5s;
+                     while (hold && std::chrono::steady_clock::now() < deadline)
+                       std::this_thread::sleep_for(1ms);
+                   }
+                   for (WriteJob* job : batch) {
+                     std::vector<Change> changes;
+                     job->status = job->run(changes);
+                   }
+                   return batch.size();
+                 });
+  {
+    server::ClientExecutor ex(2);
+    for (int i = 0; i < kWrites; ++i) {
+      for (int c = 0; c < kClients; ++c) {
+        const int id = c * 1000 + i;
+        ex.Post(
+            "client" + std::to_string(c),
+            [&, id, c] {
+              auto job = std::make_shared<JobOf<int>>();
+              job->run = [&, id, raw = job.get()](std::vector<Change>&) {
+                std::lock_guard lock(mu);
+                committed.push_back(id);
+                raw->value = id;
+                return OkStatus();
+              };
+              gc.SubmitAsync<int>(std::move(job), [&, c](Result<int> r) {
+                ASSERT_TRUE(r.ok());
+                std::lock_guard lock(mu);
+                continued[c].push_back(r.value());
+              });
+            },
+            /*pipelined=*/true);
+      }
+    }
+    // Every write but the held batch's queues: nobody blocks on a commit.
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (gc.queued() < size_t{kClients * kWrites - 1} &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(gc.queued(), size_t{kClients * kWrites - 1});
+    hold = false;
+    ex.Drain();
+  }
+  ASSERT_EQ(committed.size(), size_t{kClients * kWrites});
+  for (int c = 0; c < kClients; ++c) {
+    std::vector<int> want;
+    for (int i = 0; i < kWrites; ++i) want.push_back(c * 1000 + i);
+    std::vector<int> in_commit_order;
+    for (int id : committed)
+      if (id / 1000 == c) in_commit_order.push_back(id);
+    EXPECT_EQ(in_commit_order, want) << "client " << c;
+    EXPECT_EQ(continued[c], want) << "client " << c;
+  }
+  EXPECT_LE(gc.stats().batches, 3u) << "the queued writes share the committer's batches";
+}
+
+// A failing async write's error reaches its continuation; without a pool to suspend on,
+// SubmitAsync blocks and the continuation has run when it returns.
+TEST(GroupCommit, AsyncWithoutAPoolCompletesBeforeItReturns) {
+  GroupCommit gc(GroupCommitOptions{1000, 1s, true}, RunAll());
+  auto bad = std::make_shared<JobOf<int>>();
+  bad->run = [](std::vector<Change>&) -> Status { return MakeError(ErrorCode::kConflict, "dup"); };
+  std::optional<Result<int>> got;
+  gc.SubmitAsync<int>(std::move(bad), [&](Result<int> r) { got = std::move(r); });
+  ASSERT_TRUE(got.has_value());
+  ASSERT_FALSE(got->ok());
+  EXPECT_EQ(got->error().code, ErrorCode::kConflict);
 }
 
 }  // namespace
