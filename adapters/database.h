@@ -6,6 +6,7 @@
 // Errors: conflict (unique/key violation), invalid_value (constraint), timeout, unavailable,
 // internal. Messages never contain SQL.
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -174,31 +175,39 @@ class Database {
     return MakeError(ErrorCode::kInvalidOperation, "the change log is off");
   }
 
-  // Inserts all records in one transaction; returns each row as stored (all fields).
-  // `tag` (may be null): the write is recorded with it (WriteTag).
-  virtual Result<std::vector<Row>> Create(const registry::Model& model,
-                                          const std::vector<Record>& records,
-                                          const WriteTag* tag) = 0;
-  Result<std::vector<Row>> Create(const registry::Model& model,
-                                  const std::vector<Record>& records) {
-    return Create(model, records, nullptr);
+  // The writes. Each hands its outcome to `done`: before it returns — or, with `suspend`, where
+  // the calling task can suspend (common/blocking.h) while the write waits for its group commit,
+  // later, as that task's continuation on another thread; the arguments must then stay alive
+  // until `done` has run. `tag` (may be null): the write is recorded with it (WriteTag).
+  using RowsDone = std::function<void(Result<std::vector<Row>>)>;
+  using RowDone = std::function<void(Result<std::optional<Row>>)>;
+
+  // Inserts all records in one transaction; each row as stored (all fields).
+  virtual void Create(const registry::Model& model, const std::vector<Record>& records,
+                      const WriteTag* tag, RowsDone done, bool suspend) = 0;
+  Result<std::vector<Row>> Create(const registry::Model& model, const std::vector<Record>& records,
+                                  const WriteTag* tag = nullptr) {
+    return Blocking<std::vector<Row>>(
+        [&](RowsDone done) { Create(model, records, tag, std::move(done), false); });
   }
 
   // Sets `changes` on the row with `key` matching `scope`; the updated row or nullopt.
-  virtual Result<std::optional<Row>> Update(const registry::Model& model, const Value& key,
-                                            const Record& changes, const FilterList& scope,
-                                            const WriteTag* tag) = 0;
+  virtual void Update(const registry::Model& model, const Value& key, const Record& changes,
+                      const FilterList& scope, const WriteTag* tag, RowDone done, bool suspend) = 0;
   Result<std::optional<Row>> Update(const registry::Model& model, const Value& key,
-                                    const Record& changes, const FilterList& scope) {
-    return Update(model, key, changes, scope, nullptr);
+                                    const Record& changes, const FilterList& scope,
+                                    const WriteTag* tag = nullptr) {
+    return Blocking<std::optional<Row>>(
+        [&](RowDone done) { Update(model, key, changes, scope, tag, std::move(done), false); });
   }
 
   // Deletes the row with `key` matching `scope`; the deleted row or nullopt.
-  virtual Result<std::optional<Row>> Delete(const registry::Model& model, const Value& key,
-                                            const FilterList& scope, const WriteTag* tag) = 0;
+  virtual void Delete(const registry::Model& model, const Value& key, const FilterList& scope,
+                      const WriteTag* tag, RowDone done, bool suspend) = 0;
   Result<std::optional<Row>> Delete(const registry::Model& model, const Value& key,
-                                    const FilterList& scope) {
-    return Delete(model, key, scope, nullptr);
+                                    const FilterList& scope, const WriteTag* tag = nullptr) {
+    return Blocking<std::optional<Row>>(
+        [&](RowDone done) { Delete(model, key, scope, tag, std::move(done), false); });
   }
 
   // The unexpired record of the write tagged (client_id, request_id), or nullopt (WriteTag).
@@ -211,6 +220,15 @@ class Database {
   // (server/recorded_keys.h). Errors: unavailable, internal.
   virtual Result<std::vector<RecordKey>> ListWrites(int64_t now_ms, const std::string& after_client,
                                                     const std::string& after_id, size_t limit) = 0;
+
+ private:
+  // The outcome of a write started without `suspend` (its `done` has run when it returns).
+  template <typename R, typename Start>
+  static Result<R> Blocking(Start&& start) {
+    std::optional<Result<R>> out;
+    start([&out](Result<R> r) { out.emplace(std::move(r)); });
+    return std::move(*out);
+  }
 };
 
 }  // namespace mqttspec::adapters

@@ -106,9 +106,10 @@ class GroupCommit {
   // returns. The caller must not touch the job after the call.
   void SubmitAsync(WriteJob* job);
 
-  // SubmitAsync of `job`, whose outcome — its value, or its error — goes to `done`.
+  // Runs `job` — SubmitAsync if `suspend`, else Submit — and hands its outcome, its value or its
+  // error, to `done`.
   template <typename R, typename Job>
-  void SubmitAsync(std::shared_ptr<Job> job, std::function<void(Result<R>)> done) {
+  void Submit(std::shared_ptr<Job> job, std::function<void(Result<R>)> done, bool suspend) {
     WriteJob* raw = job.get();
     raw->on_done = [job = std::move(job), done = std::move(done)]() mutable {
       if (job->status.ok()) {
@@ -117,7 +118,10 @@ class GroupCommit {
         done(job->status.error());
       }
     };
-    SubmitAsync(raw);
+    if (suspend) return SubmitAsync(raw);
+    (void)Submit(*raw);
+    Continuation finish = std::move(raw->on_done);  // owns the job now
+    finish();
   }
 
   struct Stats {

@@ -713,38 +713,44 @@ Result<std::vector<RecordKey>> PostgresDatabase::ListWrites(int64_t now_ms,
       });
 }
 
-Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
-                                                  const std::vector<Record>& records,
-                                                  const WriteTag* tag) {
-  const auto all = All(m);
+void PostgresDatabase::Create(const Model& m, const std::vector<Record>& records,
+                              const WriteTag* tag, RowsDone done, bool suspend) {
   bool explicit_key = false;
   for (const Record& r : records) {
     for (const auto& a : r) explicit_key |= a.field == static_cast<int>(m.primary_index());
   }
   const bool catch_up = explicit_key && m.primary().auto_increment;
-  std::vector<Row> out;
-  PgJob job;
-  job.rows = records.size();
+  auto job = std::make_shared<JobOf<std::vector<Row>, PgJob>>();
+  job->rows = records.size();
   if (records.size() == 1 && !catch_up) {
     // One statement: alone it runs in autocommit (one round trip instead of BEGIN / INSERT /
     // COMMIT), batched it can leave in a pipeline. Its change-log row and a tag's record ride in
     // the insert's statement (Annotate).
-    job.tag = tag;
-    job.statement = [&](int64_t now) {
+    job->tag = tag;
+    job->statement = [this, &m, &records, tag](int64_t now) {
       return Annotate(sql_.Insert(m, records.front()), m, Change::Kind::kCreate, tag, now);
     };
-    job.finish = [&](const PgRows& r, std::vector<Change>& changes) {
+    job->finish = [this, &m, &out = job->value](const PgRows& r, std::vector<Change>& changes) {
+      const auto all = All(m);
       out = Rows(r, m, all);  // INSERT … RETURNING: one row
       if (out.empty()) return;
       changes.push_back(
           Change{Change::Kind::kCreate, &m, {}, out.front(), ChangeSeqOf(r, all.size())});
     };
-    Planned(job);
-    if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
-    if (out.empty()) return MakeError(ErrorCode::kInternal, "insert returned no row");
-    return out;
+    Planned(*job);
+    commits_->Submit<std::vector<Row>>(
+        std::move(job),
+        [done = std::move(done)](Result<std::vector<Row>> out) {
+          if (out.ok() && out.value().empty())
+            return done(MakeError(ErrorCode::kInternal, "insert returned no row"));
+          done(std::move(out));
+        },
+        suspend);
+    return;
   }
-  job.run = [&](std::vector<Change>& changes) -> Status {
+  job->run = [this, &m, &records, tag, catch_up,
+              &out = job->value](std::vector<Change>& changes) -> Status {
+    const auto all = All(m);
     out.clear();
     out.reserve(records.size());
     std::vector<int64_t> seqs;
@@ -773,27 +779,25 @@ Result<std::vector<Row>> PostgresDatabase::Create(const Model& m,
     if (!record_within) RecordTagged(tag, m, changes);
     return OkStatus();
   };
-  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
-  return out;
+  commits_->Submit<std::vector<Row>>(std::move(job), std::move(done), suspend);
 }
 
-Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value& key,
-                                                    const Record& changes,
-                                                    const FilterList& scope,
-                                                    const WriteTag* tag) {
-  const auto all = All(m);
-  std::optional<Row> result;
-  PgJob job;
+void PostgresDatabase::Update(const Model& m, const Value& key, const Record& changes,
+                              const FilterList& scope, const WriteTag* tag, RowDone done,
+                              bool suspend) {
+  auto job = std::make_shared<JobOf<std::optional<Row>, PgJob>>();
   // One statement — the row before, locked, and the update (UpdateInOne) — so alone it runs in
   // autocommit: one round trip instead of BEGIN / SELECT … FOR UPDATE / UPDATE / COMMIT.
-  if (!changes.empty()) job.tag = tag;  // nothing to write: no record either
-  job.statement = [&](int64_t now) {
+  if (!changes.empty()) job->tag = tag;  // nothing to write: no record either
+  job->statement = [this, &m, &key, &changes, &scope, tag](int64_t now) {
     if (!changes.empty()) return sql_.UpdateInOne(m, key, changes, scope, logs_changes(), now, tag);
-    Statement lock = sql_.SelectByKey(m, key, all, scope);  // the row as it is
+    Statement lock = sql_.SelectByKey(m, key, All(m), scope);  // the row as it is
     lock.sql += " FOR UPDATE";
     return lock;
   };
-  job.finish = [&](const PgRows& r, std::vector<Change>& out) {
+  job->finish = [this, &m, &changes, &result = job->value](const PgRows& r,
+                                                           std::vector<Change>& out) {
+    const auto all = All(m);
     result.reset();
     if (r.size() == 0) return;
     auto before = Rows(r, m, all);
@@ -807,22 +811,19 @@ Result<std::optional<Row>> PostgresDatabase::Update(const Model& m, const Value&
     out.push_back(Change{Change::Kind::kUpdate, &m, std::move(before.front()),
                          std::move(after.front()), ChangeSeqOf(r, 2 * all.size())});
   };
-  Planned(job);
-  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
-  return result;
+  Planned(*job);
+  commits_->Submit<std::optional<Row>>(std::move(job), std::move(done), suspend);
 }
 
-Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value& key,
-                                                    const FilterList& scope,
-                                                    const WriteTag* tag) {
-  const auto all = All(m);
-  std::optional<Row> result;
-  PgJob job;
-  job.tag = tag;  // its record rides in the statement
-  job.statement = [&](int64_t now) {
+void PostgresDatabase::Delete(const Model& m, const Value& key, const FilterList& scope,
+                              const WriteTag* tag, RowDone done, bool suspend) {
+  auto job = std::make_shared<JobOf<std::optional<Row>, PgJob>>();
+  job->tag = tag;  // its record rides in the statement
+  job->statement = [this, &m, &key, &scope, tag](int64_t now) {
     return Annotate(sql_.Delete(m, key, scope), m, Change::Kind::kDelete, tag, now);
   };
-  job.finish = [&](const PgRows& r, std::vector<Change>& out) {
+  job->finish = [this, &m, &result = job->value](const PgRows& r, std::vector<Change>& out) {
+    const auto all = All(m);
     auto rows = Rows(r, m, all);
     result.reset();
     if (rows.empty()) return;
@@ -830,9 +831,8 @@ Result<std::optional<Row>> PostgresDatabase::Delete(const Model& m, const Value&
     out.push_back(
         Change{Change::Kind::kDelete, &m, std::move(rows.front()), {}, ChangeSeqOf(r, all.size())});
   };
-  Planned(job);
-  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
-  return result;
+  Planned(*job);
+  commits_->Submit<std::optional<Row>>(std::move(job), std::move(done), suspend);
 }
 
 namespace {

@@ -81,13 +81,12 @@ class PostgresDatabase : public Database, public Introspector {
   using Database::Create;
   using Database::Delete;
   using Database::Update;
-  Result<std::vector<Row>> Create(const registry::Model& model, const std::vector<Record>& records,
-                                  const WriteTag* tag) override;
-  Result<std::optional<Row>> Update(const registry::Model& model, const Value& key,
-                                    const Record& changes, const FilterList& scope,
-                                    const WriteTag* tag) override;
-  Result<std::optional<Row>> Delete(const registry::Model& model, const Value& key,
-                                    const FilterList& scope, const WriteTag* tag) override;
+  void Create(const registry::Model& model, const std::vector<Record>& records, const WriteTag* tag,
+              RowsDone done, bool suspend) override;
+  void Update(const registry::Model& model, const Value& key, const Record& changes,
+              const FilterList& scope, const WriteTag* tag, RowDone done, bool suspend) override;
+  void Delete(const registry::Model& model, const Value& key, const FilterList& scope,
+              const WriteTag* tag, RowDone done, bool suspend) override;
   Result<std::optional<RecordedWrite>> FindWrite(const std::string& client_id,
                                                  const std::string& request_id,
                                                  int64_t now_ms) override;

@@ -382,13 +382,12 @@ Result<std::vector<RecordKey>> SqliteDatabase::ListWrites(int64_t now_ms,
   return out;
 }
 
-Result<std::vector<Row>> SqliteDatabase::Create(const Model& m, const std::vector<Record>& records,
-                                                const WriteTag* tag) {
-  std::vector<Row> out;
-  WriteJob job;
-  job.rows = records.size();
-  job.single_statement = records.size() == 1 && !tag && !logs_changes();
-  job.run = [&](std::vector<Change>& changes) -> Status {
+void SqliteDatabase::Create(const Model& m, const std::vector<Record>& records, const WriteTag* tag,
+                            RowsDone done, bool suspend) {
+  auto job = std::make_shared<JobOf<std::vector<Row>>>();
+  job->rows = records.size();
+  job->single_statement = records.size() == 1 && !tag && !logs_changes();
+  job->run = [this, &m, &records, tag, &out = job->value](std::vector<Change>& changes) -> Status {
     out.clear();
     out.reserve(records.size());
     for (const Record& r : records) {
@@ -400,19 +399,18 @@ Result<std::vector<Row>> SqliteDatabase::Create(const Model& m, const std::vecto
     for (const Row& r : out) changes.push_back(Change{Change::Kind::kCreate, &m, {}, r});
     return AfterWrite(tag, m, changes);
   };
-  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
-  return out;
+  commits_->Submit<std::vector<Row>>(std::move(job), std::move(done), suspend);
 }
 
-Result<std::optional<Row>> SqliteDatabase::Update(const Model& m, const Value& key,
-                                                  const Record& changes, const FilterList& scope,
-                                                  const WriteTag* tag) {
-  std::vector<int> all(m.fields().size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  std::optional<Row> result;
-  WriteJob job;
-  job.single_statement = changes.empty();  // nothing to set: the row as it is
-  job.run = [&](std::vector<Change>& out) -> Status {
+void SqliteDatabase::Update(const Model& m, const Value& key, const Record& changes,
+                            const FilterList& scope, const WriteTag* tag, RowDone done,
+                            bool suspend) {
+  auto job = std::make_shared<JobOf<std::optional<Row>>>();
+  job->single_statement = changes.empty();  // nothing to set: the row as it is
+  job->run = [this, &m, &key, &changes, &scope, tag,
+              &result = job->value](std::vector<Change>& out) -> Status {
+    std::vector<int> all(m.fields().size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
     // The row before the update, read in the same transaction, tells subscribers whether the
     // row left their filter.
     auto before = FirstRow(writer_->Query(sql_.SelectByKey(m, key, all, scope), all.size()));
@@ -429,24 +427,22 @@ Result<std::optional<Row>> SqliteDatabase::Update(const Model& m, const Value& k
       out.push_back(Change{Change::Kind::kUpdate, &m, std::move(*before.value()), *result});
     return AfterWrite(tag, m, out);
   };
-  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
-  return result;
+  commits_->Submit<std::optional<Row>>(std::move(job), std::move(done), suspend);
 }
 
-Result<std::optional<Row>> SqliteDatabase::Delete(const Model& m, const Value& key,
-                                                  const FilterList& scope, const WriteTag* tag) {
-  std::optional<Row> result;
-  WriteJob job;
-  job.single_statement = !tag && !logs_changes();
-  job.run = [&](std::vector<Change>& out) -> Status {
+void SqliteDatabase::Delete(const Model& m, const Value& key, const FilterList& scope,
+                            const WriteTag* tag, RowDone done, bool suspend) {
+  auto job = std::make_shared<JobOf<std::optional<Row>>>();
+  job->single_statement = !tag && !logs_changes();
+  job->run = [this, &m, &key, &scope, tag,
+              &result = job->value](std::vector<Change>& out) -> Status {
     auto row = FirstRow(writer_->Query(sql_.Delete(m, key, scope), m.fields().size()));
     if (!row.ok()) return row.take_error();
     result = std::move(row.value());
     if (result) out.push_back(Change{Change::Kind::kDelete, &m, *result, {}});
     return AfterWrite(tag, m, out);
   };
-  if (auto st = commits_->Submit(job); !st.ok()) return st.take_error();
-  return result;
+  commits_->Submit<std::optional<Row>>(std::move(job), std::move(done), suspend);
 }
 
 }  // namespace mqttspec::adapters

@@ -93,81 +93,145 @@ bool Router::MayBeRecorded(const std::string& client_id, const std::string& requ
          recorded_.MayContain(RecordedKeys::Hash(client_id, request_id), adapters::UnixMillis());
 }
 
-std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome* outcome_out) {
-  Outcome scratch;
-  Outcome& outcome = outcome_out ? *outcome_out : scratch;
+namespace {
+void Dispatch(Call& c, AnswerDone done);  // below
+}  // namespace
+
+// One request while it runs: what its write's continuation needs, in one place that stays put.
+struct Router::Pending {
+  Pending(ClientInfo& c, std::string p, Reply r)
+      : client(c), payload(std::move(p)), reply(std::move(r)) {}
+  ClientInfo& client;
+  std::string payload;
+  Reply reply;
+  protocol::Request req;
+  Outcome outcome;
+  bool dedup = false;  // a write with an id: remembered; a repeat is answered from memory
+  std::string key;     // its dedup key: client id, NUL, request id
+  adapters::WriteTag tag;
+  // The handler's call (Execute).
+  std::optional<hooks::RequestHookContext> ctx;
+  std::optional<hooks::Pipeline> pipe;
+  std::optional<Call> call;
+};
+
+void Router::Handle(ClientInfo& client, std::string payload, Reply reply, bool suspend) {
+  auto p = std::make_shared<Pending>(client, std::move(payload), std::move(reply));
   requests_.fetch_add(1, std::memory_order_relaxed);
+  std::string response;
+  if (Admit(*p, response)) return p->reply(std::move(response), p->outcome);
+  Execute(std::move(p), suspend);
+}
+
+std::string Router::Handle(ClientInfo& client, std::string_view payload, Outcome* outcome) {
+  std::string out;
+  Handle(
+      client, std::string(payload),
+      [&](std::string response, Outcome& o) {
+        out = std::move(response);
+        if (outcome) *outcome = std::move(o);
+      },
+      /*suspend=*/false);
+  return out;
+}
+
+bool Router::Admit(Pending& p, std::string& response) {
+  const std::string_view payload = p.payload;
+  Outcome& outcome = p.outcome;
+  protocol::Request& req = p.req;
   if (static_cast<int64_t>(payload.size()) > options_.max_payload_bytes) {
     errors_.fetch_add(1, std::memory_order_relaxed);
     outcome.code = ErrorCodeName(ErrorCode::kPayloadTooLarge);
-    return RenderError("\"\"", MakeError(ErrorCode::kPayloadTooLarge,
-                                         fmt::format("payload of {} bytes exceeds the limit of {}",
-                                                     payload.size(), options_.max_payload_bytes)));
+    response =
+        RenderError("\"\"", MakeError(ErrorCode::kPayloadTooLarge,
+                                      fmt::format("payload of {} bytes exceeds the limit of {}",
+                                                  payload.size(), options_.max_payload_bytes)));
+    return true;
   }
-  protocol::Request req;
   if (auto st = protocol::ParseRequest(payload, models_, options_.parse, &req); !st.ok()) {
     errors_.fetch_add(1, std::memory_order_relaxed);
     outcome.code = ErrorCodeName(st.error().code);
-    return RenderError(req.id_json, st.error());
+    response = RenderError(req.id_json, st.error());
+    return true;
   }
   outcome.operation = protocol::OperationName(req.op);
   outcome.model = req.model.get();
-  if (req.op == Operation::kPing) return protocol::RenderPong(req.id_json);
+  if (req.op == Operation::kPing) {
+    response = protocol::RenderPong(req.id_json);
+    return true;
+  }
   // A read (or subscribe, meta) sees every earlier write of its client: those may still wait for
   // their group commit (the executor lets a client's next request start meanwhile).
   if (!protocol::IsWrite(req.op)) AwaitTurn();
+  if (!protocol::IsWrite(req.op) || req.id.empty() || options_.dedup_window_s <= 0) return false;
 
-  const bool dedup = protocol::IsWrite(req.op) && !req.id.empty() && options_.dedup_window_s > 0;
-  std::string key;
-  adapters::WriteTag tag;
-  if (dedup) {
-    key = client.id;
-    key += '\0';
-    key += req.id;
-    bool repeat_in_flight;
-    {
-      std::lock_guard lock(inflight_mu_);
-      repeat_in_flight = inflight_.count(key) > 0;
-      inflight_.insert(key);
-    }
-    if (repeat_in_flight) AwaitTurn();  // the earlier one has answered and is remembered now
-    auto done = [&](std::string response) {
-      std::lock_guard lock(inflight_mu_);
-      inflight_.erase(inflight_.find(key));
-      return response;
-    };
-    if (auto earlier = dedup_.Find(key, payload)) {
-      dedup_hits_.fetch_add(1, std::memory_order_relaxed);
-      return done(std::move(*earlier));
-    }
-    tag.client_id = client.id;
-    tag.request_id = req.id;
-    tag.digest = PayloadDigest(payload);
-    tag.expires_at_ms = adapters::UnixMillis() + int64_t{options_.dedup_window_s} * 1000;
-    if (MayBeRecorded(client.id, req.id)) {  // applied by an earlier run or another instance?
-      record_lookups_.fetch_add(1, std::memory_order_relaxed);
-      auto found = db_.FindWrite(client.id, req.id, adapters::UnixMillis());
-      if (!found.ok()) {  // unknown whether it was applied: apply nothing
-        errors_.fetch_add(1, std::memory_order_relaxed);
-        outcome.code = ErrorCodeName(found.error().code);
-        return done(RenderError(req.id_json, found.error()));
-      }
-      if (found.value() && found.value()->digest == tag.digest) {
-        dedup_hits_.fetch_add(1, std::memory_order_relaxed);
-        std::string response = Replay(client, req, found.value()->keys, outcome);
-        dedup_.Remember(key, std::string(payload), response);
-        return done(std::move(response));
-      }
-    }
-  }
-  std::string response = Execute(client, req, outcome, dedup ? &tag : nullptr);
-  if (dedup) {
-    recorded_.Add(RecordedKeys::Hash(client.id, req.id), tag.expires_at_ms, adapters::UnixMillis());
-    dedup_.Remember(key, std::string(payload), response);
+  p.dedup = true;
+  p.key = p.client.id;
+  p.key += '\0';
+  p.key += req.id;
+  bool repeat_in_flight;
+  {
     std::lock_guard lock(inflight_mu_);
-    inflight_.erase(inflight_.find(key));
+    repeat_in_flight = inflight_.count(p.key) > 0;
+    inflight_.insert(p.key);
   }
-  return response;
+  if (repeat_in_flight) AwaitTurn();  // the earlier one has answered and is remembered now
+  auto answered = [&](std::string r) {
+    std::lock_guard lock(inflight_mu_);
+    inflight_.erase(inflight_.find(p.key));
+    response = std::move(r);
+    return true;
+  };
+  if (auto earlier = dedup_.Find(p.key, payload)) {
+    dedup_hits_.fetch_add(1, std::memory_order_relaxed);
+    return answered(std::move(*earlier));
+  }
+  adapters::WriteTag& tag = p.tag;
+  tag.client_id = p.client.id;
+  tag.request_id = req.id;
+  tag.digest = PayloadDigest(payload);
+  tag.expires_at_ms = adapters::UnixMillis() + int64_t{options_.dedup_window_s} * 1000;
+  if (MayBeRecorded(p.client.id, req.id)) {  // applied by an earlier run or another instance?
+    record_lookups_.fetch_add(1, std::memory_order_relaxed);
+    auto found = db_.FindWrite(p.client.id, req.id, adapters::UnixMillis());
+    if (!found.ok()) {  // unknown whether it was applied: apply nothing
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      outcome.code = ErrorCodeName(found.error().code);
+      return answered(RenderError(req.id_json, found.error()));
+    }
+    if (found.value() && found.value()->digest == tag.digest) {
+      dedup_hits_.fetch_add(1, std::memory_order_relaxed);
+      std::string replayed = Replay(p.client, req, found.value()->keys, outcome);
+      dedup_.Remember(p.key, p.payload, replayed);
+      return answered(std::move(replayed));
+    }
+  }
+  return false;
+}
+
+void Router::Execute(std::shared_ptr<Pending> p, bool suspend) {
+  Pending& r = *p;
+  r.ctx.emplace(r.client, protocol::OperationName(r.req.op), r.req.model, &r.req.key,
+                options_.parse);
+  r.pipe.emplace(hooks_, *r.ctx, r.req.model ? r.req.model->qualified_name() : std::string());
+  r.call.emplace(Call{r.client, r.req, *r.pipe, db_, subscriptions_, r.dedup ? &r.tag : nullptr,
+                      twin_locks_.get(), suspend});
+  // With `suspend`, nothing here touches the request once its write is queued: its answer may
+  // be on its way on another thread.
+  Dispatch(*r.call, [this, p = std::move(p)](Answer answer) {
+    Conclude(*p, Render(p->req, std::move(answer), p->outcome));
+  });
+}
+
+void Router::Conclude(Pending& p, std::string response) {
+  if (p.dedup) {
+    recorded_.Add(RecordedKeys::Hash(p.client.id, p.req.id), p.tag.expires_at_ms,
+                  adapters::UnixMillis());
+    dedup_.Remember(p.key, std::move(p.payload), response);
+    std::lock_guard lock(inflight_mu_);
+    inflight_.erase(inflight_.find(p.key));
+  }
+  p.reply(std::move(response), p.outcome);
 }
 
 namespace {
@@ -187,22 +251,26 @@ Status CheckClientAccess(const registry::Model& m, Operation op) {
                    fmt::format("{} is not accessible to clients", m.qualified_name()));
 }
 
-Answer Dispatch(Call& c) {
-  if (c.req.op == Operation::kUnsubscribe) return HandleUnsubscribe(c);  // the one without a model
+// Runs the request's operation; its answer goes to `done` (handler.h: the writes may answer
+// later, as a continuation).
+void Dispatch(Call& c, AnswerDone done) {
+  if (c.req.op == Operation::kUnsubscribe) return done(HandleUnsubscribe(c));  // no model
   // The model's client_access, before any hook runs: the same for every front.
-  if (auto st = CheckClientAccess(c.model(), c.req.op); !st.ok()) return Answer::Fail(st.error());
-  if (auto st = c.pipe.Before(HookType::kBeforeHandle); !st.ok()) return Answer::Fail(st.error());
+  if (auto st = CheckClientAccess(c.model(), c.req.op); !st.ok())
+    return done(Answer::Fail(st.error()));
+  if (auto st = c.pipe.Before(HookType::kBeforeHandle); !st.ok())
+    return done(Answer::Fail(st.error()));
   switch (c.req.op) {
-    case Operation::kRead: return HandleRead(c);
-    case Operation::kCreate: return HandleCreate(c);
-    case Operation::kUpdate: return HandleUpdate(c);
-    case Operation::kDelete: return HandleDelete(c);
-    case Operation::kMeta: return HandleMeta(c);
-    case Operation::kSubscribe: return HandleSubscribe(c);
+    case Operation::kRead: return done(HandleRead(c));
+    case Operation::kCreate: return HandleCreate(c, std::move(done));
+    case Operation::kUpdate: return HandleUpdate(c, std::move(done));
+    case Operation::kDelete: return HandleDelete(c, std::move(done));
+    case Operation::kMeta: return done(HandleMeta(c));
+    case Operation::kSubscribe: return done(HandleSubscribe(c));
     case Operation::kUnsubscribe:
     case Operation::kPing: break;  // handled before
   }
-  return Answer::Fail(MakeError(ErrorCode::kInternal, "unhandled operation"));
+  done(Answer::Fail(MakeError(ErrorCode::kInternal, "unhandled operation")));
 }
 
 }  // namespace
@@ -212,12 +280,9 @@ Answer Router::Run(ClientInfo& client, protocol::Request& req, const adapters::W
                                 options_.parse);
   hooks::Pipeline pipe(hooks_, ctx, req.model ? req.model->qualified_name() : std::string());
   Call call{client, req, pipe, db_, subscriptions_, tag, twin_locks_.get()};
-  return Dispatch(call);
-}
-
-std::string Router::Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome,
-                            const adapters::WriteTag* tag) {
-  return Render(req, Run(client, req, tag), outcome);
+  Answer answer;
+  Dispatch(call, [&answer](Answer a) { answer = std::move(a); });  // not suspended: answers now
+  return answer;
 }
 
 namespace {

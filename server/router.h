@@ -12,6 +12,7 @@
 #include <mqttspec/plugin.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -66,8 +67,14 @@ class Router {
     std::vector<TwinDelivery> deliveries;
   };
 
-  // Handles one request of `client` and returns the response payload (JSON). Hooks may read and
-  // change the client's metadata. `outcome`, if given, says what happened.
+  // Handles one request of `client` and hands the response payload (JSON) and its Outcome to
+  // `reply`: before it returns — or, with `suspend`, for a write that waits for its group commit,
+  // as the continuation of the calling task (common/blocking.h Suspend), on another thread once
+  // the write committed; `client` must then stay alive until `reply` has run. Hooks may read and
+  // change the client's metadata.
+  using Reply = std::function<void(std::string response, Outcome& outcome)>;
+  void Handle(ClientInfo& client, std::string payload, Reply reply, bool suspend);
+  // The same, blocking: returns the response; `outcome`, if given, says what happened.
   std::string Handle(ClientInfo& client, std::string_view payload, Outcome* outcome = nullptr);
 
   // A device's twin message (docs/protocol.md §13), run as a request of the device `client`:
@@ -99,9 +106,14 @@ class Router {
   // Whether a write the DedupCache does not know may have a record in the database (applied by
   // an earlier run, or by another instance with records_shared): then it is looked up there.
   bool MayBeRecorded(const std::string& client_id, const std::string& request_id);
-  // Runs the request through its handler; a write is recorded with `tag` (may be null).
-  std::string Execute(ClientInfo& client, protocol::Request& req, Outcome& outcome,
-                      const adapters::WriteTag* tag);
+  struct Pending;  // one request's state, kept until it is answered
+  // What Handle does before the request runs: checks the payload, parses it, awaits the turn of
+  // a read, answers a repeated write. True: `response` is the answer (the request is done).
+  bool Admit(Pending& p, std::string& response);
+  // Runs the admitted request through its handler, then replies (Conclude).
+  void Execute(std::shared_ptr<Pending> p, bool suspend);
+  // A dedup'd write's answer is remembered; the reply leaves.
+  void Conclude(Pending& p, std::string response);
   // The answer to a write an earlier run applied (recorded with `keys`), without writing.
   std::string Replay(ClientInfo& client, protocol::Request& req, const std::vector<Value>& keys,
                      Outcome& outcome);

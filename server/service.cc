@@ -131,24 +131,12 @@ void Service::Enqueue(Caller caller, std::string payload, Completion done,
   std::string client = caller.client_id;
   const bool run_here = caller.run_here;
   const auto taken = std::chrono::steady_clock::now();
-  ClientExecutor::Task task = [this, caller = std::move(caller), admitted,
-                               payload = std::move(payload), done = std::move(done), taken,
-                               twin = std::move(twin)] {
-    std::string answer;
-    Router::Outcome outcome;
-    if (admitted) {
-      auto info = core_.clients().Get(caller.client_id, caller.username);
-      answer = twin ? router_.HandleTwin(*info, *twin, payload, &outcome)
-                    : router_.Handle(*info, payload, &outcome);
-    } else {
-      const std::string where = twin ? twin->topic + ": " : std::string();
-      answer = protocol::RenderError(
-          twin ? std::string("\"\"") : protocol::RequestIdJson(payload),
-          MakeError(ErrorCode::kRateLimited, where + "too many requests; slow down"));
-      outcome.code = ErrorCodeName(ErrorCode::kRateLimited);
-    }
+  // After the request: metrics, the answer, a resumed subscription — on the client's strand, in
+  // its order; for a write perhaps as the continuation of its task, after its commit.
+  auto finish = [this, client_id = caller.client_id, done = std::move(done), taken](
+                    std::string answer, Router::Outcome& outcome) {
     // Counted before the answer leaves: whoever has the answer sees it in the metrics.
-    Record(caller.client_id, outcome, std::chrono::steady_clock::now() - taken);
+    Record(client_id, outcome, std::chrono::steady_clock::now() - taken);
     AwaitTurn();  // answers leave in the client's order (its earlier writes may still wait)
     // Twin requests go to the broker before the answer, on the same transport in order: when
     // the app has its answer, the device's request has reached the broker.
@@ -157,6 +145,29 @@ void Service::Enqueue(Caller caller, std::string payload, Completion done,
     answered_.fetch_add(1, std::memory_order_relaxed);
     // A resumed subscription replays after its answer, on the client's strand.
     if (outcome.resume) feed_->Resume(outcome.resume, outcome.resume_after, core_.database());
+  };
+  ClientExecutor::Task task = [this, caller = std::move(caller), admitted,
+                               payload = std::move(payload), finish = std::move(finish),
+                               twin = std::move(twin)]() mutable {
+    Router::Outcome outcome;
+    if (!admitted) {
+      const std::string where = twin ? twin->topic + ": " : std::string();
+      std::string answer = protocol::RenderError(
+          twin ? std::string("\"\"") : protocol::RequestIdJson(payload),
+          MakeError(ErrorCode::kRateLimited, where + "too many requests; slow down"));
+      outcome.code = ErrorCodeName(ErrorCode::kRateLimited);
+      return finish(std::move(answer), outcome);
+    }
+    auto info = core_.clients().Get(caller.client_id, caller.username);
+    if (twin) return finish(router_.HandleTwin(*info, *twin, payload, &outcome), outcome);
+    // A write suspends this task while it waits for its group commit: the answer follows as
+    // its continuation, which keeps the client's info alive.
+    ClientInfo& client = *info;
+    router_.Handle(
+        client, std::move(payload),
+        [info = std::move(info), finish = std::move(finish)](
+            std::string answer, Router::Outcome& outcome) { finish(std::move(answer), outcome); },
+        /*suspend=*/true);
   };
   if (run_here && executor_->TryRunHere(client, task)) return;
   executor_->Post(client, std::move(task), /*pipelined=*/true);

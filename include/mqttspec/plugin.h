@@ -27,9 +27,11 @@
 // Build out of tree with CMake: find_package(mqttspec REQUIRED) and link mqttspec::plugin.
 //
 // Threading: hooks run on mqttspec's worker threads, several at once for different clients (the
-// requests of one client run one at a time, in order). Connect hooks in embedded mode run on the
-// broker's thread while it authenticates the client: keep them fast (no I/O). A hook must be
-// thread-safe with respect to its own state.
+// requests of one client run one at a time, in order). One request's hooks need not all run on
+// the same thread: a write's After hooks run once it committed, on whichever worker continues the
+// request — keep per-request state in the context, not in thread-locals. Connect hooks in
+// embedded mode run on the broker's thread while it authenticates the client: keep them fast (no
+// I/O). A hook must be thread-safe with respect to its own state.
 //
 // Safety: everything a hook adds — filter columns, data fields, values — goes through the same
 // model registry checks and type coercion as client input; a hook cannot put text into SQL.

@@ -9,6 +9,7 @@
 #include <mqttspec/plugin.h>
 
 #include <array>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -59,15 +60,23 @@ struct Call {
   Subscriptions* subscriptions;  // null: subscriptions are not served
   const adapters::WriteTag* tag = nullptr;  // a write: recorded with it (Router's dedup)
   TwinKeyLocks* twin_locks = nullptr;       // the Router's
+  // A write may suspend the calling task while it waits for its group commit (the write
+  // handlers then answer as its continuation; adapters/database.h).
+  bool suspend = false;
+  adapters::FilterList scope{};  // what hooks' filters allow a write to touch (update, delete)
 
   hooks::RequestHookContext& hooks() { return pipe.context(); }
   const registry::Model& model() const { return *req.model; }
 };
 
+// The write handlers answer through `done`: before they return, or — with call.suspend — as the
+// continuation of the calling task once the write committed, on another thread (the call and all
+// it refers to must live until then). The others return their answer.
+using AnswerDone = std::function<void(Answer)>;
 Answer HandleRead(Call& call);
-Answer HandleCreate(Call& call);
-Answer HandleUpdate(Call& call);
-Answer HandleDelete(Call& call);
+void HandleCreate(Call& call, AnswerDone done);
+void HandleUpdate(Call& call, AnswerDone done);
+void HandleDelete(Call& call, AnswerDone done);
 Answer HandleMeta(Call& call);
 Answer HandleSubscribe(Call& call);
 Answer HandleUnsubscribe(Call& call);

@@ -273,11 +273,14 @@ TEST(GroupCommit, AsyncWritesResumeTheirTasksInOrderAfterTheirCommit) {
                 raw->value = id;
                 return OkStatus();
               };
-              gc.SubmitAsync<int>(std::move(job), [&, c](Result<int> r) {
-                ASSERT_TRUE(r.ok());
-                std::lock_guard lock(mu);
-                continued[c].push_back(r.value());
-              });
+              gc.Submit<int>(
+                  std::move(job),
+                  [&, c](Result<int> r) {
+                    ASSERT_TRUE(r.ok());
+                    std::lock_guard lock(mu);
+                    continued[c].push_back(r.value());
+                  },
+                  /*suspend=*/true);
             },
             /*pipelined=*/true);
       }
@@ -311,7 +314,8 @@ TEST(GroupCommit, AsyncWithoutAPoolCompletesBeforeItReturns) {
   auto bad = std::make_shared<JobOf<int>>();
   bad->run = [](std::vector<Change>&) -> Status { return MakeError(ErrorCode::kConflict, "dup"); };
   std::optional<Result<int>> got;
-  gc.SubmitAsync<int>(std::move(bad), [&](Result<int> r) { got = std::move(r); });
+  gc.Submit<int>(
+      std::move(bad), [&](Result<int> r) { got = std::move(r); }, true);
   ASSERT_TRUE(got.has_value());
   ASSERT_FALSE(got->ok());
   EXPECT_EQ(got->error().code, ErrorCode::kConflict);
