@@ -97,14 +97,21 @@ void ClientExecutor::Resume(const std::string& client, uint64_t ticket, Task tas
   std::lock_guard lock(mu_);
   Strand& s = strands_.find(client)->second;  // kept: the suspended task has not finished
   s.resumptions.emplace(ticket, std::move(task));
-  if (s.finished == ticket && !s.active) QueueResume(s);
+  if (s.finished != ticket || s.active) return;  // Wake queues it at its turn
+  // A worker whose task has suspended (it led the group commit itself: a lone write) is about to
+  // look for work: it takes the first continuation it resumes itself, without a hand-over.
+  Current* c = current_;
+  const bool self =
+      c && c->suspended && !c->takes_resumed && ThreadBlockingObserver() == &blocking_;
+  if (self) c->takes_resumed = true;
+  QueueResume(s, /*wake=*/!self);
 }
 
-void ClientExecutor::QueueResume(Strand& s) {
+void ClientExecutor::QueueResume(Strand& s, bool wake) {
   if (s.resume_queued) return;
   s.resume_queued = true;
   resumable_.push_back(*s.name);
-  WakeOrStart();
+  if (wake) WakeOrStart();
 }
 
 std::condition_variable& ClientExecutor::ThreadWaiter() {

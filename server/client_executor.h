@@ -90,6 +90,7 @@ class ClientExecutor {
     bool taken;   // holds the client's place
     bool active;  // may run code
     bool suspended = false;  // ends with its thread's run; a continuation finishes it
+    bool takes_resumed = false;  // suspended: its thread takes the continuation it resumed itself
   };
 
   void Work();
@@ -100,7 +101,8 @@ class ClientExecutor {
   bool Next(std::unique_lock<std::mutex>& lock, Current& c, Task& task);
   // A suspended task's continuation (its Resumer): queued, and run at its turn.
   void Resume(const std::string& client, uint64_t ticket, Task task);
-  void QueueResume(Strand& s);  // its turn has come: a worker runs it (mu_ held)
+  // Its turn has come: a worker runs it (mu_ held); `wake`: wake or start one for it.
+  void QueueResume(Strand& s, bool wake = true);
   // Starts the strand's next task on this thread (mu_ held): ticket, place, Current.
   Current Start(const std::string& client, Strand& s, bool pipelined);
   void Detach(Current& c);                            // mu_ held: the next task may start
