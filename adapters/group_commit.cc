@@ -63,10 +63,7 @@ void GroupCommit::SubmitAsync(WriteJob* job) {
   Resumer resume = Suspend();
   if (!resume) {  // nothing to go on with meanwhile: wait
     lock.unlock();
-    (void)Submit(*job);  // its outcome is in job->status
-    Continuation done = std::move(job->on_done);
-    done();
-    return;
+    return SubmitAndContinue(job);
   }
   job->done_ = false;
   job->waiter_ = nullptr;
@@ -76,6 +73,12 @@ void GroupCommit::SubmitAsync(WriteJob* job) {
   // None in flight: lead one now. (The job may be gone afterwards: its continuation owns it.)
   BlockingRegion leading;
   LeadOne(lock);
+}
+
+void GroupCommit::SubmitAndContinue(WriteJob* job) {
+  (void)Submit(*job);                           // its outcome is in job->status
+  Continuation done = std::move(job->on_done);  // owns the job now
+  done();
 }
 
 bool GroupCommit::Done(const WriteJob& job) const {
@@ -120,7 +123,7 @@ void GroupCommit::LeadOne(std::unique_lock<std::mutex>& lock) {
   stats_.largest = std::max<uint64_t>(stats_.largest, ran);
   leading_ = false;
   // Wake only whom it concerns (a notify_all woke every waiting writer for each batch): the
-  // blocked jobs that ran, and the next leader. The asynchronous ones are resumed below.
+  // blocked jobs that ran. The asynchronous ones are resumed below; the committer leads next.
   std::vector<std::pair<Resumer, Continuation>> resumed;
   for (size_t i = 0; i < ran; ++i) {
     WriteJob* j = batch[i];

@@ -119,9 +119,7 @@ class GroupCommit {
       }
     };
     if (suspend) return SubmitAsync(raw);
-    (void)Submit(*raw);
-    Continuation finish = std::move(raw->on_done);  // owns the job now
-    finish();
+    SubmitAndContinue(raw);
   }
 
   struct Stats {
@@ -131,6 +129,7 @@ class GroupCommit {
   size_t queued() const;  // jobs waiting for a batch (not the running one's)
 
  private:
+  void SubmitAndContinue(WriteJob* job);  // Submit, then its on_done (which may own the job)
   void Wait(WriteJob& job);  // until the job's batch is done, leading batches as needed
   bool Done(const WriteJob& job) const;
   // Runs one batch from the front of the queue (mu_ held by `lock`, released meanwhile), wakes
