@@ -110,6 +110,69 @@ Answer AnswerTwinWrite(Call& c, Row row, bool changed, bool report, const std::s
   return answer;
 }
 
+// A twin write: the key it sets and the side (the device's report, or an app's request).
+struct TwinWrite {
+  const std::string& id;  // "<device_id>/<key>"
+  const std::string& device;
+  const std::string& key;
+  bool report;
+  const Value& value;
+};
+
+// One attempt of the compare-and-set on the key's row (within `scope`, what hooks allow): reads
+// it, computes the new one and writes it unless it changed meanwhile. The row and whether it
+// changed; nullopt when another writer won (read again); or the request's error.
+Result<std::optional<std::pair<Row, bool>>> TryTwinWrite(Call& c, const TwinWrite& w,
+                                                         const adapters::FilterList& scope,
+                                                         const std::vector<int>& all) {
+  Request& req = c.req;
+  const registry::Model& m = c.model();
+  using Written = std::optional<std::pair<Row, bool>>;
+  auto current = c.db.ReadByKey(m, *req.key, all, scope);
+  if (!current.ok()) return current.error();
+  if (!current.value()) {
+    if (!scope.empty()) {  // there, but outside what the hooks allow: as for any update
+      auto there = c.db.ReadByKey(m, *req.key, {static_cast<int>(m.primary_index())}, {});
+      if (!there.ok()) return there.error();
+      if (there.value()) return NotFound(m, *req.key);
+    }
+    if (req.expected_version && *req.expected_version != 0)
+      return Refuse(ErrorCode::kConflict,
+                    fmt::format("mqttspec.twin {}: version is 0 (no request yet), not the "
+                                "expected {}",
+                                w.id, *req.expected_version));
+    auto created = c.db.Create(m, {NewTwin(w.id, w.device, w.key, w.report, w.value)}, c.tag);
+    if (!created.ok() && created.error().code == ErrorCode::kConflict) return Written();  // raced
+    if (!created.ok()) return created.error();
+    return Written(std::pair{std::move(created.value().front()), true});
+  }
+  Row& cur = *current.value();
+  const int64_t version = VersionOf(cur);
+  if (req.expected_version && *req.expected_version != version)
+    return Refuse(ErrorCode::kConflict,
+                  fmt::format("mqttspec.twin {}: version is {}, not the expected {}", w.id, version,
+                              *req.expected_version));
+  const int side = w.report ? twin::kTwinReport : twin::kTwinRequest;
+  if (twin::JsonValuesEqual(Cell(cur, side), w.value))  // the same value again: nothing moves
+    return Written(std::pair{std::move(cur), false});
+  const Value& reported_at = Cell(cur, twin::kTwinReportedAt);
+  const auto* previous = std::get_if<std::string>(&reported_at);
+  const int other = w.report ? twin::kTwinRequest : twin::kTwinReport;
+  adapters::Record changes{
+      {side, w.value},
+      {w.report ? twin::kTwinReportedAt : twin::kTwinRequestedAt,
+       Value{w.report ? NowIso8601After(previous ? *previous : "") : NowIso8601()}},
+      {twin::kTwinInSync, Value{twin::JsonValuesEqual(w.value, Cell(cur, other))}}};
+  if (!w.report) changes.push_back({twin::kTwinVersion, Value{version + 1}});
+  adapters::FilterList unchanged = scope;  // …since it was read
+  unchanged.push_back(Equals(twin::kTwinVersion, Value{version}));
+  unchanged.push_back(Equals(twin::kTwinReportedAt, reported_at));
+  auto updated = c.db.Update(m, *req.key, changes, unchanged, c.tag);
+  if (!updated.ok()) return updated.error();
+  if (!updated.value()) return Written();  // changed meanwhile
+  return Written(std::pair{std::move(*updated.value()), true});
+}
+
 }  // namespace
 
 std::mutex& TwinKeyLocks::For(const std::string& id) {
@@ -127,8 +190,6 @@ Answer HandleTwinUpdate(Call& c) {
   const registry::Model& m = c.model();
   const bool report = req.origin == Request::Origin::kTwinReport;
   const int side = report ? twin::kTwinReport : twin::kTwinRequest;
-  const int side_at = report ? twin::kTwinReportedAt : twin::kTwinRequestedAt;
-  const int other = report ? twin::kTwinRequest : twin::kTwinReport;
   adapters::Record& rec = req.records.front();
   auto only_side = [&]() -> Status {
     if (rec.size() == 1 && rec.front().field == side) return OkStatus();
@@ -161,64 +222,20 @@ Answer HandleTwinUpdate(Call& c) {
   }
 
   const std::vector<int> all = AllColumns(m);
-  std::optional<Row> row;
-  bool changed = false;
-  for (int attempt = 0; attempt < kMaxAttempts && !row; ++attempt) {
+  const TwinWrite write{*id, device, key, report, value};
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     if (attempt > 0) PauseAfterMiss(attempt);
-    auto current = c.db.ReadByKey(m, *req.key, all, scope);
-    if (!current.ok()) return Answer::Fail(current.error());
-    if (!current.value()) {
-      if (!scope.empty()) {  // there, but outside what the hooks allow: as for any update
-        auto there = c.db.ReadByKey(m, *req.key, {static_cast<int>(m.primary_index())}, {});
-        if (!there.ok()) return Answer::Fail(there.error());
-        if (there.value()) return Answer::Fail(NotFound(m, *req.key));
-      }
-      if (req.expected_version && *req.expected_version != 0)
-        return Answer::Fail(Refuse(ErrorCode::kConflict,
-                                   fmt::format("mqttspec.twin {}: version is 0 (no request yet), "
-                                               "not the expected {}",
-                                               *id, *req.expected_version)));
-      auto created = c.db.Create(m, {NewTwin(*id, device, key, report, value)}, c.tag);
-      if (!created.ok() && created.error().code == ErrorCode::kConflict) continue;  // raced
-      if (!created.ok()) return Answer::Fail(created.error());
-      row = std::move(created.value().front());
-      changed = true;
-      break;
-    }
-    Row& cur = *current.value();
-    const int64_t version = VersionOf(cur);
-    if (req.expected_version && *req.expected_version != version)
-      return Answer::Fail(Refuse(ErrorCode::kConflict,
-                                 fmt::format("mqttspec.twin {}: version is {}, not the expected {}",
-                                             *id, version, *req.expected_version)));
-    if (twin::JsonValuesEqual(Cell(cur, side), value)) {  // the same value again: nothing moves
-      row = std::move(cur);
-      break;
-    }
-    const Value& reported_at = Cell(cur, twin::kTwinReportedAt);
-    const auto* previous = std::get_if<std::string>(&reported_at);
-    adapters::Record changes{
-        {side, value},
-        {side_at, Value{report ? NowIso8601After(previous ? *previous : "") : NowIso8601()}},
-        {twin::kTwinInSync, Value{twin::JsonValuesEqual(value, Cell(cur, other))}}};
-    if (!report) changes.push_back({twin::kTwinVersion, Value{version + 1}});
-    adapters::FilterList unchanged = scope;  // …since it was read
-    unchanged.push_back(Equals(twin::kTwinVersion, Value{version}));
-    unchanged.push_back(Equals(twin::kTwinReportedAt, reported_at));
-    auto updated = c.db.Update(m, *req.key, changes, unchanged, c.tag);
-    if (!updated.ok()) return Answer::Fail(updated.error());
-    if (!updated.value()) continue;  // changed meanwhile: read it again
-    row = std::move(*updated.value());
-    changed = true;
+    auto written = TryTwinWrite(c, write, scope, all);
+    if (!written.ok()) return Answer::Fail(written.error());
+    if (!written.value()) continue;  // changed meanwhile: read it again
+    auto& [row, changed] = *written.value();
+    return AnswerTwinWrite(c, std::move(row), changed, report, device, key, all);
   }
-  if (!row)
-    return Answer::Fail(Refuse(
-        ErrorCode::kConflict,
-        fmt::format("mqttspec.twin {}: changed by others {} times while this update was computed; "
-                    "try again",
-                    *id, kMaxAttempts)));
-
-  return AnswerTwinWrite(c, std::move(*row), changed, report, device, key, all);
+  return Answer::Fail(Refuse(
+      ErrorCode::kConflict,
+      fmt::format("mqttspec.twin {}: changed by others {} times while this update was computed; "
+                  "try again",
+                  *id, kMaxAttempts)));
 }
 
 }  // namespace mqttspec::server
