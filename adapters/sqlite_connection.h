@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -36,6 +37,12 @@ class SqliteConnection {
   }
 
   static Result<std::unique_ptr<SqliteConnection>> Open(const SqliteOptions& o, bool writer) {
+    // Before SQLite's first use in the process: no memory statistics (nothing here reads them).
+    // With them, every allocation of SQLite's — each a malloc, as Debian's build has no
+    // lookaside — takes one process-wide mutex and asks malloc for the block's size. Refused
+    // (SQLITE_MISUSE, harmless) when SQLite was already initialised by someone else.
+    static std::once_flag configured;
+    std::call_once(configured, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
     auto c = std::unique_ptr<SqliteConnection>(new SqliteConnection());
     c->timeout_ms_ = o.query_timeout_ms;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
