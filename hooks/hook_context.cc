@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/json_document.h"
 #include "protocol/filters.h"
 #include "registry/coerce.h"
 
@@ -21,8 +22,8 @@ ModelInfo DescribeModel(const registry::Model& m) {
 
 const ModelInfo* RequestHookContext::model() const {
   if (!model_) return nullptr;
-  if (!info_) info_ = DescribeModel(*model_);
-  return &*info_;
+  if (!info_) info_ = std::make_unique<ModelInfo>(DescribeModel(*model_));
+  return info_.get();
 }
 
 std::string_view RequestHookContext::schema() const {
@@ -54,8 +55,8 @@ bool RequestHookContext::SetField(std::string_view name, const Value& value) {
     return false;
   }
   const auto& field = model_->field(static_cast<size_t>(idx));
-  rapidjson::Document doc;
-  auto coerced = registry::CoerceJson(field, registry::ToJson(field, value, doc.GetAllocator()));
+  LocalDocument doc;
+  auto coerced = registry::CoerceJson(field, registry::ToJson(field, value, doc->GetAllocator()));
   if (!coerced.ok()) {
     state_.Fail(coerced.error());
     return false;
@@ -83,7 +84,8 @@ bool RequestHookContext::AddFilter(std::string_view column, std::string_view op,
     return false;
   }
   // Built as the JSON a client would send, then parsed by the same rules.
-  rapidjson::Document doc(rapidjson::kObjectType);
+  LocalDocument local(rapidjson::kObjectType);
+  rapidjson::Document& doc = *local;
   auto& a = doc.GetAllocator();
   doc.AddMember("column",
                 rapidjson::Value(column.data(), static_cast<rapidjson::SizeType>(column.size()), a),

@@ -16,24 +16,31 @@ std::string_view HookTypeName(HookType type) {
   return kNames[static_cast<size_t>(type)];
 }
 
+AbortState::Detail& AbortState::detail() {
+  if (!detail_) detail_ = std::make_unique<Detail>();
+  return *detail_;
+}
+
 void AbortState::Abort(std::string message, std::string code) {
   aborted_ = true;
-  message_ = std::move(message);
-  code_ = std::move(code);
+  detail().message = std::move(message);
+  detail().code = std::move(code);
 }
 
 void AbortState::Fail(Error error) {
-  if (!failure_) failure_ = std::move(error);
+  if (!failed()) detail().failure = std::move(error);
 }
 
 Error AbortState::error() const {
-  if (failure_) return *failure_;
+  if (failed()) return *detail_->failure;
+  const std::string_view message = detail_ ? detail_->message : std::string_view();
+  const std::string_view code = detail_ ? detail_->code : std::string_view();
+  const std::string text = message.empty() ? "refused by a hook" : std::string(message);
   for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
-    if (ErrorCodeName(static_cast<ErrorCode>(c)) == code_)
-      return MakeError(static_cast<ErrorCode>(c),
-                       message_.empty() ? "refused by a hook" : message_);
+    if (ErrorCodeName(static_cast<ErrorCode>(c)) == code)
+      return MakeError(static_cast<ErrorCode>(c), text);
   }
-  return MakeError(ErrorCode::kForbidden, message_.empty() ? "refused by a hook" : message_);
+  return MakeError(ErrorCode::kForbidden, text);
 }
 
 void HookRegistry::Register(HookType type, HookFn fn, HookOptions options, std::string plugin) {

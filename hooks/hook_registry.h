@@ -9,6 +9,8 @@
 #include <mqttspec/plugin.h>
 
 #include <array>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,12 +29,18 @@ class AbortState {
   Error error() const;
   // A failed SetField/AddFilter: the client gets this error (unknown_column, invalid_value …).
   void Fail(Error error);
-  bool failed() const { return failure_.has_value(); }
+  bool failed() const { return detail_ && detail_->failure.has_value(); }
 
  private:
+  struct Detail {
+    std::string message, code;
+    std::optional<Error> failure;
+  };
+  Detail& detail();
   bool aborted_ = false;
-  std::string message_, code_;
-  std::optional<Error> failure_;
+  // Made on the first Abort or Fail (most requests have neither): the state is part of every
+  // request's hook context, which stays small this way (hook_context.h).
+  std::unique_ptr<Detail> detail_;
 };
 
 class HookRegistry {

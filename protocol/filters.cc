@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/json_document.h"
 #include "protocol/json_read.h"
 
 namespace mqttspec::protocol {
@@ -155,9 +156,9 @@ Result<FilterNode> FilterParser::Node(const JsonValue& f, int depth) {
 
 Result<FilterNode> ParseFilter(const Model& m, const JsonValue& filter, const ParseLimits& limits) {
   rapidjson::Value list(rapidjson::kArrayType);
-  rapidjson::Document holder;
-  rapidjson::Value copy(filter, holder.GetAllocator());
-  list.PushBack(copy, holder.GetAllocator());
+  LocalDocument holder;
+  rapidjson::Value copy(filter, holder->GetAllocator());
+  list.PushBack(copy, holder->GetAllocator());
   auto nodes = FilterParser(m, limits).List(list, 0);
   if (!nodes.ok()) return nodes.take_error();
   return std::move(nodes.value().front());

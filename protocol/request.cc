@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "common/json_document.h"
 #include "common/json_text.h"
 #include "protocol/json_read.h"
 #include "protocol/options.h"
@@ -99,15 +100,16 @@ Status ParseEnvelope(std::string_view payload, rapidjson::Document& doc, Request
 }  // namespace
 
 std::string RequestIdJson(std::string_view payload) {
-  rapidjson::Document doc;
+  LocalDocument doc;
   Request req;
-  (void)ParseEnvelope(payload, doc, &req);
+  (void)ParseEnvelope(payload, *doc, &req);
   return req.id_json;
 }
 
 Status ParseRequest(std::string_view payload, const registry::ModelRegistry& models,
                     const ParseLimits& limits, Request* out) {
-  rapidjson::Document doc;
+  LocalDocument local;
+  rapidjson::Document& doc = *local;
   if (auto st = ParseEnvelope(payload, doc, out); !st.ok()) return st;
   std::string_view type = "request";
   if (const JsonValue* t = Member(doc, "type")) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/json_document.h"
 #include "common/json_text.h"
 #include "common/time_util.h"
 
@@ -135,7 +136,6 @@ Result<Value> CoerceJson(const Field& f, const rapidjson::Value& j) {
 
 Result<Value> CoerceText(const Field& f, std::string_view text) {
   rapidjson::Value j;
-  rapidjson::Document doc;
   switch (f.type) {
     case FieldType::kText:
     case FieldType::kTimestamp:
@@ -148,12 +148,13 @@ Result<Value> CoerceText(const Field& f, std::string_view text) {
     case FieldType::kJson: {
       std::string patched;
       const std::string_view exact = ExactNumbers(text, &patched);
-      doc.Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
-      if (doc.HasParseError()) {
+      LocalDocument doc;
+      doc->Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
+      if (doc->HasParseError()) {
         j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
         return CoerceJson(f, j);
       }
-      return CoerceJson(f, doc);
+      return CoerceJson(f, *doc);
     }
     default:
       j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
@@ -206,12 +207,12 @@ void WriteJson(const Field& f, const Value& v, JsonWriter& w) {
     case 4: {
       const std::string& s = std::get<std::string>(v);
       if (f.type == FieldType::kJson) {
-        rapidjson::Document doc;
+        LocalDocument doc;
         std::string patched;
         const std::string_view exact = ExactNumbers(s, &patched);
-        doc.Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
-        if (!doc.HasParseError()) {
-          doc.Accept(w);
+        doc->Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
+        if (!doc->HasParseError()) {
+          doc->Accept(w);
           return;
         }
       }

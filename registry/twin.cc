@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include "common/json_document.h"
 #include "common/json_text.h"
 
 namespace mqttspec::registry {
@@ -60,9 +61,9 @@ bool Parse(const Value& v, rapidjson::Document* doc) {
 }  // namespace
 
 bool JsonValuesEqual(const Value& a, const Value& b) {
-  rapidjson::Document x, y;
-  if (!Parse(a, &x) || !Parse(b, &y)) return a == b;
-  return x == y;  // RapidJSON: members by name, numbers by value
+  LocalDocument x, y;
+  if (!Parse(a, x.get()) || !Parse(b, y.get())) return a == b;
+  return *x == *y;  // RapidJSON: members by name, numbers by value
 }
 
 }  // namespace mqttspec::registry

@@ -2,6 +2,7 @@
 // (fuzz/README.md): numbers RapidJSON 1.1.0 misreads, the text echoed in errors, keys given twice.
 #include "protocol/request.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
@@ -192,6 +193,27 @@ TEST_F(RequestTest, DataGivingAFieldTwiceIsRefused) {
     ASSERT_FALSE(st.ok()) << payload;
     EXPECT_EQ(st.error().code, ErrorCode::kInvalidMessage) << payload;
     EXPECT_NE(st.error().message.find("given twice"), std::string::npos) << st.error().message;
+  }
+}
+
+// Requests are parsed into a LocalDocument (common/json_document.h): the first 2 KiB of the DOM
+// inside it, the rest in malloc'd chunks. A batch far beyond both reads as it was sent.
+TEST_F(RequestTest, ABatchLargerThanTheParsersInlineBufferReadsWhole) {
+  std::string payload = R"({"operation":"create","entity":"things","data":[)";
+  constexpr int kRecords = 1000;  // the most a create may carry; ~50 KiB of DOM
+  for (int i = 0; i < kRecords; ++i)
+    payload +=
+        fmt::format(R"({}{{"r":{}.5,"t":"record number {} with some text"}})", i ? "," : "", i, i);
+  payload += "]}";
+  Request req;
+  auto st = Parse(payload, &req);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  ASSERT_EQ(req.records.size(), static_cast<size_t>(kRecords));
+  for (int i : {0, 1, 500, kRecords - 1}) {
+    const auto& rec = req.records[static_cast<size_t>(i)];
+    ASSERT_EQ(rec.size(), 2u);
+    EXPECT_EQ(rec[0].value, Value{i + 0.5});
+    EXPECT_EQ(rec[1].value, Value{fmt::format("record number {} with some text", i)});
   }
 }
 
