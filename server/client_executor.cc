@@ -30,11 +30,17 @@ ClientExecutor::Stats ClientExecutor::stats() const {
 void ClientExecutor::WakeOrStart() {
   const bool all_busy = threads_.size() == running_ + waiting_;  // none idle or about to be
   if (!all_busy || running_ >= limit_) {
-    ready_cv_.notify_one();
+    WakeOne();
   } else if (threads_.size() < max_threads_ && !stopping_) {
     // Below the limit and every thread busy: some wait in BlockingRegions.
     threads_.emplace_back([this] { Work(); });
   }
+}
+
+void ClientExecutor::WakeOne() {
+  if (waking_ > 0 || idle_ == 0) return;
+  ++waking_;
+  ready_cv_.notify_one();
 }
 
 void ClientExecutor::Blocking::OnBlock() {
@@ -259,13 +265,18 @@ void ClientExecutor::Work() {
   ThreadBlockingObserver() = &blocking_;
   std::unique_lock lock(mu_);
   for (;;) {
-    ready_cv_.wait(lock,
-                   [&] { return (stopping_ && !HasWork()) || (HasWork() && running_ < limit_); });
+    ++idle_;
+    while (!((stopping_ && !HasWork()) || (HasWork() && running_ < limit_))) {
+      ready_cv_.wait(lock);
+      if (waking_ > 0) --waking_;  // up (or up early: then another may be woken meanwhile)
+    }
+    --idle_;
     if (!HasWork()) return;  // stopping and nothing left
     ++running_;
     Current c;
     Task task;
     if (Next(lock, c, task)) {
+      if (HasWork() && running_ < limit_) WakeOne();  // more than this thread takes
       current_ = &c;
       lock.unlock();
       task();
@@ -279,7 +290,7 @@ void ClientExecutor::Work() {
     // This thread takes the next ready client itself (the wait below returns at once): wake
     // another only for a second one. Waking one for the first cost two context switches per
     // request whenever the woken thread found nothing left (bench/RESULTS.md §Writes).
-    if (ready_.size() + resumable_.size() > 1) ready_cv_.notify_one();
+    if (ready_.size() + resumable_.size() > 1) WakeOne();
   }
 }
 
