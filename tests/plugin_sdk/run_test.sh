@@ -130,8 +130,11 @@ for t in mqttspec_example_sensor mqttspec_example_dashboard; do
 done
 # They run on the installed library (their RPATH names it; the library path makes sure of it).
 EXAMPLE_ENV=(env "LD_LIBRARY_PATH=$CLIENT_LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-"${EXAMPLE_ENV[@]}" ldd "$SENSOR" | grep -q "libmqttspec_client.so.0 => $CLIENT_LIBDIR/" ||
-  fail "the sensor does not load the installed libmqttspec_client: $(ldd "$SENSOR" | grep client)"
+# (ldd's output first, then grep: `ldd | grep -q` fails under pipefail when grep, done at the
+# first match, closes the pipe while ldd still writes — SIGPIPE.)
+linked=$("${EXAMPLE_ENV[@]}" ldd "$SENSOR")
+grep -q "libmqttspec_client.so.0 => $CLIENT_LIBDIR/" <<<"$linked" ||
+  fail "the sensor does not load the installed libmqttspec_client: $(grep client <<<"$linked")"
 
 step "start the installed mqttspecd (embedded) with the plugin"
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

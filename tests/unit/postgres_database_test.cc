@@ -159,6 +159,19 @@ class PostgresDatabaseTest : public pgtest::ScratchDatabaseTest {
     return t.empty() ? -1 : std::stoi(t[0][0]);
   }
 
+  // pg_terminate_backend only signals: the sessions end a moment later. Until they have, a
+  // statement sent on one may reach a backend that is ending and fail "may or may not have
+  // happened" — what the adapter must say then, but not what a test of idle connections means.
+  void AwaitConnectionsGone() {
+    for (int i = 0; i < 500; ++i) {
+      Table t = Sql("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + scratch_->name() +
+                    "' AND pid <> pg_backend_pid()");
+      if (!t.empty() && t[0][0] == "0") return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "the terminated sessions did not end within 5 s";
+  }
+
   std::unique_ptr<PostgresDatabase> db_;
   ModelPtr users_;
 };
@@ -560,6 +573,7 @@ TEST_F(PostgresDatabaseTest, BatchedWritesLeaveAsOnePipelineAndFailAlone) {
     total += created.load() - deleted.load();
     EXPECT_EQ(r.value().total, total) << "round " << round;
     EXPECT_GE(KillConnections(), 1);  // the pipeline's connection too, while idle
+    AwaitConnectionsGone();
   }
 }
 
