@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-#include "common/json_text.h"
+#include "common/json_document.h"
 #include "registry/coerce.h"
 
 namespace mqttspec::adapters {
@@ -50,11 +50,9 @@ std::string EncodeRow(const registry::Model& m, const Row& row) {
 }
 
 Result<Row> DecodeRow(const registry::Model& m, std::string_view json) {
-  std::string patched;
-  const std::string_view exact = ExactNumbers(json, &patched);
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
-  if (d.HasParseError() || !d.IsObject())
+  LocalDocument local;
+  rapidjson::Document& d = *local;
+  if (!ParseExactJson(json, d) || !d.IsObject())
     return MakeError(ErrorCode::kInternal, "unreadable row in the change log");
   Row row(m.fields().size());
   for (size_t i = 0; i < m.fields().size(); ++i) {

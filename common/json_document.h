@@ -14,6 +14,10 @@
 #include <rapidjson/document.h>
 
 #include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "common/json_text.h"
 
 namespace mqttspec {
 
@@ -37,5 +41,14 @@ class LocalDocument {
   rapidjson::MemoryPoolAllocator<> pool_;
   rapidjson::Document doc_;  // after pool_: destroyed before it
 };
+
+// Parses stored or client JSON text at full precision with its numbers read exactly
+// (ExactNumbers, json_text.h). False: not JSON (doc holds the parse error).
+inline bool ParseExactJson(std::string_view text, rapidjson::Document& doc) {
+  std::string patched;
+  const std::string_view exact = ExactNumbers(text, &patched);
+  doc.Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
+  return !doc.HasParseError();
+}
 
 }  // namespace mqttspec

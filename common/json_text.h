@@ -1,7 +1,8 @@
 #pragma once
 // JSON text before RapidJSON parses it. Every parse of JSON at full precision
 // (rapidjson::kParseFullPrecisionFlag) goes through ExactNumbers first: client requests
-// (protocol/request.cc), json field defaults and stored json values (registry/coerce.cc).
+// (protocol/request.cc), and stored json values, field defaults and logged rows through
+// ParseExactJson (common/json_document.h).
 
 #include <algorithm>
 #include <charconv>

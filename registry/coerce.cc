@@ -7,7 +7,6 @@
 #include <cstdlib>
 
 #include "common/json_document.h"
-#include "common/json_text.h"
 #include "common/time_util.h"
 
 namespace mqttspec::registry {
@@ -146,11 +145,8 @@ Result<Value> CoerceText(const Field& f, std::string_view text) {
       j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
       return CoerceJson(f, j);
     case FieldType::kJson: {
-      std::string patched;
-      const std::string_view exact = ExactNumbers(text, &patched);
       LocalDocument doc;
-      doc->Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
-      if (doc->HasParseError()) {
+      if (!ParseExactJson(text, *doc)) {
         j.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()));
         return CoerceJson(f, j);
       }
@@ -171,10 +167,7 @@ rapidjson::Value ToJson(const Field& f, const Value& v, rapidjson::Document::All
       const std::string& s = std::get<std::string>(v);
       if (f.type == FieldType::kJson) {
         rapidjson::Document doc(&a);
-        std::string patched;
-        const std::string_view exact = ExactNumbers(s, &patched);
-        doc.Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
-        if (!doc.HasParseError()) return rapidjson::Value(doc, a);
+        if (ParseExactJson(s, doc)) return rapidjson::Value(doc, a);
       }
       return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
     }
@@ -208,10 +201,7 @@ void WriteJson(const Field& f, const Value& v, JsonWriter& w) {
       const std::string& s = std::get<std::string>(v);
       if (f.type == FieldType::kJson) {
         LocalDocument doc;
-        std::string patched;
-        const std::string_view exact = ExactNumbers(s, &patched);
-        doc->Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
-        if (!doc->HasParseError()) {
+        if (ParseExactJson(s, *doc)) {
           doc->Accept(w);
           return;
         }

@@ -3,7 +3,6 @@
 #include <rapidjson/document.h>
 
 #include "common/json_document.h"
-#include "common/json_text.h"
 
 namespace mqttspec::registry {
 
@@ -52,10 +51,7 @@ bool Parse(const Value& v, rapidjson::Document* doc) {
   }
   const auto* text = std::get_if<std::string>(&v);
   if (!text) return false;
-  std::string patched;
-  const std::string_view exact = ExactNumbers(*text, &patched);
-  doc->Parse<rapidjson::kParseFullPrecisionFlag>(exact.data(), exact.size());
-  return !doc->HasParseError();
+  return ParseExactJson(*text, *doc);
 }
 
 }  // namespace

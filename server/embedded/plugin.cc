@@ -256,6 +256,58 @@ constexpr Registration kCallbacks[] = {
     {MOSQ_EVT_DISCONNECT, Guarded<OnDisconnect, MOSQ_ERR_SUCCESS>},
 };
 
+// plugin_opt_config (the YAML; none: the defaults) and plugin_opt_broker_auth (broker | plugin,
+// default broker). False, logged, on any other option or value.
+bool ReadPluginOptions(const mosquitto_opt* opts, int opt_count, std::string& config_path,
+                       std::string& broker_auth) {
+  broker_auth = "broker";
+  for (int i = 0; i < opt_count; ++i) {
+    if (std::strcmp(opts[i].key, "config") == 0) {
+      config_path = opts[i].value;
+    } else if (std::strcmp(opts[i].key, "broker_auth") == 0) {
+      broker_auth = opts[i].value;
+    } else {
+      mosquitto_log_printf(MOSQ_LOG_ERR,
+                           "mqttspec: unknown option plugin_opt_%s (known: config, broker_auth)",
+                           opts[i].key);
+      return false;
+    }
+  }
+  if (broker_auth != "broker" && broker_auth != "plugin") {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: plugin_opt_broker_auth must be broker or plugin");
+    return false;
+  }
+  return true;
+}
+
+// The service from p.config: the core (database, models, hooks), the notification routes, the
+// service and its fronts (MQTT, gRPC, metrics). MOSQ_ERR_SUCCESS, or the exit code (logged).
+int StartServing(Plugin& p) {
+  auto core = Core::Create(p.config);
+  if (!core.ok()) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", core.error().message.c_str());
+    return core.error().code == mqttspec::ErrorCode::kInvalidValue ? kExitConfigError
+                                                                   : kExitFailure;
+  }
+  p.core = std::move(core).value();
+  p.routes = std::make_unique<NotificationRoutes>(p.config.topic_prefix, p.transport);
+  p.service = std::make_unique<Service>(p.config, *p.core, *p.routes);
+  p.front = std::make_unique<MqttFront>(p.config, *p.service, p.transport);
+  auto grpc = GrpcFront::Start(p.config, *p.service, *p.routes, p.transport);
+  if (!grpc.ok()) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", grpc.error().message.c_str());
+    return kExitFailure;
+  }
+  p.grpc = std::move(grpc).value();
+  auto metrics = MetricsHttp::Start(p.config, *p.service);
+  if (!metrics.ok()) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", metrics.error().message.c_str());
+    return kExitFailure;
+  }
+  p.metrics = std::move(metrics).value();
+  return MOSQ_ERR_SUCCESS;
+}
+
 }  // namespace
 }  // namespace mqttspec::server::embedded
 
@@ -282,24 +334,8 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
       spdlog::set_default_logger(spdlog::stderr_color_mt("mqttspec"));
       spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e mqttspec %^%l%$ %v");
     }
-    std::string config_path, broker_auth = "broker";
-    for (int i = 0; i < opt_count; ++i) {
-      if (std::strcmp(opts[i].key, "config") == 0) {
-        config_path = opts[i].value;
-      } else if (std::strcmp(opts[i].key, "broker_auth") == 0) {
-        broker_auth = opts[i].value;
-      } else {
-        mosquitto_log_printf(MOSQ_LOG_ERR,
-                             "mqttspec: unknown option plugin_opt_%s (known: config, broker_auth)",
-                             opts[i].key);
-        return kExitConfigError;
-      }
-    }
-    if (broker_auth != "broker" && broker_auth != "plugin") {
-      mosquitto_log_printf(MOSQ_LOG_ERR,
-                           "mqttspec: plugin_opt_broker_auth must be broker or plugin");
-      return kExitConfigError;
-    }
+    std::string config_path, broker_auth;
+    if (!ReadPluginOptions(opts, opt_count, config_path, broker_auth)) return kExitConfigError;
     auto config = config_path.empty() ? ParseConfig("") : LoadConfig(config_path);
     if (!config.ok()) {
       mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: configuration error: %s",
@@ -312,28 +348,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     p->prefix = p->config.topic_prefix;
     p->plugin_decides_auth = broker_auth == "plugin";
     spdlog::set_level(spdlog::level::from_str(p->config.log_level));
-    auto core = Core::Create(p->config);
-    if (!core.ok()) {
-      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", core.error().message.c_str());
-      return core.error().code == mqttspec::ErrorCode::kInvalidValue ? kExitConfigError
-                                                                     : kExitFailure;
-    }
-    p->core = std::move(core).value();
-    p->routes = std::make_unique<NotificationRoutes>(p->config.topic_prefix, p->transport);
-    p->service = std::make_unique<Service>(p->config, *p->core, *p->routes);
-    p->front = std::make_unique<MqttFront>(p->config, *p->service, p->transport);
-    auto grpc = GrpcFront::Start(p->config, *p->service, *p->routes, p->transport);
-    if (!grpc.ok()) {
-      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", grpc.error().message.c_str());
-      return kExitFailure;
-    }
-    p->grpc = std::move(grpc).value();
-    auto metrics = MetricsHttp::Start(p->config, *p->service);
-    if (!metrics.ok()) {
-      mosquitto_log_printf(MOSQ_LOG_ERR, "mqttspec: %s", metrics.error().message.c_str());
-      return kExitFailure;
-    }
-    p->metrics = std::move(metrics).value();
+    if (int rc = StartServing(*p); rc != MOSQ_ERR_SUCCESS) return rc;
     Plugin* raw = p.get();
     int rc = MOSQ_ERR_SUCCESS;
     for (const auto& r : kCallbacks)
