@@ -37,7 +37,9 @@ Status GroupCommit::Submit(WriteJob& job) {
     std::lock_guard lock(mu_);
     job.done_ = false;
     job.waiter_ = &waiter;
+    job.pool_ = nullptr;
     queue_.push_back(&job);
+    queued_rows_ += job.rows;
   }
   if (options_.pipeline) {
     // Its place in the commit order is taken: the client's next request may start.
@@ -68,8 +70,11 @@ void GroupCommit::SubmitAsync(WriteJob* job) {
   job->done_ = false;
   job->waiter_ = nullptr;
   job->resume_ = std::move(resume);
+  job->pool_ = ThreadBlockingObserver();
   queue_.push_back(job);
+  queued_rows_ += job->rows;
   if (leading_) return;  // the batch in flight hands the queue on
+  if (Defer(job->pool_)) return;
   // None in flight: lead one now. (The job may be gone afterwards: its continuation owns it.)
   BlockingRegion leading;
   LeadOne(lock);
@@ -107,6 +112,7 @@ void GroupCommit::LeadOne(std::unique_lock<std::mutex>& lock) {
     batch.push_back(queue_.front());
     queue_.pop_front();
   }
+  queued_rows_ -= rows;
   lock.unlock();
   size_t ran = 0;
   try {
@@ -117,7 +123,10 @@ void GroupCommit::LeadOne(std::unique_lock<std::mutex>& lock) {
   }
   ran = std::clamp<size_t>(ran, 1, batch.size());
   lock.lock();
-  for (size_t i = batch.size(); i > ran; --i) queue_.push_front(batch[i - 1]);
+  for (size_t i = batch.size(); i > ran; --i) {
+    queue_.push_front(batch[i - 1]);
+    queued_rows_ += batch[i - 1]->rows;
+  }
   ++stats_.batches;
   stats_.jobs += ran;
   stats_.largest = std::max<uint64_t>(stats_.largest, ran);
@@ -136,7 +145,7 @@ void GroupCommit::LeadOne(std::unique_lock<std::mutex>& lock) {
   }
   // The committer leads the next batch. (The first job's thread, if it has one, may not be
   // waiting yet — it may await its turn first — and the jobs behind it would wait for it.)
-  if (!queue_.empty()) {
+  if (!queue_.empty() && !Defer(queue_.back()->pool_)) {
     if (!committer_.joinable()) committer_ = std::thread([this] { Committer(); });
     commit_cv_.notify_one();
   }
@@ -153,6 +162,24 @@ void GroupCommit::Committer() {
     if (queue_.empty()) return;  // stopping, and nothing left
     LeadOne(lock);
   }
+}
+
+bool GroupCommit::Defer(BlockingObserver* pool) {
+  if (!options_.defer_while_busy || !pool || stopping_) return false;
+  if (queued_rows_ >= options_.max_rows) return false;
+  if (idle_lead_) return true;  // one is due already
+  if (!pool->RequestsWaiting()) return false;
+  idle_lead_ = true;
+  pool->WhenIdle([this] { IdleLead(); }, std::chrono::steady_clock::now() + options_.max_time);
+  return true;
+}
+
+void GroupCommit::IdleLead() {
+  std::unique_lock lock(mu_);
+  idle_lead_ = false;
+  if (leading_ || queue_.empty()) return;  // a batch runs: it hands the queue on
+  BlockingRegion leading;
+  LeadOne(lock);
 }
 
 void TellCommitted(ChangeListener* listener, std::span<WriteJob* const> committed) {

@@ -11,7 +11,8 @@
 //
 // Bounds: a batch holds at most max_rows rows (a bigger job runs alone), and takes no further job
 // once it has run for max_time — the rest go back to the front of the queue. A job waits for at
-// most the batch in flight and its own.
+// most the batch in flight and its own (defer_while_busy: and at most max_time for the requests
+// that waited to start on its pool).
 // Submit's waiting is a BlockingRegion (common/blocking.h): the executor runs other clients'
 // requests meanwhile, which is what fills the next batch. Once queued, the job's place in the
 // commit order is fixed (OrderFixed, if options.pipeline: the client's next request may start and
@@ -67,6 +68,7 @@ struct WriteJob {
   bool done_ = false;                     // guarded by GroupCommit::mu_
   std::condition_variable* waiter_ = nullptr;  // its thread's, woken when done or to lead
   Resumer resume_;                             // SubmitAsync's: queues on_done when done
+  BlockingObserver* pool_ = nullptr;  // SubmitAsync's: its thread's pool (alive while queued)
 };
 
 // A job with what its statements produce (`value`, read once it committed).
@@ -85,6 +87,13 @@ struct GroupCommitOptions {
   // write; bench/RESULTS.md §Writes, 2026-12-04 evening). false: a job holds its client until
   // it committed.
   bool pipeline = true;
+  // Where a commit costs CPU rather than waiting (SQLite synchronous=normal: no fsync), a batch
+  // waits to start while requests wait to start on the pool its writers came from — their
+  // writes join it — and starts once they have (the pool runs it when idle, common/blocking.h
+  // WhenIdle) or max_rows are queued. Small batches each pay their own commit: the WAL frames
+  // of every page they touched, the locks, the statements (bench/RESULTS.md §Writes,
+  // 2026-12-05 (3)). A write with nothing behind it (1 in flight) starts at once.
+  bool defer_while_busy = false;
 };
 
 class GroupCommit {
@@ -137,6 +146,10 @@ class GroupCommit {
   // the committer to lead the next batch.
   void LeadOne(std::unique_lock<std::mutex>& lock);
   void Committer();  // the committer thread: leads while jobs queue
+  // defer_while_busy: the queue waits for the requests waiting on `pool` (mu_ held): true if it
+  // does — the pool leads it once idle.
+  bool Defer(BlockingObserver* pool);
+  void IdleLead();  // the pool's idle task: leads what is queued unless a batch runs
 
   GroupCommitOptions options_;
   Runner runner_;
@@ -144,6 +157,8 @@ class GroupCommit {
   mutable std::mutex mu_;  // guards everything below and each queued job's done_
   std::deque<WriteJob*> queue_;
   bool leading_ = false;  // a thread runs a batch
+  bool idle_lead_ = false;  // an IdleLead is due on a pool
+  size_t queued_rows_ = 0;
   Stats stats_;
   std::condition_variable commit_cv_;  // the committer's
   bool stopping_ = false;

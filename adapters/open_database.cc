@@ -24,6 +24,7 @@ Result<std::unique_ptr<Database>> OpenDatabase(const DatabaseSpec& spec) {
   o.query_timeout_ms = spec.query_timeout_ms;
   o.group_commit.max_rows = static_cast<size_t>(spec.group_commit_max_rows);
   o.group_commit.max_time = std::chrono::milliseconds(spec.group_commit_max_ms);
+  o.group_commit.defer_while_busy = !spec.synchronous_full;  // its commits cost CPU, not a wait
   o.changes = spec.changes;
   auto db = SqliteDatabase::Open(o);
   if (!db.ok()) return db.take_error();

@@ -1,6 +1,7 @@
 #include "adapters/sqlite_database.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -60,7 +61,12 @@ uint64_t SqliteDatabase::checkpoints() const {
   return checkpointer_ ? checkpointer_->checkpoints() : 0;
 }
 
-SqliteDatabase::~SqliteDatabase() = default;  // the checkpointer (and its hook) goes first
+SqliteDatabase::~SqliteDatabase() {  // the checkpointer (and its hook) goes first
+  const auto stats = commits_->stats();
+  if (stats.jobs > 0)
+    spdlog::debug("sqlite writes: {} in {} commits (largest {})", stats.jobs, stats.batches,
+                  stats.largest);
+}
 
 Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const SqliteOptions& options) {
   auto db = std::unique_ptr<SqliteDatabase>(new SqliteDatabase(options));

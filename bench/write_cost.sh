@@ -15,6 +15,8 @@
 # from the process's counters. Needs build/bin/mqttspecd and build/bin/mqttspec_bench (BUILD=).
 # PERF_DIR=dir: a perf profile (-g -a) during the measured part, one file per round and variant,
 # beside the broker's pid (perf report -i dir/1-default.data --pid $(cat dir/1-default.pid)).
+# LOG_DIR=dir: keep each run's service log there (dir/1-default.log; `log: {level: debug}` as a
+# variant's line adds the group commit's batch counts at its end).
 # DB=postgres: a fresh database per variant on a private cluster (tests/pg/pgcluster.sh, with fsync
 # and synchronous_commit on unless PG_DURABLE=0), and one more column: the server's CPU per request.
 set -euo pipefail
@@ -95,6 +97,7 @@ EOF
     p1=$(pg_ticks)
     [[ -n $perf_pid ]] && wait "$perf_pid"
     kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=""
+    [[ -n ${LOG_DIR:-} ]] && mkdir -p "$LOG_DIR" && cp "$dir/mqttspecd.log" "$LOG_DIR/$round-$name.log"
     # requests the counters saw: the measured ones, the warm-up (1000) and the 1-in-flight part
     n=$(($(grep -o 'n=[0-9]*)$' "$dir/tput.log" | tr -dc 0-9) + 1000 + 200))
     rps=$(grep -o '[0-9]* req/s' "$dir/tput.log" | cut -d' ' -f1)

@@ -23,8 +23,14 @@
 //   request's turn (every earlier request of the client finished); the request finishes when the
 //   continuation returns. An empty Resumer: the thread cannot suspend (no pool, or a task that is
 //   not pipelined) — the caller blocks instead.
+// - RequestsWaiting() / WhenIdle(): whether requests wait to start on the pool (their writes may
+//   join the next group commit if it starts a little later), and a task the pool runs once none
+//   does, or at the latest when a worker picks work after `latest` (a deferred group commit:
+//   common to all clients, run by whichever worker runs out of requests first; the pool's Drain
+//   waits for it).
 // Thread-safety: the observer is per thread; its callbacks run on the calling thread.
 
+#include <chrono>
 #include <functional>
 
 namespace mqttspec {
@@ -41,6 +47,8 @@ class BlockingObserver {
   virtual void AwaitTurn() {}
   virtual void ReleaseTurn() {}
   virtual Resumer Suspend() { return {}; }
+  virtual bool RequestsWaiting() { return false; }
+  virtual void WhenIdle(Continuation k, std::chrono::steady_clock::time_point /*latest*/) { k(); }
 };
 
 // The calling thread's observer (nullptr: none).

@@ -99,6 +99,20 @@ Resumer ClientExecutor::Blocking::Suspend() {
   };
 }
 
+bool ClientExecutor::Blocking::RequestsWaiting() {
+  std::lock_guard lock(executor.mu_);
+  return !executor.ready_.empty();
+}
+
+void ClientExecutor::Blocking::WhenIdle(Continuation k,
+                                        std::chrono::steady_clock::time_point latest) {
+  ClientExecutor& e = executor;
+  std::lock_guard lock(e.mu_);
+  e.idle_tasks_.push_back(IdleTask{std::move(k), latest});
+  ++e.pending_;
+  e.WakeOrStart();
+}
+
 void ClientExecutor::Resume(const std::string& client, uint64_t ticket, Task task) {
   std::lock_guard lock(mu_);
   Strand& s = strands_.find(client)->second;  // kept: the suspended task has not finished
@@ -228,6 +242,16 @@ bool ClientExecutor::TryRunHere(const std::string& client, Task& task) {
 }
 
 bool ClientExecutor::Next(std::unique_lock<std::mutex>& lock, Current& c, Task& task) {
+  const bool idle_due =
+      !idle_tasks_.empty() &&
+      (ready_.empty() ? resumable_.empty()
+                      : std::chrono::steady_clock::now() >= idle_tasks_.front().latest);
+  if (idle_due) {
+    task = std::move(idle_tasks_.front().task);
+    idle_tasks_.pop_front();
+    c = Current{};
+    return true;
+  }
   if (!resumable_.empty()) {  // continuations first: they finish what has begun
     std::string client = std::move(resumable_.front());
     resumable_.pop_front();
@@ -277,14 +301,17 @@ void ClientExecutor::Work() {
     Task task;
     if (Next(lock, c, task)) {
       if (HasWork() && running_ < limit_) WakeOne();  // more than this thread takes
-      current_ = &c;
+      current_ = c.strand ? &c : nullptr;
       lock.unlock();
       task();
       task = nullptr;
       lock.lock();
       current_ = nullptr;
-      // A suspended task ends here for this thread; its continuation finishes it.
-      if (!c.suspended) Finish(lock, c, /*takes_next=*/true);
+      if (!c.strand) {  // an idle task
+        if (--pending_ == 0) idle_cv_.notify_all();
+      } else if (!c.suspended) {  // a suspended task ends here; its continuation finishes it
+        Finish(lock, c, /*takes_next=*/true);
+      }
     }
     --running_;
     // This thread takes the next ready client itself (the wait below returns at once): wake

@@ -22,6 +22,7 @@
 // and none runs code), and the task finishes when the continuation returns.
 // Thread-safety: Post, TryRunHere, Drain, stats and a Resumer may be called from any thread.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -84,24 +85,28 @@ class ClientExecutor {
   // The task a worker thread runs (thread-local; the Blocking observer acts on it).
   struct Current {
     std::string client;
-    Strand* strand;  // stays put: a strand with unfinished tasks is not erased
-    uint64_t ticket;
-    bool pipelined;
-    bool taken;   // holds the client's place
-    bool active;  // may run code
+    Strand* strand = nullptr;  // stays put: a strand with unfinished tasks is not erased
+    uint64_t ticket = 0;
+    bool pipelined = false;
+    bool taken = false;      // holds the client's place
+    bool active = false;     // may run code
     bool suspended = false;  // ends with its thread's run; a continuation finishes it
     bool takes_resumed = false;  // suspended: its thread takes the continuation it resumed itself
   };
 
   void Work();
-  bool HasWork() const { return !ready_.empty() || !resumable_.empty(); }  // mu_ held
+  bool HasWork() const {  // mu_ held
+    return !ready_.empty() || !resumable_.empty() || !idle_tasks_.empty();
+  }
   void WakeOrStart();  // a task is ready: wake an idle thread, or start one (mu_ held)
   // Wakes one idle thread unless one is on its way already (mu_ held): the woken thread wakes the
   // next if work is left when it has taken its own (Work). Each ready task woke one, and every
   // thread but the first found nothing to do and slept again — two context switches for nothing.
   void WakeOne();
-  // The next continuation or task to run (mu_ held): false if the entry taken was stale (a
-  // continuation whose turn has not come: it is queued again when it does).
+  // The next continuation, task or idle task to run, in that order — an idle task first once its
+  // `latest` has passed (mu_ held): false if the entry taken was stale (a continuation whose turn
+  // has not come: it is queued again when it does). An idle task runs with no client (`c.strand`
+  // null).
   bool Next(std::unique_lock<std::mutex>& lock, Current& c, Task& task);
   // A suspended task's continuation (its Resumer): queued, and run at its turn.
   void Resume(const std::string& client, uint64_t ticket, Task task);
@@ -130,6 +135,8 @@ class ClientExecutor {
     void AwaitTurn() override;
     void ReleaseTurn() override;
     Resumer Suspend() override;
+    bool RequestsWaiting() override;
+    void WhenIdle(Continuation k, std::chrono::steady_clock::time_point latest) override;
     ClientExecutor& executor;
   };
   Blocking blocking_;
@@ -140,6 +147,11 @@ class ClientExecutor {
   std::unordered_map<std::string, Strand> strands_;
   std::deque<std::string> ready_;  // clients whose next task may start, with no worker
   std::deque<std::string> resumable_;  // clients with a continuation whose turn has come
+  struct IdleTask {
+    Task task;
+    std::chrono::steady_clock::time_point latest;
+  };
+  std::deque<IdleTask> idle_tasks_;  // WhenIdle's: run once no continuation or request is ready
   size_t pending_ = 0;
   size_t limit_ = 1;        // tasks running at once, waiting ones not counted
   size_t max_threads_ = 1;  // limit_ + kMaxWaitingThreads

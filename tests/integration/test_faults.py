@@ -1036,10 +1036,17 @@ class SlowDatabase(FaultTestCase):
         t_lock = time.monotonic()
         ids = [f"s{i}" for i in range(self.QUEUED)]
         markers = {rid: f"slow-{rid}-{random_suffix(6)}" for rid in ids}
+        # The first write goes alone: it is a batch of its own, stuck on the lock until it times
+        # out. The rest, sent while it waits, share the next batch (had they arrived together,
+        # one batch would hold them all — with synchronous=normal the commit waits for requests
+        # waiting to start — and would time out as one).
+        t_sent = None
         for rid in ids:
             slow.send_raw({"id": rid, "operation": "create", "entity": "faults",
                            "data": {"marker": markers[rid], "writer": slow.client_id}})
-        t_sent = time.monotonic()
+            if t_sent is None:
+                t_sent = time.monotonic()
+                time.sleep(0.2)
         got = []  # (arrival time, answer) of the slow client
 
         def collect():
@@ -1053,7 +1060,7 @@ class SlowDatabase(FaultTestCase):
                 got.append((time.monotonic(), m))
         collector = threading.Thread(target=collect, daemon=True)
         collector.start()
-        time.sleep(self.HOLD_S)
+        time.sleep(max(0.0, t_sent + self.HOLD_S - time.monotonic()))
         lock.release()
         t_release = time.monotonic()
         collector.join(20)

@@ -14,6 +14,8 @@
 namespace mqttspec::server {
 namespace {
 
+using namespace std::chrono_literals;
+
 TEST(ClientExecutor, TryRunHereRunsOnTheCallerOnlyWhenTheClientIsIdleAndKeepsItsOrder) {
   ClientExecutor ex(2);
   std::mutex mu;
@@ -293,6 +295,41 @@ TEST(ClientExecutor, OnlyPipelinedTasksSuspend) {
   ASSERT_TRUE(ex.TryRunHere("b", here));
   ex.Drain();
   EXPECT_EQ(empty.load(), 2);
+}
+
+// WhenIdle (common/blocking.h): a task the pool runs once no request waits to start — after
+// the requests posted before and meanwhile, whoever's they are — or, with requests still
+// waiting, at the first pick after its `latest`; Drain waits for it. It runs with no client:
+// its thread may go on to any client's request.
+TEST(ClientExecutor, AnIdleTaskRunsOnceNoRequestWaitsOrOnceItsLatestHasPassed) {
+  for (bool overdue : {false, true}) {
+    ClientExecutor ex(1);
+    std::mutex mu;
+    std::vector<std::string> order;
+    auto record = [&](std::string what) {
+      std::lock_guard l(mu);
+      order.push_back(std::move(what));
+    };
+    std::atomic<bool> release{false}, waiting_seen{false};
+    ex.Post("gate", [&] {
+      // On a worker: its observer is the pool's. The requests below are posted before it runs.
+      while (!release) std::this_thread::sleep_for(1ms);
+      waiting_seen = ThreadBlockingObserver()->RequestsWaiting();
+      ThreadBlockingObserver()->WhenIdle(
+          [&] {
+            record("idle");
+            EXPECT_FALSE(ThreadBlockingObserver()->Suspend()) << "no client: no task";
+          },
+          std::chrono::steady_clock::now() + (overdue ? 0s : 1h));
+    });
+    for (const char* c : {"a", "b", "c"}) ex.Post(c, [&, c] { record(c); });
+    release = true;
+    ex.Drain();
+    EXPECT_TRUE(waiting_seen.load());
+    const std::vector<std::string> want = overdue ? std::vector<std::string>{"idle", "a", "b", "c"}
+                                                  : std::vector<std::string>{"a", "b", "c", "idle"};
+    EXPECT_EQ(order, want) << "overdue " << overdue;
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -319,6 +320,126 @@ TEST(GroupCommit, AsyncWithoutAPoolCompletesBeforeItReturns) {
   ASSERT_TRUE(got.has_value());
   ASSERT_FALSE(got->ok());
   EXPECT_EQ(got->error().code, ErrorCode::kConflict);
+}
+
+// defer_while_busy (SQLite synchronous=normal): writes posted as requests of several clients
+// while the pool's one worker was held. The first write does not lead a batch at once: requests
+// wait to start, and their writes join it; the pool leads the batch once it has started them
+// all — one commit for every write. Without the option the first write leads a batch of its own.
+// With max_rows 3 a batch starts as soon as 3 rows wait.
+TEST(GroupCommit, DeferredWhileRequestsWaitWritesShareOneCommitUpToMaxRows) {
+  constexpr int kWrites = 6;
+  struct Case {
+    bool defer;
+    size_t max_rows;
+  };
+  for (Case c : {Case{true, 1000}, Case{false, 1000}, Case{true, 3}}) {
+    std::mutex mu;
+    std::vector<std::vector<int>> batches;
+    std::vector<int> continued;
+    GroupCommitOptions options{c.max_rows, 1s, true};
+    options.defer_while_busy = c.defer;
+    GroupCommit gc(options, [&](const std::vector<WriteJob*>& batch, GroupCommit::Deadline) {
+      std::vector<int> ids;
+      for (WriteJob* job : batch) {
+        std::vector<Change> changes;
+        job->status = job->run(changes);
+        ids.push_back(static_cast<JobOf<int>*>(job)->value);
+      }
+      std::lock_guard lock(mu);
+      batches.push_back(ids);
+      return batch.size();
+    });
+    {
+      server::ClientExecutor ex(1);
+      std::atomic<bool> release{false};
+      ex.Post("gate", [&] {
+        while (!release) std::this_thread::sleep_for(1ms);
+      });
+      for (int i = 0; i < kWrites; ++i) {
+        ex.Post(
+            "client" + std::to_string(i),
+            [&, i] {
+              auto job = std::make_shared<JobOf<int>>();
+              job->value = i;
+              job->run = [](std::vector<Change>&) { return OkStatus(); };
+              gc.Submit<int>(
+                  std::move(job),
+                  [&](Result<int> r) {
+                    ASSERT_TRUE(r.ok());
+                    std::lock_guard lock(mu);
+                    continued.push_back(r.value());
+                  },
+                  /*suspend=*/true);
+            },
+            /*pipelined=*/true);
+      }
+      release = true;
+      ex.Drain();
+    }
+    SCOPED_TRACE("defer " + std::to_string(c.defer) + ", max_rows " + std::to_string(c.max_rows));
+    std::vector<int> all, want;
+    for (int i = 0; i < kWrites; ++i) want.push_back(i);
+    for (const auto& b : batches) {
+      EXPECT_LE(b.size(), c.max_rows);
+      all.insert(all.end(), b.begin(), b.end());
+    }
+    EXPECT_EQ(all, want) << "every write committed once, in order";
+    std::sort(continued.begin(), continued.end());
+    EXPECT_EQ(continued, want) << "every write's continuation ran";
+    ASSERT_FALSE(batches.empty());
+    if (!c.defer) {
+      EXPECT_EQ(batches[0], std::vector<int>{0}) << "the first write leads at once";
+    } else if (c.max_rows == 3) {
+      EXPECT_EQ(batches[0], (std::vector<int>{0, 1, 2})) << "3 rows wait: the batch starts";
+    } else {
+      EXPECT_EQ(batches.size(), 1u) << "one commit for all";
+    }
+  }
+}
+
+// A deferred batch waits for the requests waiting to start, but no longer than max_time: on a
+// pool that never runs out of requests (one worker, a stream of slow reads of other clients)
+// the write commits once max_time has passed, before the stream ends.
+TEST(GroupCommit, ADeferredBatchStartsWithinMaxTimeOnAPoolThatStaysBusy) {
+  constexpr int kReads = 100;  // 2 ms each: 200 ms of requests
+  std::atomic<int> reads_done{0}, reads_at_commit{-1};
+  GroupCommitOptions options{1000, 10ms, true};
+  options.defer_while_busy = true;
+  GroupCommit gc(options, [&](const std::vector<WriteJob*>& batch, GroupCommit::Deadline) {
+    reads_at_commit = reads_done.load();
+    for (WriteJob* job : batch) {
+      std::vector<Change> changes;
+      job->status = job->run(changes);
+    }
+    return batch.size();
+  });
+  {
+    server::ClientExecutor ex(1);
+    std::atomic<bool> release{false};
+    ex.Post("gate", [&] {
+      while (!release) std::this_thread::sleep_for(1ms);
+    });
+    ex.Post(
+        "writer",
+        [&] {
+          auto job = std::make_shared<JobOf<int>>();
+          job->run = [](std::vector<Change>&) { return OkStatus(); };
+          gc.Submit<int>(
+              std::move(job), [](Result<int> r) { ASSERT_TRUE(r.ok()); }, true);
+        },
+        /*pipelined=*/true);
+    for (int i = 0; i < kReads; ++i) {
+      ex.Post("reader" + std::to_string(i), [&] {
+        std::this_thread::sleep_for(2ms);
+        ++reads_done;
+      });
+    }
+    release = true;
+    ex.Drain();
+  }
+  EXPECT_GE(reads_at_commit.load(), 1) << "it waited for the requests first";
+  EXPECT_LT(reads_at_commit.load(), kReads / 2) << "but not for all of them";
 }
 
 }  // namespace
