@@ -133,13 +133,13 @@ Status SqliteDatabase::Migrate(const Model& m) {
 Result<ReadResult> SqliteDatabase::Read(const ReadQuery& q) {
   ReaderLease conn(*this);
   // One read transaction, so rows and total come from the same snapshot.
-  if (auto st = conn->Exec("BEGIN"); !st.ok()) return st.take_error();
+  if (auto st = conn->Step("BEGIN"); !st.ok()) return st.take_error();
   ReadResult out;
   auto rows = conn->Query(sql_.Select(q), q.columns.size());
   if (rows.ok() && q.count_total) {
     auto count = conn->Query(sql_.Count(q), 1);
     if (!count.ok()) {
-      (void)conn->Exec("ROLLBACK");
+      (void)conn->Step("ROLLBACK");
       return count.take_error();
     }
     out.total = std::get<int64_t>(count.value().at(0).at(0));
@@ -147,12 +147,12 @@ Result<ReadResult> SqliteDatabase::Read(const ReadQuery& q) {
   if (rows.ok() && logs_changes()) {
     auto newest = conn->Query(sql_.NewestChange(), 1);
     if (!newest.ok()) {
-      (void)conn->Exec("ROLLBACK");
+      (void)conn->Step("ROLLBACK");
       return newest.take_error();
     }
     out.change_seq = std::get<int64_t>(newest.value().at(0).at(0));
   }
-  (void)conn->Exec("COMMIT");
+  (void)conn->Step("COMMIT");
   if (!rows.ok()) return rows.take_error();
   out.rows = std::move(rows).value();
   if (!q.count_total) out.total = static_cast<int64_t>(out.rows.size());
@@ -184,11 +184,11 @@ Result<std::optional<Row>> SqliteDatabase::ReadByKey(const Model& m, const Value
 Result<ChangePage> SqliteDatabase::ReadChanges(int64_t after, size_t limit) {
   if (!logs_changes()) return Database::ReadChanges(after, limit);
   ReaderLease conn(*this);
-  if (auto st = conn->Exec("BEGIN"); !st.ok()) return st.take_error();  // one snapshot
+  if (auto st = conn->Step("BEGIN"); !st.ok()) return st.take_error();  // one snapshot
   auto bounds = conn->Query(sql_.ChangeBounds(), 2);
   auto rows = bounds.ok() ? conn->Query(sql_.ChangesAfter(after, static_cast<int64_t>(limit)), 6)
                           : Result<std::vector<Row>>(bounds.error());
-  (void)conn->Exec("COMMIT");
+  (void)conn->Step("COMMIT");
   if (!rows.ok()) return rows.take_error();
   ChangePage page;
   page.oldest = std::get<int64_t>(bounds.value().at(0).at(0));
@@ -238,14 +238,14 @@ void SqliteDatabase::RunAlone(WriteJob& job) {
     TellCommitted(listener_, committed);
     return;
   }
-  if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+  if (auto st = w.Step("BEGIN IMMEDIATE"); !st.ok()) {
     job.Fail(st.error());
     return;
   }
   job.status = job.run(job.changes);
   if (!job.status.ok()) {
     job.changes.clear();
-    (void)w.Exec("ROLLBACK");
+    (void)w.Step("ROLLBACK");
     return;
   }
   WriteJob* committed[] = {&job};
@@ -254,8 +254,8 @@ void SqliteDatabase::RunAlone(WriteJob& job) {
 
 void SqliteDatabase::Commit(std::span<WriteJob* const> committed) {
   SqliteConnection& w = *writer_;
-  if (auto st = w.Exec("COMMIT"); !st.ok()) {
-    (void)w.Exec("ROLLBACK");
+  if (auto st = w.Step("COMMIT"); !st.ok()) {
+    (void)w.Step("ROLLBACK");
     for (WriteJob* job : committed) job->Fail(st.error());
     return;
   }
@@ -266,7 +266,7 @@ std::optional<size_t> SqliteDatabase::RunOptimistic(const std::vector<WriteJob*>
                                                     GroupCommit::Deadline deadline, size_t& ran) {
   SqliteConnection& w = *writer_;
   ran = batch.size();
-  if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+  if (auto st = w.Step("BEGIN IMMEDIATE"); !st.ok()) {
     for (WriteJob* job : batch) job->Fail(st.error());
     return std::nullopt;
   }
@@ -280,7 +280,7 @@ std::optional<size_t> SqliteDatabase::RunOptimistic(const std::vector<WriteJob*>
     job.status = job.run(job.changes);
     if (job.status.ok()) continue;
     // One failed: undo the batch; it runs again with a savepoint per job.
-    (void)w.Exec("ROLLBACK");
+    (void)w.Step("ROLLBACK");
     for (size_t j = 0; j <= i; ++j) batch[j]->changes.clear();
     savepoints_.JobFailed();
     return i;
@@ -293,7 +293,7 @@ size_t SqliteDatabase::RunWithSavepoints(const std::vector<WriteJob*>& batch,
                                          GroupCommit::Deadline deadline,
                                          std::optional<size_t> failed) {
   SqliteConnection& w = *writer_;
-  if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+  if (auto st = w.Step("BEGIN IMMEDIATE"); !st.ok()) {
     for (WriteJob* job : batch) job->Fail(st.error());
     return batch.size();
   }
@@ -303,13 +303,13 @@ size_t SqliteDatabase::RunWithSavepoints(const std::vector<WriteJob*>& batch,
     if (ran > failed.value_or(0) && std::chrono::steady_clock::now() > deadline) break;  // next
     if (ran == failed) continue;
     WriteJob& job = *batch[ran];
-    if (auto st = w.Exec("SAVEPOINT request"); !st.ok()) {
+    if (auto st = w.Step("SAVEPOINT request"); !st.ok()) {
       job.Fail(st.error());
       continue;
     }
     job.status = job.run(job.changes);
     if (job.status.ok()) {
-      (void)w.Exec("RELEASE request");
+      (void)w.Step("RELEASE request");
       committed.push_back(&job);
       continue;
     }
@@ -319,14 +319,14 @@ size_t SqliteDatabase::RunWithSavepoints(const std::vector<WriteJob*>& batch,
       // is gone too. Those jobs fail with its error; the rest go on in a new transaction.
       for (WriteJob* lost : committed) lost->Fail(job.status.error());
       committed.clear();
-      if (auto st = w.Exec("BEGIN IMMEDIATE"); !st.ok()) {
+      if (auto st = w.Step("BEGIN IMMEDIATE"); !st.ok()) {
         for (size_t i = ran + 1; i < batch.size(); ++i) batch[i]->Fail(st.error());
         return batch.size();
       }
       continue;
     }
-    (void)w.Exec("ROLLBACK TO request");  // this job's statements only
-    (void)w.Exec("RELEASE request");
+    (void)w.Step("ROLLBACK TO request");  // this job's statements only
+    (void)w.Step("RELEASE request");
   }
   Commit(committed);
   return ran;
