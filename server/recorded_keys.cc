@@ -6,7 +6,7 @@
 namespace mqttspec::server {
 
 RecordedKeys::RecordedKeys(int64_t window_ms, size_t capacity)
-    : slice_ms_(std::max<int64_t>(1000, window_ms / 64)), capacity_(capacity) {}
+    : slice_ms_(std::max<int64_t>(1000, window_ms / kSlices)), capacity_(capacity) {}
 
 uint64_t RecordedKeys::Hash(std::string_view client_id, std::string_view request_id) {
   const uint64_t a = std::hash<std::string_view>{}(client_id);

@@ -26,7 +26,11 @@ namespace mqttspec::server {
 class RecordedKeys {
  public:
   static constexpr size_t kDefaultCapacity = 2'000'000;  // 16 MB of hashes
-  // `window_ms`: how long records live, which sizes the slices (at most ~64 of them).
+  // `window_ms`: how long records live, which sizes the slices (at most ~kSlices of them, none
+  // shorter than 1 s). MayContain searches each sealed slice: with 64 of them it was ~2 % of the
+  // broker's CPU per write under load (bench/RESULTS.md §Writes, 2026-12-05 (3)); 16 keep a
+  // record at most window/16 beyond its expiry.
+  static constexpr int64_t kSlices = 16;
   explicit RecordedKeys(int64_t window_ms, size_t capacity = kDefaultCapacity);
 
   static uint64_t Hash(std::string_view client_id, std::string_view request_id);

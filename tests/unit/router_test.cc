@@ -281,16 +281,17 @@ TEST(RecordedKeysTest, KnowsEachHashUntilItsRecordExpiresAndSaysMaybeOnceItForgo
   EXPECT_TRUE(keys.MayContain(RecordedKeys::Hash("c", "4321"), t + 60'000));
   EXPECT_FALSE(keys.MayContain(RecordedKeys::Hash("c", "5000"), t));
   EXPECT_FALSE(keys.MayContain(RecordedKeys::Hash("c2", "r1"), t));
-  // Expired records are forgotten, a slice at a time (slices of 1 s for a 60 s window).
-  EXPECT_FALSE(keys.MayContain(a, t + 62'000));
-  EXPECT_TRUE(keys.MayContain(b, t + 62'000));
+  // Expired records are forgotten, a slice at a time (slices of 3.75 s for a 60 s window).
+  EXPECT_TRUE(keys.MayContain(a, t + 62'000));  // its slice lasts till t + 63.75 s
+  EXPECT_FALSE(keys.MayContain(a, t + 64'000));
+  EXPECT_TRUE(keys.MayContain(b, t + 64'000));
   EXPECT_LT(keys.size(), 5002u);
-  EXPECT_FALSE(keys.MayContain(b, t + 122'000));
+  EXPECT_FALSE(keys.MayContain(b, t + 124'000));
   EXPECT_EQ(keys.size(), 0u);
 
   // Beyond its capacity it forgets the oldest slice, and answers "maybe" until that slice's
   // records have expired.
-  RecordedKeys small(60'000, 3);
+  RecordedKeys small(16'000, 3);  // slices of 1 s
   small.Add(a, t + 1000, t);
   small.Add(b, t + 5000, t);
   small.Add(RecordedKeys::Hash("c", "x"), t + 9000, t);
