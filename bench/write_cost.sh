@@ -12,7 +12,8 @@
 # For each round and variant: a fresh directory and SQLite database (SYNC: normal | full), the
 # service in embedded mode, 10 000 rows pre-filled and 500 creates at 1 in flight (the p50 is
 # printed), then creates at CONNS connections × INFLIGHT in flight (default 4 × 16) for TPUT_S
-# seconds (default 6), measured from the process's counters. Needs build/bin/mqttspecd and build/bin/mqttspec_bench (BUILD=).
+# seconds (default 6), measured from the process's counters. Needs build/bin/mqttspecd and
+# build/bin/mqttspec_bench (BUILD=).
 # PERF_DIR=dir: a perf profile (-g -a) during the measured part, one file per round and variant,
 # beside the broker's pid (perf report -i dir/1-default.data --pid $(cat dir/1-default.pid)).
 # LOG_DIR=dir: keep each run's service log there (dir/1-default.log; `log: {level: debug}` as a
@@ -78,8 +79,8 @@ EOF
     for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
     mpid=$(pgrep -f "mosquitto -c $dir/" | head -1)
     [[ -n $mpid ]] || { echo "the broker did not start: $(tail -5 "$dir/mqttspecd.log")" >&2; exit 1; }
-    common=(--port "$port" --setup embedded --qos 1 --rows 10000 --conns "$CONNS" --inflight "$INFLIGHT"
-      --workloads create --out "$dir/o.tsv" --label "$round")
+    common=(--port "$port" --setup embedded --qos 1 --rows 10000 --conns "$CONNS"
+      --inflight "$INFLIGHT" --workloads create --out "$dir/o.tsv" --label "$round")
     timeout 120 "$BENCH" run "${common[@]}" --prefill 10000 --warmup 500 --samples 500 \
       --latency-s 2 --tput-requests 1 --tput-s 0.01 >"$dir/latency.log" 2>&1
     read -r w0 r0 t0 c0 < <(counters "$mpid")
