@@ -16,6 +16,7 @@
 # build/bin/mqttspec_bench (BUILD=).
 # PERF_DIR=dir: a perf profile (-g -a) during the measured part, one file per round and variant,
 # beside the broker's pid (perf report -i dir/1-default.data --pid $(cat dir/1-default.pid)).
+# ALLOCATOR=system: the broker with glibc's malloc (broker.allocator; default tcmalloc).
 # LOG_DIR=dir: keep each run's service log there (dir/1-default.log; `log: {level: debug}` as a
 # variant's line adds the group commit's batch counts at its end).
 # DB=postgres: a fresh database per variant on a private cluster (tests/pg/pgcluster.sh, with fsync
@@ -28,6 +29,7 @@ TPUT_S=${TPUT_S:-6}
 CONNS=${CONNS:-4}        # the measured part: CONNS connections × INFLIGHT requests in flight
 INFLIGHT=${INFLIGHT:-16}
 SYNC=${SYNC:-normal}
+ALLOCATOR=${ALLOCATOR:-tcmalloc}  # broker.allocator: tcmalloc | system
 DB=${DB:-sqlite}
 PG_DURABLE=${PG_DURABLE:-1}
 BENCH=$BUILD/bin/mqttspec_bench
@@ -67,7 +69,7 @@ for round in $(seq "$ROUNDS"); do
       database="database: {driver: postgres, url: \"${PG_ADMIN_URL%/*}/$db\"}"
     fi
     cat >"$dir/mqttspec.yaml" <<EOF
-broker: {mode: embedded, host: 127.0.0.1, port: $port, mosquitto: $MOSQUITTO, data_dir: $dir/broker}
+broker: {mode: embedded, host: 127.0.0.1, port: $port, mosquitto: $MOSQUITTO, data_dir: $dir/broker, allocator: $ALLOCATOR}
 $database
 qos: {request: 1, response: 1, notification: 1}
 admin: {listen: ""}

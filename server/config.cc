@@ -245,6 +245,10 @@ void ParseBroker(const YAML::Node& n, const std::string& p, Config& c) {
        {"websocket_port",
         [&](auto& v, auto& k) { b.websocket_port = static_cast<int>(Int(v, k, 0, 65535)); }},
        {"mosquitto", [&](auto& v, auto& k) { b.mosquitto = Str(v, k); }},
+       {"allocator",
+        [&](auto& v, auto& k) {
+          b.allocator = OneOf(v, k, {"tcmalloc", "system"});
+        }},
        {"data_dir", [&](auto& v, auto& k) { b.data_dir = Str(v, k); }},
        {"allow_anonymous", [&](auto& v, auto& k) { b.allow_anonymous = Bool(v, k); }},
        {"password_file", [&](auto& v, auto& k) { b.password_file = Str(v, k); }},

@@ -612,6 +612,36 @@ class FileLimit(unittest.TestCase):
         self.assertEqual(line.split()[3], str(hard), line)
 
 
+class Allocator(unittest.TestCase):
+    """broker.allocator: mqttspecd execs the broker with tcmalloc preloaded (the default), or with
+    glibc's malloc (system). The broker's mappings tell which one it runs with."""
+
+    def start(self, allocator=None):
+        svc = EmbeddedService(broker_extra={"allocator": allocator} if allocator else None)
+        svc.start()
+        self.addCleanup(svc.stop)
+        with open(f"/proc/{svc.server.pid}/maps") as f:
+            maps = f.read()
+        with open(svc.server_log_path, encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        return svc, maps, log
+
+    def test_the_broker_runs_with_tcmalloc_by_default(self):
+        svc, maps, log = self.start()
+        if "this build has none" in log:
+            self.skipTest("a build without tcmalloc (sanitizers): " + log[-300:])
+        self.assertIn("malloc: tcmalloc (", log)
+        self.assertIn("libtcmalloc_minimal.so", maps)
+        # … and serves with it.
+        resp = svc.client().request(req("create", data={"name": "T"}))
+        self.assertIs(resp.get("success"), True, resp)
+
+    def test_system_leaves_glibcs_malloc(self):
+        svc, maps, log = self.start("system")
+        self.assertIn("malloc: glibc's malloc (broker.allocator: system)", log)
+        self.assertNotIn("libtcmalloc", maps)
+
+
 class StartupFailures(harness.FailingStartTestCase):
     def run_server(self, broker, timeout=15):
         """Runs mqttspecd with an embedded config; returns (exit code, output). Fails if it runs
@@ -650,7 +680,8 @@ class StartupFailures(harness.FailingStartTestCase):
         self.assertIn("broker.mosquitto", out)
 
     def test_configuration_errors_exit_2(self):
-        for broker in ({"port": "abc"}, {"prot": 1883}, {"allow_anonymous": "maybe"}):
+        for broker in ({"port": "abc"}, {"prot": 1883}, {"allow_anonymous": "maybe"},
+                       {"allocator": "jemalloc"}):
             with self.subTest(broker=broker):
                 rc, out = self.run_server(broker)
                 self.assertEqual(rc, 2, out)
