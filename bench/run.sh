@@ -65,7 +65,7 @@ SYNCHRONOUS=${SYNCHRONOUS:-normal}  # SQLite's database.synchronous: normal | fu
 DEDUP_WINDOW_S=${DEDUP_WINDOW_S:-}  # limits.dedup_window_s (empty: the default, 60; 0: writes are neither deduplicated nor recorded)
 PG_DURABLE=${PG_DURABLE:-0}  # 1: the PostgreSQL cluster runs with fsync and synchronous_commit on
 if [[ $PG_DURABLE == 1 ]]; then PG_FSYNC="fsync=on, synchronous_commit=on"; else PG_FSYNC="fsync=off, synchronous_commit=off"; fi
-ALLOCATOR=${ALLOCATOR:-tcmalloc}  # the embedded setups' broker.allocator: tcmalloc (the default) | system
+ALLOCATOR=${ALLOCATOR:-tcmalloc}  # mqttspecd's broker.allocator: tcmalloc (the default) | system
 WORKERS=${WORKERS:-}         # mqttspecd's `workers:` (empty: its default, the number of cores)
 PG_WORKERS=${PG_WORKERS:-$WORKERS}  # the same for the PostgreSQL setups
 RAW=${RAW:-1}                # the raw-database baselines, once per round
@@ -173,7 +173,8 @@ service_yaml() {
   if [[ $mode == external ]]; then
     broker="  mode: external
   url: tcp://127.0.0.1:$port
-  client_id: mqttspec-server"
+  client_id: mqttspec-server
+  allocator: $ALLOCATOR"
   else
     broker="  mode: embedded
   host: 127.0.0.1
@@ -444,7 +445,7 @@ fi
   echo
   echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
   echo "- $("$MOSQUITTO" -h 2>/dev/null | head -1 || true); libmosquitto $(pkg-config --modversion libmosquitto 2>/dev/null || echo '?'); SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo '?'); $("$MQTTSPECD" --version 2>/dev/null || echo mqttspecd) (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ', with uncommitted changes'); mqttspecd built $(date -u -r "$MQTTSPECD" +%H:%M:%SZ), plugin $(date -u -r "$PLUGIN" +%H:%M:%SZ))"
-  echo "- $ROUNDS round(s), setups interleaved; each cell is the median over the rounds (p50 range in brackets). 1 in flight: $WARMUP warm-up, then $SAMPLES samples or ${LAT_S} s. Throughput: $CONNS connections × $INFLIGHT in flight, 1000 warm-up, then $TPUT requests or ${TPUT_S} s. SQLite synchronous: $SYNCHRONOUS, $ROWS rows pre-filled through the service; fdatasync of a 4 KiB append on this disk: $FSYNC_US. The embedded broker's malloc: $ALLOCATOR (broker.allocator; the echo's and external mode's Mosquitto: glibc's).${DEDUP_WINDOW_S:+ limits.dedup_window_s: $DEDUP_WINDOW_S.} Total time ${ELAPSED} s."
+  echo "- $ROUNDS round(s), setups interleaved; each cell is the median over the rounds (p50 range in brackets). 1 in flight: $WARMUP warm-up, then $SAMPLES samples or ${LAT_S} s. Throughput: $CONNS connections × $INFLIGHT in flight, 1000 warm-up, then $TPUT requests or ${TPUT_S} s. SQLite synchronous: $SYNCHRONOUS, $ROWS rows pre-filled through the service; fdatasync of a 4 KiB append on this disk: $FSYNC_US. The serving process's malloc (broker.allocator: the embedded broker, mqttspecd in external mode): $ALLOCATOR (the echo's Mosquitto and its client, and the external setups' Mosquitto: glibc's).${DEDUP_WINDOW_S:+ limits.dedup_window_s: $DEDUP_WINDOW_S.} Total time ${ELAPSED} s."
   if [[ -n $PGDIR ]]; then
     echo "- PostgreSQL $PG_VERSION (private cluster of tests/pg/pgcluster.sh: $PG_FSYNC, shared_buffers=32MB), a fresh database per setup, pool_size $PG_POOL, workers ${PG_WORKERS:-default (= cores)}; setups external-pg and embedded-pg at QoS $PG_QOS_LEVELS, workloads $PG_WORKLOADS. The server used $PG_CPU CPU-s (counted as ours below)."
   fi

@@ -43,9 +43,9 @@ struct BrokerConfig {
   int port = 1883;  // 0 = no plain MQTT listener (then broker.tls is required)
   int websocket_port = 0;
   std::string mosquitto = "mosquitto";
-  // The broker process's malloc: "tcmalloc" (gperftools' tcmalloc_minimal, preloaded when
-  // mqttspecd execs Mosquitto: ~11 % less CPU per write, bench/RESULTS.md §Allocator) or
-  // "system" (glibc's). Without the library (or in a sanitizer build) it falls back to "system".
+  // both modes: the malloc of the process that serves (server/allocator.h): "tcmalloc"
+  // (gperftools' tcmalloc_minimal, preloaded into the broker mqttspecd execs, or into mqttspecd
+  // itself in external mode) or "system" (glibc's).
   std::string allocator = "tcmalloc";
   std::string data_dir = "./mqttspec-data";
   bool allow_anonymous = true;

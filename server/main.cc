@@ -14,13 +14,13 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "hooks/plugin_loader.h"
+#include "server/allocator.h"
 #include "server/config.h"
 #include "server/core.h"
 #include "server/embedded/launcher.h"
@@ -81,7 +81,13 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   RaiseFileLimit();
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::info("mqttspecd {}", MQTTSPEC_VERSION);
+  if (config.broker.mode == "external") {
+    // This process serves: its malloc is chosen here, before any thread starts.
+    const std::string allocator = server::ReexecWithAllocator(config.broker.allocator, argv);
+    spdlog::info("mqttspecd {} (malloc: {})", MQTTSPEC_VERSION, allocator);
+  } else {
+    spdlog::info("mqttspecd {}", MQTTSPEC_VERSION);
+  }
   return config.broker.mode == "embedded" ? server::embedded::RunEmbedded(config, config_path)
                                           : server::RunExternal(config);
 }

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "server/allocator.h"
 #include "server/core.h"
 #include "server/embedded/broker_config.h"
 #include "server/exit_codes.h"
@@ -41,36 +42,6 @@ std::string FindExecutable(const std::string& name) {
     start = colon + 1;
   }
   return "";
-}
-
-// broker.allocator: with "tcmalloc", the broker is exec'd with gperftools' tcmalloc_minimal
-// preloaded (LD_PRELOAD, ahead of any the environment has) — the broker and the plugin allocate
-// per request (packets, messages, rows, JSON), and glibc's malloc cost ~11 % of the broker's CPU
-// per write more (bench/RESULTS.md §Allocator). It must be there from the exec on: a malloc
-// replaced after start-up would be handed blocks the first one allocated. Returns what the
-// broker runs with, for the log.
-std::string PreloadAllocator(const std::string& allocator) {
-  if (allocator != "tcmalloc") return "glibc's malloc (broker.allocator: system)";
-#ifdef MQTTSPEC_TCMALLOC
-  const std::string library = MQTTSPEC_TCMALLOC;
-  if (!fs::exists(library)) {
-    spdlog::warn(
-        "broker.allocator: tcmalloc: {} is not installed (Debian: libtcmalloc-minimal4); "
-        "the broker runs with glibc's malloc",
-        library);
-    return "glibc's malloc";
-  }
-  const char* preload = std::getenv("LD_PRELOAD");
-  const std::string value = preload && *preload ? library + ":" + preload : library;
-  setenv("LD_PRELOAD", value.c_str(), 1);
-  return "tcmalloc (" + library + ")";
-#else
-  spdlog::info(
-      "broker.allocator: tcmalloc: this build has none (a sanitizer build, or "
-      "libtcmalloc-minimal4 was missing when it was built); the broker runs with glibc's "
-      "malloc");
-  return "glibc's malloc";
-#endif
 }
 
 // mqttspec_mosquitto.so: $MQTTSPEC_PLUGIN, else next to this executable (build tree: ../lib,

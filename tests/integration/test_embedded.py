@@ -613,11 +613,12 @@ class FileLimit(unittest.TestCase):
 
 
 class Allocator(unittest.TestCase):
-    """broker.allocator: mqttspecd execs the broker with tcmalloc preloaded (the default), or with
-    glibc's malloc (system). The broker's mappings tell which one it runs with."""
+    """broker.allocator: the process that serves — the broker mqttspecd execs (embedded), or
+    mqttspecd itself, exec'd again (external) — runs with tcmalloc preloaded (the default), or with
+    glibc's malloc (system). Its mappings tell which one it runs with."""
 
-    def start(self, allocator=None):
-        svc = EmbeddedService(broker_extra={"allocator": allocator} if allocator else None)
+    def start(self, allocator=None, mode="embedded"):
+        svc = Service(mode=mode, broker_extra={"allocator": allocator} if allocator else None)
         svc.start()
         self.addCleanup(svc.stop)
         with open(f"/proc/{svc.server.pid}/maps") as f:
@@ -639,6 +640,19 @@ class Allocator(unittest.TestCase):
     def test_system_leaves_glibcs_malloc(self):
         svc, maps, log = self.start("system")
         self.assertIn("malloc: glibc's malloc (broker.allocator: system)", log)
+        self.assertNotIn("libtcmalloc", maps)
+
+    def test_external_mode_runs_with_tcmalloc_or_without(self):
+        svc, maps, log = self.start(mode="external")
+        if "this build has none" in log:
+            self.skipTest("a build without tcmalloc (sanitizers): " + log[-300:])
+        self.assertIn("(malloc: tcmalloc (", log)
+        self.assertEqual(log.count("mqttspecd 0."), 1, log)  # exec'd again before its first line
+        self.assertIn("libtcmalloc_minimal.so", maps)
+        resp = svc.client().request(req("create", data={"name": "T"}))
+        self.assertIs(resp.get("success"), True, resp)
+        svc, maps, log = self.start("system", mode="external")
+        self.assertIn("(malloc: glibc's malloc (broker.allocator: system))", log)
         self.assertNotIn("libtcmalloc", maps)
 
 

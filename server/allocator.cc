@@ -1,0 +1,62 @@
+#include "server/allocator.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+namespace mqttspec::server {
+
+std::string PreloadAllocator(const std::string& allocator) {
+  if (allocator != "tcmalloc") return "glibc's malloc (broker.allocator: system)";
+#ifdef MQTTSPEC_TCMALLOC
+  const std::string library = MQTTSPEC_TCMALLOC;
+  if (!std::filesystem::exists(library)) {
+    spdlog::warn(
+        "broker.allocator: tcmalloc: {} is not installed (Debian: libtcmalloc-minimal4); "
+        "running with glibc's malloc",
+        library);
+    return "glibc's malloc";
+  }
+  const char* preload = std::getenv("LD_PRELOAD");
+  const std::string value = preload && *preload ? library + ":" + preload : library;
+  setenv("LD_PRELOAD", value.c_str(), 1);
+  return "tcmalloc (" + library + ")";
+#else
+  spdlog::info(
+      "broker.allocator: tcmalloc: this build has none (a sanitizer build, or "
+      "libtcmalloc-minimal4 was missing when it was built); running with glibc's "
+      "malloc");
+  return "glibc's malloc";
+#endif
+}
+
+std::string ReexecWithAllocator(const std::string& allocator, char** argv) {
+#ifdef MQTTSPEC_TCMALLOC
+  const char* preload = std::getenv("LD_PRELOAD");
+  if (preload && std::strstr(preload, MQTTSPEC_TCMALLOC))  // it runs with it already
+    return std::string("tcmalloc (") + MQTTSPEC_TCMALLOC + ")";
+  const std::string before = preload ? preload : "";
+  const std::string chosen = PreloadAllocator(allocator);
+  if (chosen.rfind("tcmalloc", 0) != 0) return chosen;
+  execv("/proc/self/exe", argv);
+  spdlog::warn(
+      "broker.allocator: tcmalloc: cannot exec mqttspecd again with it preloaded ({}); "
+      "running with glibc's malloc",
+      strerror(errno));
+  if (preload) {
+    setenv("LD_PRELOAD", before.c_str(), 1);
+  } else {
+    unsetenv("LD_PRELOAD");
+  }
+  return "glibc's malloc";
+#else
+  (void)argv;
+  return PreloadAllocator(allocator);
+#endif
+}
+
+}  // namespace mqttspec::server
