@@ -9,7 +9,10 @@ namespace mqttspec::adapters {
 
 Result<std::unique_ptr<Database>> OpenDatabase(const DatabaseSpec& spec) {
   if (spec.driver == "postgres") {
-    PostgresOptions o{spec.url, spec.pool_size, spec.query_timeout_ms, {}};
+    PostgresOptions o;
+    o.url = spec.url;
+    o.pool_size = spec.pool_size;
+    o.query_timeout_ms = spec.query_timeout_ms;
     o.group_commit.max_rows = static_cast<size_t>(spec.group_commit_max_rows);
     o.group_commit.max_time = std::chrono::milliseconds(spec.group_commit_max_ms);
     o.changes = spec.changes;

@@ -10,8 +10,8 @@
 
 namespace mqttspec::server {
 
-std::string PreloadAllocator(const std::string& allocator) {
-  if (allocator != "tcmalloc") return "glibc's malloc (broker.allocator: system)";
+AllocatorChoice PreloadAllocator(const std::string& allocator) {
+  if (allocator != "tcmalloc") return {false, "glibc's malloc (broker.allocator: system)"};
 #ifdef MQTTSPEC_TCMALLOC
   const std::string library = MQTTSPEC_TCMALLOC;
   if (!std::filesystem::exists(library)) {
@@ -19,12 +19,12 @@ std::string PreloadAllocator(const std::string& allocator) {
         "broker.allocator: tcmalloc: {} is not installed (Debian: libtcmalloc-minimal4); "
         "running with glibc's malloc",
         library);
-    return "glibc's malloc";
+    return {false, "glibc's malloc"};
   }
   const char* preload = std::getenv("LD_PRELOAD");
   const std::string value = preload && *preload ? library + ":" + preload : library;
   setenv("LD_PRELOAD", value.c_str(), 1);
-  return "tcmalloc (" + library + ")";
+  return {true, "tcmalloc (" + library + ")"};
 #else
   spdlog::info(
       "broker.allocator: tcmalloc: this build has none (a sanitizer build, or "
@@ -39,15 +39,16 @@ std::string ReexecWithAllocator(const std::string& allocator, char** argv) {
   const char* preload = std::getenv("LD_PRELOAD");
   if (preload && std::strstr(preload, MQTTSPEC_TCMALLOC))  // it runs with it already
     return std::string("tcmalloc (") + MQTTSPEC_TCMALLOC + ")";
-  const std::string before = preload ? preload : "";
-  const std::string chosen = PreloadAllocator(allocator);
-  if (chosen.rfind("tcmalloc", 0) != 0) return chosen;
+  const bool had_preload = preload != nullptr;
+  const std::string before = had_preload ? preload : "";  // setenv may free what preload points to
+  AllocatorChoice chosen = PreloadAllocator(allocator);
+  if (!chosen.preloaded) return chosen.description;
   execv("/proc/self/exe", argv);
   spdlog::warn(
       "broker.allocator: tcmalloc: cannot exec mqttspecd again with it preloaded ({}); "
       "running with glibc's malloc",
       strerror(errno));
-  if (preload) {
+  if (had_preload) {
     setenv("LD_PRELOAD", before.c_str(), 1);
   } else {
     unsetenv("LD_PRELOAD");
@@ -55,7 +56,7 @@ std::string ReexecWithAllocator(const std::string& allocator, char** argv) {
   return "glibc's malloc";
 #else
   (void)argv;
-  return PreloadAllocator(allocator);
+  return PreloadAllocator(allocator).description;
 #endif
 }
 

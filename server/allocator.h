@@ -12,9 +12,14 @@
 
 namespace mqttspec::server {
 
+struct AllocatorChoice {
+  bool preloaded = false;   // LD_PRELOAD now names tcmalloc for the next exec
+  std::string description;  // what an exec'd process runs with, for the log
+};
+
 // Sets LD_PRELOAD for the next exec (ahead of what the environment has) if `allocator` asks for
-// tcmalloc and it is there; returns what an exec'd process runs with, for the log.
-std::string PreloadAllocator(const std::string& allocator);
+// tcmalloc and it is there.
+AllocatorChoice PreloadAllocator(const std::string& allocator);
 
 // External mode: unless this process already runs with the allocator asked for, execs itself
 // again with it preloaded (same PID, same arguments). Returns only if it did not (nothing to do,

@@ -143,7 +143,7 @@ int RunEmbedded(const Config& config, const std::string& config_path) {
     spdlog::warn(
         "running as root: the broker keeps root (user root); run mqttspecd as an "
         "unprivileged user in production (deploy/mqttspecd.service)");
-  const std::string allocator = PreloadAllocator(b.allocator);
+  const std::string allocator = PreloadAllocator(b.allocator).description;
   spdlog::info("embedded mode: starting {} with {} (listener {}:{}; malloc: {})", mosquitto,
                conf.string(), b.host, b.port, allocator);
   std::fflush(nullptr);

@@ -725,7 +725,9 @@ TEST(ChangeFeedServiceTest, AResumeUnderConcurrentWritersHasNoGapAndNoDuplicateA
       EXPECT_EQ(SeqOf(d), ++seq) << "seq is gap-free across the seam";
       EXPECT_STREQ(d["data"]["status"].GetString(), "shown");
       got.push_back(d["change_seq"].GetInt64());
-      if (markers) EXPECT_GT(got.back(), reached) << "a live change the replay already sent";
+      if (markers) {
+        EXPECT_GT(got.back(), reached) << "a live change the replay already sent";
+      }
     }
     EXPECT_EQ(markers, 1);
     EXPECT_EQ(got, expected) << "every matching change after since, once, in commit order";

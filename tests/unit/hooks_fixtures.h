@@ -75,7 +75,11 @@ class RouterHooksTest : public ModelsTest {
  protected:
   void SetUp() override {
     ModelsTest::SetUp();
-    auto db = adapters::SqliteDatabase::Open({":memory:", false, 0, 5000});
+    adapters::SqliteOptions options;  // in memory: one connection, no readers
+    options.path = ":memory:";
+    options.synchronous_full = false;
+    options.readers = 0;
+    auto db = adapters::SqliteDatabase::Open(options);
     ASSERT_TRUE(db.ok());
     db_ = std::move(db).value();
     for (const auto& name : {"users", "accounts"})

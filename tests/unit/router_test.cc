@@ -48,7 +48,11 @@ class RouterTest : public ::testing::Test {
   void SetUp() override {
     auto cfg = ParseConfig(kModels);
     ASSERT_TRUE(cfg.ok()) << cfg.error().message;
-    auto db = adapters::SqliteDatabase::Open({":memory:", false, 0, 5000});
+    adapters::SqliteOptions options;  // in memory: one connection, no readers
+    options.path = ":memory:";
+    options.synchronous_full = false;
+    options.readers = 0;
+    auto db = adapters::SqliteDatabase::Open(options);
     ASSERT_TRUE(db.ok());
     db_ = std::move(db).value();
     for (auto& m : cfg.value().models) {

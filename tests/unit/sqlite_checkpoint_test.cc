@@ -23,9 +23,12 @@ TEST(SqliteCheckpoint, ABusyWriterGetsBackgroundCheckpointsAndABoundedWal) {
     o.readers = 1;
     auto db = SqliteDatabase::Open(o);
     ASSERT_TRUE(db.ok()) << db.error().message;
-    registry::Field id{"id", registry::FieldType::kInteger};
+    registry::Field id;
+    id.name = "id";
+    id.type = registry::FieldType::kInteger;
     id.auto_increment = true;
-    registry::Field body{"body", registry::FieldType::kText};
+    registry::Field body;
+    body.name = "body";
     auto model = registry::Model::Create("public", "blobs", {id, body}, "id").value();
     ASSERT_TRUE(db.value()->Migrate(*model).ok());
     // ~8 MB in 2000 commits: far past 1000 WAL pages (4 KiB each) several times over.
