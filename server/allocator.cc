@@ -30,7 +30,7 @@ AllocatorChoice PreloadAllocator(const std::string& allocator) {
       "broker.allocator: tcmalloc: this build has none (a sanitizer build, or "
       "libtcmalloc-minimal4 was missing when it was built); running with glibc's "
       "malloc");
-  return "glibc's malloc";
+  return {false, "glibc's malloc"};
 #endif
 }
 
