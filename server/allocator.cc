@@ -7,8 +7,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+#include <string>
 
 namespace mqttspec::server {
+
+#ifdef MQTTSPEC_TCMALLOC
+namespace {
+std::string Tcmalloc() { return std::string("tcmalloc (") + MQTTSPEC_TCMALLOC + ")"; }
+}  // namespace
+#endif
 
 AllocatorChoice PreloadAllocator(const std::string& allocator) {
   if (allocator != "tcmalloc") return {false, "glibc's malloc (broker.allocator: system)"};
@@ -24,7 +32,7 @@ AllocatorChoice PreloadAllocator(const std::string& allocator) {
   const char* preload = std::getenv("LD_PRELOAD");
   const std::string value = preload && *preload ? library + ":" + preload : library;
   setenv("LD_PRELOAD", value.c_str(), 1);
-  return {true, "tcmalloc (" + library + ")"};
+  return {true, Tcmalloc()};
 #else
   spdlog::info(
       "broker.allocator: tcmalloc: this build has none (a sanitizer build, or "
@@ -38,9 +46,10 @@ std::string ReexecWithAllocator(const std::string& allocator, char** argv) {
 #ifdef MQTTSPEC_TCMALLOC
   const char* preload = std::getenv("LD_PRELOAD");
   if (preload && std::strstr(preload, MQTTSPEC_TCMALLOC))  // it runs with it already
-    return std::string("tcmalloc (") + MQTTSPEC_TCMALLOC + ")";
-  const bool had_preload = preload != nullptr;
-  const std::string before = had_preload ? preload : "";  // setenv may free what preload points to
+    return Tcmalloc();
+  // A copy: setenv may free what preload points to.
+  const std::optional<std::string> before =
+      preload ? std::optional<std::string>(preload) : std::nullopt;
   AllocatorChoice chosen = PreloadAllocator(allocator);
   if (!chosen.preloaded) return chosen.description;
   execv("/proc/self/exe", argv);
@@ -48,8 +57,8 @@ std::string ReexecWithAllocator(const std::string& allocator, char** argv) {
       "broker.allocator: tcmalloc: cannot exec mqttspecd again with it preloaded ({}); "
       "running with glibc's malloc",
       strerror(errno));
-  if (had_preload) {
-    setenv("LD_PRELOAD", before.c_str(), 1);
+  if (before) {
+    setenv("LD_PRELOAD", before->c_str(), 1);
   } else {
     unsetenv("LD_PRELOAD");
   }

@@ -7,6 +7,7 @@
 
 #include "adapters/sqlite_database.h"
 #include "registry/model.h"
+#include "tests/unit/test_builders.h"
 
 namespace mqttspec::adapters {
 namespace {
@@ -23,13 +24,9 @@ TEST(SqliteCheckpoint, ABusyWriterGetsBackgroundCheckpointsAndABoundedWal) {
     o.readers = 1;
     auto db = SqliteDatabase::Open(o);
     ASSERT_TRUE(db.ok()) << db.error().message;
-    registry::Field id;
-    id.name = "id";
-    id.type = registry::FieldType::kInteger;
-    id.auto_increment = true;
-    registry::Field body;
-    body.name = "body";
-    auto model = registry::Model::Create("public", "blobs", {id, body}, "id").value();
+    auto model = registry::Model::Create("public", "blobs",
+                                         {testing::AutoId(), testing::MakeField("body")}, "id")
+                     .value();
     ASSERT_TRUE(db.value()->Migrate(*model).ok());
     // ~8 MB in 2000 commits: far past 1000 WAL pages (4 KiB each) several times over.
     const std::string text(4000, 'x');
