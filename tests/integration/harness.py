@@ -23,7 +23,8 @@ The code lives in one module per concept, next to this file; tests import everyt
                    FailingStartTestCase
   spec_models.py   USERS_MODEL, THINGS_MODEL, BULK_MODEL
   processes.py     REPO, default_server_binary(), mosquitto_binary(), free_port(), wait_port(),
-                   random_suffix(), server_env() and take_sanitizer_reports() (sanitizer builds)
+                   random_suffix(), server_env(); in sanitizer builds take_sanitizer_reports()
+                   and exit_code() (a process's exit code, LeakSanitizer's own crash excused)
   pg_helpers.py    the PostgreSQL server, per-service databases and reads (pg_connect, …)
   yamlgen.py       to_yaml(): the configuration writer
 
@@ -63,8 +64,8 @@ from pg_helpers import (  # noqa: F401
     pg_admin_url, pg_connect, pg_create_database, pg_drop_database, pg_query, pg_snapshot,
     pg_url_with_database, psycopg2_module)
 from processes import (  # noqa: F401
-    HERE, REPO, default_server_binary, free_port, mosquitto_binary, random_suffix, server_env,
-    take_sanitizer_reports, wait_port)
+    HERE, REPO, default_server_binary, exit_code, free_port, mosquitto_binary, random_suffix,
+    server_env, take_sanitizer_reports, wait_port)
 from spec_models import BULK_MODEL, THINGS_MODEL, USERS_MODEL  # noqa: F401
 from spec_service import Service, default_db, default_mode  # noqa: F401
 from yamlgen import to_yaml  # noqa: F401

@@ -71,6 +71,49 @@ def _init_sanitizer_logs():
     atexit.register(_fail_on_unseen_reports)
 
 
+# LeakSanitizer checks a process for leaks when it exits, from a "tracer" task that stops the
+# process's threads with ptrace. Now and then that tracer itself crashes ("Tracer caught signal
+# 11: addr=0x4a0 …", then "LeakSanitizer has encountered a fatal error.") and the process exits
+# with ASan's exit code 1: no leak was found, the check did not finish. An open bug of the
+# sanitizer runtime (google/sanitizers#1353, #1170), seen here once in ~900 ASan tests, under
+# load, at the final SIGTERM of an embedded broker whose log held only that. It says nothing about
+# the process, so the harness warns of an inconclusive leak check and takes that exit code 1 for
+# the clean exit it was (exit_code()). Any other sanitizer output, a fatal error of another kind
+# included, is a report and fails the test (take_sanitizer_reports()).
+_TRACER_CRASH = ("Tracer caught signal", "LeakSanitizer has encountered a fatal error")
+
+
+def _is_report(text):
+    if "ERROR: " in text or "WARNING: ThreadSanitizer" in text:  # not "Suppressions used"
+        return True
+    return "has encountered a fatal error" in text and not _is_tracer_crash(text)
+
+
+def _is_tracer_crash(text):
+    return all(s in text for s in _TRACER_CRASH) and "ERROR: " not in text
+
+
+def _sanitizer_log(pid):
+    if not _SANITIZER_LOG_DIR:
+        return ""
+    try:
+        with open(os.path.join(_SANITIZER_LOG_DIR, f"san.{pid}"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def exit_code(pid, rc):
+    """The exit code `rc` of process `pid` as the tests judge it: 0 where LeakSanitizer's tracer
+    crashed at its exit (above) and nothing else went wrong, else rc itself."""
+    if rc == 1 and _is_tracer_crash(_sanitizer_log(pid)):
+        sys.stderr.write(f"[harness] process {pid}: leak check inconclusive, LeakSanitizer's "
+                         f"tracer crashed at exit (google/sanitizers#1353); exit code 1 taken "
+                         f"as 0\n")
+        return 0
+    return rc
+
+
 def take_sanitizer_reports():
     """The text of every sanitizer report written by a child process since the last call
     ("" if none, or not a sanitizer build)."""
@@ -82,7 +125,7 @@ def take_sanitizer_reports():
             continue
         with open(path, "rb") as f:
             text = f.read().decode("utf-8", "replace")
-        if "ERROR: " in text or "WARNING: ThreadSanitizer" in text:  # not "Suppressions used"
+        if _is_report(text):
             _reports_seen.add(path)
             texts.append(f"----- {path} -----\n" + text)
     return "\n".join(texts)

@@ -30,8 +30,8 @@ import time
 
 from pg_helpers import (pg_admin_url, pg_create_database, pg_drop_database, pg_query, pg_snapshot,
                         pg_url_with_database)
-from processes import (default_server_binary, free_port, mosquitto_binary, random_suffix,
-                       server_env, take_sanitizer_reports, wait_port)
+from processes import (default_server_binary, exit_code, free_port, mosquitto_binary,
+                       random_suffix, server_env, take_sanitizer_reports, wait_port)
 from spec_client import SpecClient
 from spec_models import USERS_MODEL
 from yamlgen import to_yaml
@@ -180,7 +180,7 @@ class Service:
                                  + self.log_tail())
         proc.send_signal(signal.SIGTERM)
         try:
-            rc = proc.wait(timeout)
+            rc = exit_code(proc.pid, proc.wait(timeout))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
@@ -294,7 +294,7 @@ class Service:
                 else:
                     self.server.send_signal(signal.SIGTERM)
                     try:
-                        rc = self.server.wait(10)
+                        rc = exit_code(self.server.pid, self.server.wait(10))
                         if rc != 0:
                             problems.append(f"mqttspecd exited with code {rc} after SIGTERM")
                     except subprocess.TimeoutExpired:

@@ -23,7 +23,7 @@ import threading
 import time
 import unittest
 
-from processes import free_port, random_suffix
+from processes import exit_code, free_port, random_suffix
 from spec_service import Service
 
 # Paho C 1.3.12 (under the SDK) may use a failed QoS 1 publish after freeing it when the broker
@@ -83,7 +83,7 @@ class Driver:
 
     def finish(self, timeout=120):
         try:
-            rc = self.proc.wait(timeout)
+            rc = exit_code(self.proc.pid, self.proc.wait(timeout))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)

@@ -26,8 +26,8 @@ import threading
 import time
 import unittest
 
-from harness import (USERS_MODEL, Service, SpecClient, pg_connect, random_suffix, server_env,
-                     to_yaml)
+from harness import (USERS_MODEL, Service, SpecClient, exit_code, pg_connect, random_suffix,
+                     server_env, to_yaml)
 
 NOTIFY_TIMEOUT = 40.0
 
@@ -154,7 +154,7 @@ class Cluster:
                 continue
             proc.send_signal(signal.SIGTERM)
             try:
-                rc = proc.wait(15)
+                rc = exit_code(proc.pid, proc.wait(15))
                 if rc != 0:
                     problems.append(f"instance {i} exited with {rc}\n" + self.log_tail(i))
             except subprocess.TimeoutExpired:
