@@ -16,7 +16,8 @@ import processes
 # (integration.embedded.postgres.faults under ASan; processes.py says more).
 TRACER_CRASH = """Tracer caught signal 11: addr=0x4a0 pc=0x7ff7b40e80f0 sp=0x7ff7b06c2d10
 ==19654==LeakSanitizer has encountered a fatal error.
-==19654==HINT: For debugging, try setting environment variable LSAN_OPTIONS=verbosity=1:log_threads=1
+==19654==HINT: For debugging, try setting environment variable LSAN_OPTIONS=\
+verbosity=1:log_threads=1
 ==19654==HINT: LeakSanitizer does not work under ptrace (strace, gdb, etc)
 """
 LEAK = """
