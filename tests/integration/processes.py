@@ -93,12 +93,16 @@ def _is_tracer_crash(text):
     return all(s in text for s in _TRACER_CRASH) and "ERROR: " not in text
 
 
+def _read_log(path):
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
 def _sanitizer_log(pid):
     if not _SANITIZER_LOG_DIR:
         return ""
     try:
-        with open(os.path.join(_SANITIZER_LOG_DIR, f"san.{pid}"), "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        return _read_log(os.path.join(_SANITIZER_LOG_DIR, f"san.{pid}"))
     except FileNotFoundError:
         return ""
 
@@ -123,8 +127,7 @@ def take_sanitizer_reports():
     for path in sorted(glob.glob(os.path.join(_SANITIZER_LOG_DIR, "san.*"))):
         if path in _reports_seen:
             continue
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
+        text = _read_log(path)
         if _is_report(text):
             _reports_seen.add(path)
             texts.append(f"----- {path} -----\n" + text)

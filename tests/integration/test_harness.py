@@ -4,6 +4,7 @@ output is a report that fails a test, and which exit code counts as a clean exit
 Each case starts a real child process that writes what a sanitizer runtime would have written to
 its log (<log dir>/san.<its pid>) and exits with the code that runtime would have given it."""
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,7 @@ Suppressions used:
 class SanitizerJudgement(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="mqttspec-harness-")
-        self.addCleanup(__import__("shutil").rmtree, self.dir, ignore_errors=True)
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
         patch = mock.patch.object(processes, "_SANITIZER_LOG_DIR", self.dir)
         patch.start()
         self.addCleanup(patch.stop)
